@@ -1,0 +1,3 @@
+from pe.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,2 @@
+"""One module per action. Each defines NAME, HELP, DESCRIPTION, ORDER,
+add_arguments(parser) and run(args) -> int; pe.main discovers them."""

@@ -1,0 +1,86 @@
+"""Arguments and steps shared by several actions."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pe import git
+from pe.errors import PeError
+from pe.layout import Layout, check_feature_name
+from pe.lock import RepoLock, describe_command
+from pe.manifest import Overrides
+
+
+def _count(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if not 1 <= n <= 50:
+        raise argparse.ArgumentTypeError(f"expected 1 to 50, got {n}")
+    return n
+
+
+def _jobs(value: str) -> int:
+    n = _count(value)
+    return n
+
+
+def add_repo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", type=Path, default=None, help="the repository (default: the current directory)")
+
+
+def add_feature(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--feature", required=required, metavar="NAME", help="the feature (features/NAME.yaml)")
+
+
+def add_overrides(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("overrides (for this run; the manifest is not changed)")
+    g.add_argument("--plan", metavar="PATH", help="the plan file, relative to the repository root")
+    g.add_argument("--count", type=_count, metavar="N", help="number of trees (1-50)")
+    g.add_argument(
+        "--strategy",
+        metavar="NAME[,NAME...]",
+        help="one strategy for every tree (best-of-N), or a comma list, one per tree: "
+        "simple, performance, extensible, innovative, or a custom name from the manifest",
+    )
+    g.add_argument("--base", metavar="REF", help="git ref the trees start from (default: the current branch)")
+    g.add_argument("--jobs", type=_jobs, metavar="N", help="agents at the same time (default: count)")
+    g.add_argument("--timeout", metavar="DURATION", help="per-agent time limit: seconds, or e.g. 45m, 2h")
+
+
+def add_lock(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", action="store_true", help="wait for another pe command to finish instead of failing")
+
+
+def overrides(args: argparse.Namespace) -> Overrides:
+    return Overrides(
+        plan=getattr(args, "plan", None),
+        count=getattr(args, "count", None),
+        strategy=getattr(args, "strategy", None),
+        base=getattr(args, "base", None),
+        jobs=getattr(args, "jobs", None),
+        timeout=getattr(args, "timeout", None),
+    )
+
+
+def layout(args: argparse.Namespace) -> Layout:
+    cwd = (args.dir or Path.cwd()).resolve()
+    return Layout(git.toplevel(cwd))
+
+
+def feature_name(args: argparse.Namespace) -> str:
+    return check_feature_name(args.feature)
+
+
+def lock(layout: Layout, args: argparse.Namespace) -> RepoLock:
+    """Take the repository lock (released when the process ends)."""
+    repo_lock = RepoLock(layout.lock_file)
+    repo_lock.acquire(describe_command(), wait=getattr(args, "wait", False))
+    return repo_lock
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise PeError(message)

@@ -1,0 +1,64 @@
+"""pe execute: run every tree's agent (creating trees first if needed)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pe import agents, engine, manifest
+from pe.commands import _common, init, status
+
+NAME = "execute"
+ORDER = 20
+HELP = "run the N agents in parallel, one per tree, each with its strategy"
+DESCRIPTION = """\
+Run the agent of every tree that is not done, at most `jobs` at a time, each in
+its own process group with its time limit. Trees that are done are skipped, so
+running it again only does what is left. Creates the trees (and the manifest,
+given --plan) if needed. Output of each agent: .pe/logs/<tree>/agent.log.
+
+exit status: 0 all trees done, 1 some tree failed, 3 bad input,
+             130/143 interrupted (every agent is stopped; pe resume continues)
+
+examples:
+  pe execute --feature=auth-system
+  pe execute --feature=auth-system --context="use the new session store"
+  pe execute --feature=auth-system --strategy=performance --count=4
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _common.add_feature(parser)
+    parser.add_argument("--context", default="", metavar="TEXT", help="extra instructions added to every prompt")
+    _common.add_overrides(parser)
+    init.add_agent_command(parser)
+    _common.add_repo(parser)
+    _common.add_lock(parser)
+
+
+def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
+    layout = _common.layout(args)
+    feature, new_data = init.prepare(layout, args)
+    trees = manifest.require_agents(feature)
+    for tree in trees:
+        assert tree.agent is not None
+        agents.get(tree.agent.preset).check_available(tree.agent, layout.root)
+    plan = engine.make_plan(layout, [feature], context=args.context)
+    _common.lock(layout, args)
+    if new_data is not None:
+        path = init.write_manifest(layout, new_data)
+        print(f"wrote {path.relative_to(layout.root)} (check it in)")
+    if resuming:
+        from pe.commands.resume import refresh_incomplete
+
+        refresh_incomplete(layout, feature)
+    print(f"{feature.name}: {feature.count} trees, up to {feature.jobs} agents at once; logs in .pe/logs/")
+    rc = engine.run_tasks(plan, [f"agent:{t.name}" for t in trees], jobs=feature.jobs)
+    print()
+    print(status.table(layout, [feature]))
+    if rc == 1:
+        print(f"\nsome trees did not finish; see the logs, then: pe resume --feature={feature.name}")
+    return rc
+
+
+def run(args: argparse.Namespace) -> int:
+    return execute(args)

@@ -1,0 +1,132 @@
+"""Run the graph with doit embedded: pe's loader, pe's database, pe's signals.
+
+The same graph (pe.graph.namespace) is what plain `doit` sees through dodo.py.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from pe import git, proc
+from pe.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, Interrupted, PeError
+from pe.graph import Plan, namespace
+from pe.layout import Layout
+from pe.manifest import Feature
+from pe.reporter import PeReporter
+
+BACKEND = "pe-sqlite"
+BACKEND_LOCATION = "pe.state:CommittingSqliteDB"
+
+
+def resolve_base(layout: Layout, feature: Feature) -> str:
+    root = layout.root
+    if not git.has_commits(root):
+        raise PeError("the repository has no commits yet: commit something for the trees to start from")
+    ref = feature.base or git.current_branch(root)
+    if ref is None:
+        raise PeError("HEAD is detached: pass --base=REF or set base: in the manifest")
+    sha = git.resolve_commit(root, ref)
+    if sha is None:
+        raise PeError(f"{feature.manifest.relative_to(root)}: at base: {ref!r} is not a commit in this repository")
+    return sha
+
+
+def make_plan(layout: Layout, features: Sequence[Feature], context: str = "") -> Plan:
+    return Plan(layout, tuple(features), {f.name: resolve_base(layout, f) for f in features}, context)
+
+
+def doit_config(plan: Plan, jobs: int | None = None) -> dict[str, Any]:
+    if jobs is None:
+        jobs = max((f.jobs for f in plan.features), default=1)
+    return {
+        "dep_file": str(plan.layout.db_file),
+        "backend": BACKEND,
+        "par_type": "thread",
+        "num_process": jobs,
+        "reporter": PeReporter,
+        "verbosity": 0,
+        "continue": True,
+    }
+
+
+def _loader(plan: Plan, jobs: int | None) -> Any:
+    from doit.cmd_base import TaskLoader2
+    from doit.loader import load_tasks
+
+    class PeLoader(TaskLoader2):  # type: ignore[misc]
+        def load_doit_config(self) -> dict[str, Any]:
+            return doit_config(plan, jobs)
+
+        def load_tasks(self, cmd: Any, pos_args: Any) -> Any:
+            return load_tasks(namespace(plan), self.cmd_names, allow_delayed=cmd.execute_tasks)
+
+    return PeLoader()
+
+
+def run_doit(plan: Plan, args: Sequence[str], jobs: int | None = None) -> int:
+    """Run doit's command line `args` over `plan`; doit's own exit status."""
+    from doit.doit_cmd import DoitMain
+
+    plan.layout.state.mkdir(parents=True, exist_ok=True)
+    main = DoitMain(
+        _loader(plan, jobs),
+        config_filenames=(),
+        extra_config={"BACKEND": {BACKEND: BACKEND_LOCATION}},
+    )
+    main.BIN_NAME = "pe doit"
+    # doit swaps sys.stdout/err around each python action; with threads the
+    # swaps interleave and can leave a capture buffer installed. Put ours back.
+    out, err = sys.stdout, sys.stderr
+    try:
+        return int(main.run(list(args)))
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+@contextmanager
+def signals_stop_agents() -> Iterator[None]:
+    """SIGINT/SIGTERM: kill every agent group first, then unwind so doit saves state."""
+
+    def handler(signum: int, frame: Any) -> None:
+        # Ignore repeats while we shut down; the first one is being handled.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.stderr.write(f"\npe: {signal.Signals(signum).name}: stopping every agent...\n")
+        proc.REGISTRY.kill_all()
+        raise Interrupted(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def wait_for_bookkeeping(timeout: float = 10.0) -> None:
+    """Let agent steps whose process was killed record how it ended."""
+    from pe.steps.agent import active_steps
+
+    deadline = time.monotonic() + timeout
+    while active_steps() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def run_tasks(plan: Plan, tasks: Sequence[str], jobs: int | None = None) -> int:
+    """Run `tasks` (and what they depend on); pe's exit status."""
+    try:
+        with signals_stop_agents():
+            rc = run_doit(plan, ["run", *tasks], jobs)
+    except Interrupted as exc:
+        wait_for_bookkeeping()
+        return EXIT_SIGINT if exc.signum == signal.SIGINT else EXIT_SIGTERM
+    if rc == 0:
+        return EXIT_OK
+    if rc == 3:
+        return EXIT_USAGE
+    return EXIT_FAILED

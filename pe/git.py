@@ -1,0 +1,248 @@
+"""The one git wrapper: small functions, one git call each, argv only.
+
+Read-only queries may run anywhere. Mutations of shared repository state
+(`worktree add/remove/prune`, `branch -D`) run only under mutation_lock(), because
+concurrent `git worktree add` races inside git itself. Callers validate names
+first (layout.check_feature_name); here `--` goes before every path and refs
+are resolved with `--end-of-options` so a name can never become an option.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pe import proc
+from pe.errors import PeError
+from pe.lock import file_lock
+
+# Variables that would point git at another repository (set inside git hooks).
+_GIT_ENV_DROP = {
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
+}
+# Used only when the user has no identity configured, so pe's checkpoint
+# commits never fail on a fresh machine.
+_FALLBACK_IDENTITY = ("-c", "user.name=pe", "-c", "user.email=pe@localhost")
+
+
+def git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV_DROP}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env.setdefault("LC_ALL", "C")
+    return env
+
+
+def git(cwd: Path, *args: str, check: bool = True, timeout: float = 120) -> proc.Result:
+    return proc.run(["git", *args], cwd=cwd, env=git_env(), check=check, timeout=timeout)
+
+
+def out(cwd: Path, *args: str) -> str:
+    return git(cwd, *args).stdout.strip()
+
+
+def toplevel(cwd: Path) -> Path:
+    """The root of the main checkout containing `cwd`, or a one-line error."""
+    if not cwd.is_dir():
+        raise PeError(f"{cwd} is not a directory")
+    res = git(cwd, "rev-parse", "--is-bare-repository", "--show-toplevel", check=False)
+    if res.returncode != 0:
+        raise PeError(f"{cwd} is not inside a git repository (run `git init` first)")
+    lines = res.stdout.split("\n")
+    if lines[0].strip() == "true" or len(lines) < 2 or not lines[1].strip():
+        raise PeError(f"{cwd} is a bare repository: pe needs a checkout to put trees/ in")
+    top = Path(lines[1].strip())
+    common = Path(out(top, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+    if common.parent != top:
+        # Inside a linked worktree (e.g. one of pe's own trees): use the main checkout.
+        top = common.parent
+    return top
+
+
+def has_commits(root: Path) -> bool:
+    return git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode == 0
+
+
+def current_branch(root: Path) -> str | None:
+    res = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    return res.stdout.strip() or None
+
+
+def resolve_commit(root: Path, ref: str) -> str | None:
+    res = git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False)
+    return res.stdout.strip() or None
+
+
+def valid_branch_name(root: Path, name: str) -> bool:
+    return git(root, "check-ref-format", "--branch", name, check=False).returncode == 0
+
+
+def branch_exists(root: Path, branch: str) -> bool:
+    return git(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False).returncode == 0
+
+
+def common_dir(root: Path) -> Path:
+    return Path(out(root, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+
+
+def ensure_excluded(root: Path, patterns: Sequence[str]) -> None:
+    """Keep pe's directories out of `git status` and out of `git clean -x` reach."""
+    exclude = common_dir(root) / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    existing = exclude.read_text().splitlines() if exclude.exists() else []
+    missing = [p for p in patterns if p not in existing]
+    if missing:
+        with exclude.open("a") as fh:
+            if existing and existing[-1] != "":
+                fh.write("\n")
+            fh.write("# added by pe\n" + "\n".join(missing) + "\n")
+
+
+@dataclass
+class Worktree:
+    path: Path
+    head: str | None = None
+    branch: str | None = None
+    locked: str | None = None  # the lock reason; "" when locked without one
+    prunable: str | None = None
+    bare: bool = False
+
+
+def worktree_list(root: Path) -> list[Worktree]:
+    raw = out(root, "worktree", "list", "--porcelain", "-z")
+    result: list[Worktree] = []
+    current: Worktree | None = None
+    for field in raw.split("\0"):
+        if not field:
+            if current is not None:
+                result.append(current)
+                current = None
+            continue
+        key, _, value = field.partition(" ")
+        if key == "worktree":
+            current = Worktree(Path(value))
+        elif current is None:
+            continue
+        elif key == "HEAD":
+            current.head = value
+        elif key == "branch":
+            current.branch = value.removeprefix("refs/heads/")
+        elif key == "locked":
+            current.locked = value
+        elif key == "prunable":
+            current.prunable = value
+        elif key == "bare":
+            current.bare = True
+    if current is not None:
+        result.append(current)
+    return result
+
+
+def find_worktree(root: Path, path: Path) -> Worktree | None:
+    want = path.resolve()
+    for wt in worktree_list(root):
+        if wt.path.resolve() == want:
+            return wt
+    return None
+
+
+# --- mutations: only under mutation_lock() ---------------------------------
+
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def mutation_lock(lock_path: Path) -> Iterator[None]:
+    """Serialise worktree/branch mutations across threads and processes.
+
+    flock locks belong to an open file description, so two threads of one
+    process exclude each other too.
+    """
+    with file_lock(lock_path):
+        _held.value = True
+        try:
+            yield
+        finally:
+            _held.value = False
+
+
+def _mutate(root: Path, *args: str) -> proc.Result:
+    if not getattr(_held, "value", False):
+        raise RuntimeError(f"git {args[0]} outside mutation_lock()")
+    return git(root, *args)
+
+
+def add_worktree(root: Path, path: Path, branch: str, base_sha: str) -> None:
+    """Register `path` on `branch` (existing, or new from `base_sha`), no checkout.
+
+    The checkout itself (`checkout_tree`) runs outside the lock, in parallel.
+    --no-track: tracking makes parallel adds fight over .git/config.
+    """
+    if branch_exists(root, branch):
+        _mutate(root, "worktree", "add", "--no-checkout", "--", str(path), branch)
+    else:
+        _mutate(root, "worktree", "add", "--no-checkout", "--no-track", "-b", branch, "--", str(path), base_sha)
+
+
+def remove_worktree(root: Path, path: Path, *, force: int = 0) -> None:
+    _mutate(root, "worktree", "remove", *(["--force"] * force), "--", str(path))
+
+
+def prune(root: Path) -> None:
+    _mutate(root, "worktree", "prune")
+
+
+def delete_branch(root: Path, branch: str) -> None:
+    _mutate(root, "branch", "-D", "--", branch)
+
+
+# --- inside one tree --------------------------------------------------------
+
+
+def checkout_tree(tree: Path) -> None:
+    """Populate a tree made with --no-checkout from its HEAD."""
+    git(tree, "reset", "--hard", "--quiet")
+
+
+def status_porcelain(tree: Path, *, ignored: bool = False) -> list[str]:
+    args = ["status", "--porcelain=v1", "-z", "--untracked-files=all"]
+    if ignored:
+        args.append("--ignored")
+    raw = git(tree, *args).stdout
+    return [entry for entry in raw.split("\0") if entry]
+
+
+def commit_all(tree: Path, message: str) -> str | None:
+    """Commit everything left uncommitted in `tree`; the new sha, or None if clean."""
+    git(tree, "add", "--all")
+    if git(tree, "diff", "--cached", "--quiet", check=False).returncode == 0:
+        return None
+    identity: tuple[str, ...] = ()
+    if git(tree, "config", "user.email", check=False).returncode != 0:
+        identity = _FALLBACK_IDENTITY
+    # --no-verify: this is a checkpoint of the agent's work; a hook must not lose it.
+    git(tree, *identity, "commit", "--quiet", "--no-verify", "-m", message)
+    return out(tree, "rev-parse", "HEAD")
+
+
+def commits_ahead(tree: Path, base_sha: str) -> int:
+    return int(out(tree, "rev-list", "--count", f"{base_sha}..HEAD"))
+
+
+def log_oneline(tree: Path, base_sha: str, limit: int = 20) -> list[str]:
+    raw = out(tree, "log", "--oneline", f"--max-count={limit}", f"{base_sha}..HEAD")
+    return [line for line in raw.splitlines() if line]
+
+
+def changed_files(tree: Path, base_sha: str) -> list[str]:
+    raw = git(tree, "diff", "--name-only", "-z", base_sha, "--").stdout
+    return [p for p in raw.split("\0") if p]

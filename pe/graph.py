@@ -1,0 +1,132 @@
+"""The task graph: worktree:<tree> -> setup:<tree> -> agent:<tree> -> compare:<feature>.
+
+One namespace of doit task creators serves both `pe` (embedded doit) and
+plain `doit` through the top-level dodo.py, so both list and run the same
+tasks against the same state database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from pe.errors import PeError
+from pe.layout import Layout
+from pe.proc import ProcError
+from pe.manifest import Feature, TreeSpec
+from pe.steps import agent as agent_step
+from pe.steps import compare as compare_step
+from pe.steps import setup as setup_step
+from pe.steps import worktree as worktree_step
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the graph needs: resolved features and their base commits."""
+
+    layout: Layout
+    features: tuple[Feature, ...]
+    bases: dict[str, str]  # feature -> base commit sha
+    context: str = ""
+
+
+def _failing(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Adapt a step to doit's contract: a returned string or a known error is a failure.
+
+    PeError and ProcError become one-line TaskFailed reasons instead of
+    tracebacks; anything else is a bug and keeps its traceback.
+    """
+
+    def action() -> Any:
+        try:
+            reason = fn()
+        except (PeError, ProcError) as exc:
+            return TaskFailed(str(exc))
+        return TaskFailed(reason) if isinstance(reason, str) else None
+
+    action.__name__ = getattr(fn, "__name__", "step")
+    return action
+
+
+def _worktree_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
+    layout = plan.layout
+    for feature in plan.features:
+        for tree in feature.trees:
+            def act(tree: TreeSpec = tree, base: str = plan.bases[feature.name]) -> None:
+                worktree_step.ensure(layout, tree, base)
+
+            yield {
+                "name": tree.name,
+                "doc": f"create trees/{tree.name} on branch {tree.name}",
+                "actions": [_failing(act)],
+                "uptodate": [lambda tree=tree: worktree_step.is_done(layout, tree)],
+                "verbosity": 0,
+            }
+
+
+def _setup_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
+    layout = plan.layout
+    for feature in plan.features:
+        for tree in feature.trees:
+            yield {
+                "name": tree.name,
+                "doc": f"prepare trees/{tree.name} for its agent",
+                "actions": [_failing(lambda f=feature, t=tree: setup_step.run(layout, f, t))],
+                "task_dep": [f"worktree:{tree.name}"],
+                "uptodate": [lambda f=feature, t=tree: setup_step.is_done(layout, f, t)],
+                "verbosity": 0,
+            }
+
+
+def _agent_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
+    layout = plan.layout
+    for feature in plan.features:
+        for tree in feature.trees:
+            yield {
+                "name": tree.name,
+                "doc": f"{tree.agent.preset if tree.agent else 'no'} agent, strategy {tree.strategy.name}",
+                "actions": [_failing(lambda f=feature, t=tree: agent_step.run(layout, f, t, plan.context))],
+                "task_dep": [f"setup:{tree.name}"],
+                "uptodate": [lambda f=feature, t=tree: agent_step.stamp_ok(layout, f, t)],
+                "targets": [str(layout.stamp(tree.name, "agent"))],
+                "verbosity": 0,
+            }
+
+
+def _compare_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
+    layout = plan.layout
+    for feature in plan.features:
+        yield {
+            "name": feature.name,
+            "doc": f"compare the {feature.count} implementations of {feature.name}",
+            "actions": [_failing(lambda f=feature: compare_step.write_report(layout, f) and None)],
+            "task_dep": [f"agent:{t.name}" for t in feature.trees],
+            "verbosity": 0,
+        }
+
+
+def namespace(plan: Plan) -> dict[str, Any]:
+    """doit task creators (task_worktree, ...) for `plan`, as a module namespace."""
+
+    def creator(gen: Callable[[Plan], Iterator[dict[str, Any]]], doc: str) -> Callable[[], Iterator[dict[str, Any]]]:
+        def task_creator() -> Iterator[dict[str, Any]]:
+            yield {"name": None, "doc": doc}
+            yield from gen(plan)
+
+        task_creator.__doc__ = doc
+        return task_creator
+
+    ns: dict[str, Any] = {}
+    for step, gen, doc in (
+        ("worktree", _worktree_tasks, "create each tree's git worktree"),
+        ("setup", _setup_tasks, "prepare each tree (env, dependencies, build check)"),
+        ("agent", _agent_tasks, "run each tree's coding agent"),
+        ("compare", _compare_tasks, "compare a feature's implementations"),
+    ):
+        fn = creator(gen, doc)
+        fn.__name__ = f"task_{step}"
+        ns[f"task_{step}"] = fn
+    return ns

@@ -1,0 +1,90 @@
+"""Where things live in a repository that pe manages.
+
+Every path pe touches is built here, so that doit sees exactly one spelling
+of each (its implicit file_dep -> target links need equal strings).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pe.errors import PeError
+
+FEATURE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")
+STATE_DIR = ".pe"
+TREES_DIR = "trees"
+FEATURES_DIR = "features"
+REPORTS_DIR = "reports"
+
+
+def check_feature_name(name: str) -> str:
+    """Refuse a feature name before it reaches git (argument injection, traversal)."""
+    if not isinstance(name, str) or not FEATURE_RE.match(name) or ".." in name or name.endswith(".lock"):
+        raise PeError(
+            f"invalid feature name {name!r}: use 1-41 characters a-z 0-9 . _ -, "
+            "starting with a letter or digit (no '..', no '/')"
+        )
+    return name
+
+
+def tree_name(feature: str, index: int) -> str:
+    return f"{feature}-{index}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def trees(self) -> Path:
+        return self.root / TREES_DIR
+
+    @property
+    def features(self) -> Path:
+        return self.root / FEATURES_DIR
+
+    @property
+    def db_file(self) -> Path:
+        return self.state / "doit.sqlite3"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state / "lock"
+
+    @property
+    def git_lock_file(self) -> Path:
+        return self.state / "git.lock"
+
+    def manifest(self, feature: str) -> Path:
+        return self.features / f"{feature}.yaml"
+
+    def tree(self, tree: str) -> Path:
+        path = self.trees / tree
+        # Belt and braces after the name allow-list: the tree must sit directly in trees/.
+        if path.resolve().parent != self.trees.resolve():
+            raise PeError(f"tree path {path} escapes {self.trees}")
+        return path
+
+    def prompt(self, tree: str) -> Path:
+        return self.state / "prompts" / f"{tree}.md"
+
+    def logs(self, tree: str) -> Path:
+        return self.state / "logs" / tree
+
+    def agent_log(self, tree: str) -> Path:
+        return self.logs(tree) / "agent.log"
+
+    def stamp(self, tree: str, step: str) -> Path:
+        return self.state / "stamps" / f"{tree}.{step}.json"
+
+    def run_record(self, tree: str) -> Path:
+        return self.state / "runs" / f"{tree}.json"
+
+    def reports(self, feature: str) -> Path:
+        return self.root / REPORTS_DIR / feature

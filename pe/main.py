@@ -1,0 +1,79 @@
+"""pe's command line: argparse and dispatch only. Actions live in pe/commands/."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from pe import __version__, commands
+from pe.errors import EXIT_SIGINT, EXIT_USAGE, Interrupted, PeError
+from pe.proc import ProcError
+
+EPILOG = """\
+typical cycle:
+  pe init    --feature=auth-system --plan=specs/auth-plan.md --count=3
+  pe execute --feature=auth-system
+  pe status
+  pe resume  --feature=auth-system --context="crashed during validation"
+
+try it offline first: pe demo
+`pe <action> --help` explains each action."""
+
+
+def _actions() -> list[ModuleType]:
+    found = []
+    for info in pkgutil.iter_modules(commands.__path__):
+        if not info.name.startswith("_"):
+            found.append(importlib.import_module(f"pe.commands.{info.name}"))
+    return sorted(found, key=lambda m: m.ORDER)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse exits 2; pe's contract for bad input is 3, with one line.
+        self.exit(EXIT_USAGE, f"pe: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pe",
+        description="pe, the parallel executor: build one feature N ways in parallel git worktrees, "
+        "one coding agent per tree, each with its own strategy; resume after a crash; compare.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pe {__version__}")
+    sub = parser.add_subparsers(dest="action", metavar="<action>", parser_class=_Parser)
+    for module in _actions():
+        p = sub.add_parser(
+            module.NAME,
+            help=module.HELP,
+            description=module.HELP + "\n\n" + module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.run(args))
+    except PeError as exc:
+        print(f"pe: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except ProcError as exc:
+        print(f"pe: error: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Interrupted):
+        print("pe: interrupted", file=sys.stderr)
+        return EXIT_SIGINT

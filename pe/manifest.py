@@ -1,0 +1,260 @@
+"""Feature manifests: load, validate against schemas/, resolve per-tree settings.
+
+Every error is one line naming the file, the path to the bad key and what was
+expected, raised before anything is created (exit status 3).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pe.errors import ManifestError, PeError
+from pe.fsutil import sha256_text
+from pe.layout import Layout, check_feature_name, tree_name
+from pe.schema import first_error
+from pe.strategies import BUILTIN, DEFAULT_ORDER, Strategy
+
+DEFAULT_COUNT = 3
+DEFAULT_TIMEOUT_S = 3600.0
+PLAN_MAX_BYTES = 1_000_000
+_DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h)$")
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    preset: str
+    command: tuple[str, ...] = ()
+    model: str | None = None
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    timeout_s: float | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two runs of this agent the same run (for the stamp hash)."""
+        return {"preset": self.preset, "command": list(self.command), "model": self.model, "args": list(self.args)}
+
+
+@dataclass(frozen=True)
+class TreeSpec:
+    feature: str
+    index: int
+    name: str
+    strategy: Strategy
+    agent: AgentSpec | None  # None until the manifest names one (init does not need it)
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    manifest: Path
+    plan: str  # relative to the repo root, as written
+    plan_text: str
+    base: str | None
+    count: int
+    jobs: int
+    trees: tuple[TreeSpec, ...]
+    setup: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    def config_hash(self, tree: TreeSpec) -> str:
+        """Hash of what a tree's agent was asked to do: plan, strategy, agent, model.
+
+        Deliberately excludes --context, timeouts and jobs: changing those must
+        not throw away finished work.
+        """
+        agent = sorted(tree.agent.identity().items()) if tree.agent else None
+        parts = [self.plan_text, tree.strategy.name, tree.strategy.prompt, repr(agent)]
+        return sha256_text("\0".join(parts))
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line flags that override the manifest for one run."""
+
+    plan: str | None = None
+    count: int | None = None
+    strategy: str | None = None
+    base: str | None = None
+    jobs: int | None = None
+    timeout: str | None = None
+
+
+def parse_duration(value: int | float | str) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(value)
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def _yaml_load(path: Path, rel: str) -> Any:
+    import yaml  # deferred: keeps `pe --help` fast
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ManifestError(f"{rel}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise ManifestError(f"{rel}: cannot read: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ManifestError(f"{rel}: {where}not valid YAML ({problem})") from None
+
+
+def read_manifest(layout: Layout, feature: str) -> dict[str, Any]:
+    check_feature_name(feature)
+    path = layout.manifest(feature)
+    rel = str(path.relative_to(layout.root))
+    if not path.is_file():
+        raise PeError(f"no manifest {rel}: run `pe init --feature={feature} --plan=PATH` first")
+    data = _yaml_load(path, rel)
+    if not isinstance(data, dict):
+        raise ManifestError(f"{rel}: at (top level): expected a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], ov: Overrides) -> dict[str, Any]:
+    data = dict(data)
+    if ov.plan is not None:
+        data["plan"] = ov.plan
+    if ov.count is not None:
+        data["count"] = ov.count
+    if ov.base is not None:
+        data["base"] = ov.base
+    if ov.jobs is not None:
+        data["jobs"] = ov.jobs
+    if ov.timeout is not None:
+        data["timeout"] = int(ov.timeout) if ov.timeout.isdigit() else ov.timeout
+    if ov.strategy is not None:
+        custom = {s["name"]: s for s in data.get("strategies", []) if isinstance(s, dict) and "name" in s}
+        chosen: list[Any] = []
+        for name in [s.strip() for s in ov.strategy.split(",")]:
+            if name in BUILTIN:
+                chosen.append(name)
+            elif name in custom:
+                chosen.append(custom[name])
+            else:
+                known = ", ".join([*BUILTIN, *custom])
+                raise PeError(f"--strategy: unknown strategy {name!r}; expected one of: {known}")
+        data["strategies"] = chosen
+    return data
+
+
+def _strategy(entry: Any) -> Strategy:
+    if isinstance(entry, str):
+        return Strategy(entry, BUILTIN[entry])
+    return Strategy(entry["name"], entry["prompt"])
+
+
+def _agent(entry: Any, model: str | None) -> AgentSpec | None:
+    if entry is None:
+        return None
+    if isinstance(entry, str):
+        entry = {"preset": entry}
+    timeout = entry.get("timeout")
+    return AgentSpec(
+        preset=entry["preset"],
+        command=tuple(entry.get("command", ())),
+        model=model or entry.get("model"),
+        args=tuple(entry.get("args", ())),
+        env=tuple(sorted(entry.get("env", {}).items())),
+        timeout_s=parse_duration(timeout) if timeout is not None else None,
+    )
+
+
+def read_plan(layout: Layout, plan: str, where: str) -> str:
+    """The plan's text; refuses paths outside the repo, directories, binaries, huge files."""
+    path = (layout.root / plan).resolve()
+    if not path.is_relative_to(layout.root.resolve()):
+        raise ManifestError(f"{where}: plan {plan!r} is outside the repository")
+    if not path.exists():
+        raise ManifestError(f"{where}: plan file {plan!r} does not exist")
+    if not path.is_file():
+        raise ManifestError(f"{where}: plan {plan!r} is not a regular file")
+    size = path.stat().st_size
+    if size > PLAN_MAX_BYTES:
+        raise ManifestError(f"{where}: plan {plan!r} is {size} bytes; the limit is {PLAN_MAX_BYTES}")
+    raw = path.read_bytes()
+    if b"\0" in raw[:8192]:
+        raise ManifestError(f"{where}: plan {plan!r} is a binary file, expected text")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ManifestError(f"{where}: plan {plan!r} is not UTF-8 text") from None
+
+
+def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: str | None = None) -> Feature:
+    """Validate `data` (a manifest, overrides applied) and resolve every tree."""
+    err = first_error(data)
+    if err is not None:
+        raise ManifestError(f"{rel}: at {err[0]}: {err[1]}")
+    name = data["feature"]
+    check_feature_name(name)
+    if manifest_name is not None and name != manifest_name:
+        raise ManifestError(f"{rel}: at feature: {name!r} does not match the file name {manifest_name!r}")
+    count = data.get("count", DEFAULT_COUNT)
+    impls: dict[str, Any] = data.get("implementations", {})
+    for key in impls:
+        if int(key) > count:
+            raise ManifestError(f"{rel}: at implementations.{key}: tree {key} does not exist (count is {count})")
+    strategies = data.get("strategies") or list(DEFAULT_ORDER)
+    agent_entry = data.get("agent")
+    timeout = parse_duration(data.get("timeout", DEFAULT_TIMEOUT_S))
+    plan_text = read_plan(layout, data["plan"], rel)
+    trees = []
+    for i in range(1, count + 1):
+        over = impls.get(str(i), {})
+        strategy = _strategy(over.get("strategy", strategies[(i - 1) % len(strategies)]))
+        agent = _agent(over.get("agent", agent_entry), over.get("model"))
+        agent_timeout = agent.timeout_s if agent else None
+        tree_timeout = parse_duration(over["timeout"]) if "timeout" in over else (agent_timeout or timeout)
+        trees.append(TreeSpec(name, i, tree_name(name, i), strategy, agent, tree_timeout))
+    return Feature(
+        name=name,
+        manifest=layout.manifest(name),
+        plan=data["plan"],
+        plan_text=plan_text,
+        base=data.get("base"),
+        count=count,
+        jobs=data.get("jobs", count),
+        trees=tuple(trees),
+        setup=data.get("setup", {}),
+        checks=data.get("checks", {}),
+    )
+
+
+def load(layout: Layout, feature: str, overrides: Overrides | None = None) -> Feature:
+    data = read_manifest(layout, feature)
+    rel = str(layout.manifest(feature).relative_to(layout.root))
+    return resolve(layout, apply_overrides(data, overrides or Overrides()), rel, manifest_name=feature)
+
+
+def feature_names(layout: Layout) -> list[str]:
+    if not layout.features.is_dir():
+        return []
+    return sorted(p.stem for p in layout.features.glob("*.yaml") if not p.name.startswith("."))
+
+
+def load_all(layout: Layout) -> list[Feature]:
+    return [load(layout, name) for name in feature_names(layout)]
+
+
+def require_agents(feature: Feature) -> list[TreeSpec]:
+    """The trees, each with an agent; a one-line error naming the first without."""
+    for tree in feature.trees:
+        if tree.agent is None:
+            rel = f"features/{feature.name}.yaml"
+            raise ManifestError(
+                f"{rel}: at agent: no agent configured for {tree.name}; "
+                "add e.g. `agent: {preset: command, command: [python, tools/agent.py, '{prompt_file}']}`"
+            )
+    return list(feature.trees)

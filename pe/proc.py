@@ -1,0 +1,218 @@
+"""The one place where pe starts processes.
+
+Every child gets its own process group (start_new_session=True), an argv
+list (never a shell), and a timeout. Groups are registered while they run so
+that SIGINT/SIGTERM to pe can kill every one of them: a child in its own
+session does not get the terminal's ^C, so nobody else would.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+KILL_GRACE_S = 5.0
+
+
+class ProcError(Exception):
+    """A command failed; the text shows the command, its status and stderr."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        detail = (stderr.strip() or stdout.strip()).splitlines()
+        last = detail[-1] if detail else ""
+        super().__init__(f"`{shlex.join(self.argv)}` exited {returncode}: {last}")
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class _Registry:
+    """Process groups that are alive right now, killed as a whole on exit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._groups: set[int] = set()
+        self.stopping = False
+
+    def add(self, pgid: int) -> None:
+        with self._lock:
+            self._groups.add(pgid)
+
+    def discard(self, pgid: int) -> None:
+        with self._lock:
+            self._groups.discard(pgid)
+
+    def kill_all(self, grace: float = KILL_GRACE_S) -> None:
+        self.stopping = True
+        with self._lock:
+            groups = list(self._groups)
+        for pgid in groups:
+            kill_group(pgid, grace=0)
+        deadline = time.monotonic() + grace
+        while groups and time.monotonic() < deadline:
+            groups = [g for g in groups if group_alive(g)]
+            time.sleep(0.05)
+        for pgid in groups:
+            _signal_group(pgid, signal.SIGKILL)
+
+
+REGISTRY = _Registry()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kill_group(pgid: int, grace: float = KILL_GRACE_S) -> None:
+    """SIGTERM the whole group, then SIGKILL what is left after `grace`."""
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not group_alive(pgid):
+            return
+        time.sleep(0.05)
+    _signal_group(pgid, signal.SIGKILL)
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """Start time of `pid` in clock ticks since boot (Linux), to defeat pid reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[19])
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+    check: bool = True,
+    stdin_text: str | None = None,
+) -> Result:
+    """Run a short command, capture its output, kill its group on timeout."""
+    argv = [str(a) for a in argv]
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    REGISTRY.add(proc.pid)
+    try:
+        out, err = proc.communicate(stdin_text, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc.pid, grace=1)
+        out, err = proc.communicate()
+        raise ProcError(argv, -9, out, f"timed out after {timeout:g}s\n{err}") from None
+    except BaseException:
+        kill_group(proc.pid, grace=1)
+        proc.wait()
+        raise
+    finally:
+        REGISTRY.discard(proc.pid)
+    if check and proc.returncode != 0:
+        raise ProcError(argv, proc.returncode, out, err)
+    return Result(proc.returncode, out, err)
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How a long-running child ended."""
+
+    returncode: int | None
+    timed_out: bool
+    interrupted: bool
+    duration_s: float
+
+    def describe(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        if self.timed_out:
+            return f"timed out after {self.duration_s:.0f}s"
+        return f"exit status {self.returncode}"
+
+
+def spawn_logged(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log: IO[bytes],
+    timeout: float,
+    on_start: Callable[[int], None] | None = None,
+) -> Exit:
+    """Run a long child (an agent), output appended to `log`, killed at `timeout`.
+
+    `on_start(pid)` is called once the child exists so the caller can record
+    the pid before anything can crash.
+    """
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        [str(a) for a in argv],
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    REGISTRY.add(proc.pid)
+    timed_out = False
+    try:
+        if on_start is not None:
+            on_start(proc.pid)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            kill_group(proc.pid)
+            proc.wait()
+    except BaseException:
+        kill_group(proc.pid, grace=1)
+        proc.wait()
+        raise
+    finally:
+        # The leader may exit while grandchildren still run: kill the group anyway.
+        if group_alive(proc.pid):
+            kill_group(proc.pid, grace=1)
+        REGISTRY.discard(proc.pid)
+    interrupted = REGISTRY.stopping and not timed_out
+    return Exit(proc.returncode, timed_out, interrupted, time.monotonic() - start)

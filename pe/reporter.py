@@ -1,0 +1,78 @@
+"""Progress lines for doit runs: one timestamped line per event, thread-safe.
+
+Task actions never print (doit swaps sys.stdout while a python action runs,
+which mixes output across threads); everything the user sees comes from here.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+
+class PeReporter:
+    desc = "pe progress lines"
+
+    def __init__(self, outstream: TextIO | None = None, options: dict[str, Any] | None = None) -> None:
+        self.out = outstream or sys.stdout
+        self._lock = threading.Lock()
+        self._started: dict[str, float] = {}
+        self.failures: list[tuple[str, str]] = []
+        self.successes: list[str] = []
+        self.skipped: list[str] = []
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            self.out.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
+            self.out.flush()
+
+    def initialize(self, tasks: Any, selected_tasks: Any) -> None:
+        pass
+
+    def get_status(self, task: Any) -> None:
+        pass
+
+    def execute_task(self, task: Any) -> None:
+        if task.actions and not task.name.startswith("_"):
+            self._started[task.name] = time.monotonic()
+            self._line(f"start  {task.name}")
+
+    def _elapsed(self, task: Any) -> str:
+        start = self._started.get(task.name)
+        return f" ({time.monotonic() - start:.1f}s)" if start is not None else ""
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        msg = fail.get_msg().strip().splitlines()
+        # TaskFailed carries our one-line reason; anything else is a bug worth its last line.
+        reason = msg[-1] if msg else type(fail).__name__
+        if type(fail).__name__ == "UnmetDependency":
+            reason = "skipped: a task it depends on failed"
+        self.failures.append((task.name, reason))
+        self._line(f"FAILED {task.name}{self._elapsed(task)}: {reason}")
+
+    def add_success(self, task: Any) -> None:
+        if task.actions and not task.name.startswith("_"):
+            self.successes.append(task.name)
+            self._line(f"done   {task.name}{self._elapsed(task)}")
+
+    def skip_uptodate(self, task: Any) -> None:
+        if task.actions and not task.name.startswith("_"):
+            self.skipped.append(task.name)
+            self._line(f"ok     {task.name} (up to date)")
+
+    def skip_ignore(self, task: Any) -> None:
+        self._line(f"ignore {task.name}")
+
+    def cleanup_error(self, exception: Any) -> None:
+        self._line(f"cleanup error: {exception.get_msg()}")
+
+    def runtime_error(self, msg: str) -> None:
+        self._line(f"error: {msg}")
+
+    def teardown_task(self, task: Any) -> None:
+        pass
+
+    def complete_run(self) -> None:
+        pass

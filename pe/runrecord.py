@@ -1,0 +1,59 @@
+"""Per-tree run records (.pe/runs/<tree>.json): what happened to each agent run.
+
+Written atomically at every state change, so status, recover and resume can
+tell a finished run from one that was killed while running.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pe import proc
+from pe.fsutil import read_json, write_json_atomic
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+@dataclass
+class RunRecord:
+    tree: str
+    state: str = "pending"  # pending | running | done | failed | interrupted
+    attempts: int = 0
+    pid: int | None = None
+    pid_start: int | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_s: float | None = None
+    exit: str | None = None
+    reason: str | None = None
+    session_id: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path, tree: str) -> RunRecord:
+        data = read_json(path)
+        if not data:
+            return cls(tree=tree)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def save(self, path: Path) -> None:
+        write_json_atomic(path, asdict(self))
+
+    def still_running(self) -> bool:
+        """True if the recorded agent process is alive (same pid, same start time)."""
+        if self.state != "running" or self.pid is None:
+            return False
+        return proc.process_start_ticks(self.pid) == self.pid_start
+
+    def effective_state(self) -> str:
+        """`running` only if the process really is; a dead `running` was killed."""
+        if self.state == "running" and not self.still_running():
+            return "interrupted"
+        return self.state

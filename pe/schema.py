@@ -1,0 +1,75 @@
+"""Load pe's JSON Schemas and turn validation errors into one-line messages."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+SCHEMA_FILES = ("feature.schema.json", "agent.schema.json", "setup.schema.json", "checks.schema.json")
+
+
+def schema_text(name: str) -> str:
+    return resources.files("pe.schemas").joinpath(name).read_text()
+
+
+@cache
+def feature_validator() -> Any:
+    # Imported here: jsonschema costs ~100 ms and `pe --help` must stay fast.
+    import jsonschema
+    from referencing import Registry, Resource
+
+    schemas = {name: json.loads(schema_text(name)) for name in SCHEMA_FILES}
+    registry: Registry[Any] = Registry().with_resources(
+        (s["$id"], Resource.from_contents(s)) for s in schemas.values()
+    )
+    return jsonschema.Draft202012Validator(schemas["feature.schema.json"], registry=registry)
+
+
+def key_path(parts: Any) -> str:
+    """['implementations', '2', 'agent'] -> 'implementations.2.agent'; [] -> '(top level)'."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _describe(error: Any) -> str:
+    if error.validator == "additionalProperties" and "were unexpected" in error.message:
+        known = sorted(error.schema.get("properties", {}))
+        extra = error.message.split("(")[-1].rstrip(")")
+        return f"unknown key {extra}; expected one of: {', '.join(known)}"
+    if error.validator == "anyOf":
+        # Say what the alternatives were instead of jsonschema's repr of the value.
+        alternatives = []
+        for sub in error.schema["anyOf"]:
+            if "enum" in sub:
+                alternatives.append("one of " + ", ".join(map(str, sub["enum"])))
+            elif sub.get("type") == "object":
+                req = sub.get("required", [])
+                alternatives.append("a mapping" + (f" with {', '.join(req)}" if req else ""))
+            elif "pattern" in sub:
+                alternatives.append(f"a string like {sub['pattern']}")
+            elif "type" in sub:
+                alternatives.append(f"{'an' if sub['type'][0] in 'aeiou' else 'a'} {sub['type']}")
+        return f"expected {' or '.join(alternatives)}, got {json.dumps(error.instance, default=str)[:60]}"
+    return str(error.message)[:200]
+
+
+def first_error(instance: Any) -> tuple[str, str] | None:
+    """(key path, message) of the most relevant schema error, or None if valid."""
+    import jsonschema
+
+    errors = list(feature_validator().iter_errors(instance))
+    if not errors:
+        return None
+    # Deepest error first, then the one reported in document order.
+    best = jsonschema.exceptions.best_match(errors)
+    # best_match descends into anyOf contexts; we want the anyOf itself when its
+    # branches disagree about the type, so the message lists the alternatives.
+    for err in errors:
+        if err.validator == "anyOf" and list(err.absolute_path) == list(best.absolute_path)[: len(err.absolute_path)]:
+            if best.validator in {"enum", "type"} and list(best.absolute_path) == list(err.absolute_path):
+                best = err
+    return key_path(best.absolute_path), _describe(best)

@@ -1,0 +1,47 @@
+"""One tree's state, derived from files only (stamps, run record, the tree dir).
+
+Read-only and lock-free, so status works while execute runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pe.fsutil import read_json
+from pe.layout import Layout
+from pe.manifest import Feature, TreeSpec
+from pe.runrecord import RunRecord
+from pe.steps import agent as agent_step
+from pe.steps import setup as setup_step
+from pe.steps import worktree as worktree_step
+
+STATES = ("pending", "setting up", "setup failed", "ready", "running", "done", "failed", "interrupted", "stale")
+
+
+@dataclass(frozen=True)
+class TreeState:
+    tree: str
+    state: str
+    detail: str
+    record: RunRecord
+
+
+def of(layout: Layout, feature: Feature, tree: TreeSpec) -> TreeState:
+    record = RunRecord.load(layout.run_record(tree.name), tree.name)
+    if not worktree_step.is_done(layout, tree):
+        return TreeState(tree.name, "pending", "no worktree yet", record)
+    setup = read_json(layout.stamp(tree.name, "setup"))
+    if setup and setup.get("ok") is False:
+        return TreeState(tree.name, "setup failed", str(setup.get("reason", "")), record)
+    if not setup_step.is_done(layout, feature, tree):
+        return TreeState(tree.name, "setting up", "", record)
+    if agent_step.stamp_ok(layout, feature, tree):
+        return TreeState(tree.name, "done", "", record)
+    state = record.effective_state()
+    if state == "running":
+        return TreeState(tree.name, "running", f"pid {record.pid}", record)
+    if read_json(layout.stamp(tree.name, "agent")) is not None:
+        return TreeState(tree.name, "stale", "plan, strategy, agent or RESULTS.md changed since it finished", record)
+    if state in ("failed", "interrupted"):
+        return TreeState(tree.name, state, record.reason or record.exit or "", record)
+    return TreeState(tree.name, "ready", "agent not started", record)

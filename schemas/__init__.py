@@ -1,0 +1,1 @@
+"""JSON Schemas for pe's manifests, shipped inside the package as pe.schemas."""
