@@ -22,6 +22,7 @@ from pe.manifest import Feature, TreeSpec
 from pe.progress import refresh as refresh_progress
 from pe.results import PROGRESS_FILE, RESULTS_FILE, check_results
 from pe.runrecord import RunRecord, now_iso
+from pe.steps import setup as setup_step
 from pe.steps.worktree import tree_base
 
 # Agent steps that are between "process exited" and "record saved": the
@@ -105,7 +106,8 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
         session_id=record.session_id,
     )
     argv = preset.argv(ctx)
-    env = {**os.environ, **ctx.base_env(), **preset.env(ctx), **dict(spec.env)}
+    tree_env = setup_step.tree_env(layout, feature, tree)
+    env = {**os.environ, **tree_env, **ctx.base_env(), **preset.env(ctx), **dict(spec.env)}
 
     record.attempts += 1
     record.state = "running"

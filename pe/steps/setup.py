@@ -29,3 +29,13 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec) -> None:
         layout.stamp(tree.name, "setup"),
         {"config": config_hash(feature), "ok": True, "at": now_iso(), "steps": []},
     )
+
+
+def tree_env(layout: Layout, feature: Feature, tree: TreeSpec) -> dict[str, str]:
+    """Variables every process in this tree gets (agent, install, verify, checks)."""
+    return {"PE_TREE": tree.name, "PE_INDEX": str(tree.index), "PE_FEATURE": feature.name}
+
+
+def release(layout: Layout, tree: str) -> None:
+    """Forget a tree's setup (on cleanup), so a new tree of that name starts afresh."""
+    layout.stamp(tree, "setup").unlink(missing_ok=True)
