@@ -1,0 +1,1 @@
+"""Tree setup: files carried over, env, ports, dependency install, build gate."""
