@@ -29,6 +29,15 @@ def _holder(info_path: Path) -> str:
         return "another process"
 
 
+_HELD: list[RepoLock] = []
+
+
+def release_all() -> None:
+    """Release every repository lock this process took (end of a command)."""
+    while _HELD:
+        _HELD.pop().release()
+
+
 class RepoLock:
     """The repository lock, held for the lifetime of one mutating command."""
 
@@ -50,6 +59,7 @@ class RepoLock:
                 "wait for it, or pass --wait"
             ) from None
         self._fd = fd
+        _HELD.append(self)
         info = {
             "pid": os.getpid(),
             "command": command,

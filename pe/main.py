@@ -11,6 +11,7 @@ from types import ModuleType
 
 from pe import __version__, commands
 from pe.errors import EXIT_SIGINT, EXIT_USAGE, Interrupted, PeError
+from pe.lock import release_all
 from pe.proc import ProcError
 
 EPILOG = """\
@@ -77,3 +78,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, Interrupted):
         print("pe: interrupted", file=sys.stderr)
         return EXIT_SIGINT
+    finally:
+        release_all()

@@ -58,7 +58,8 @@ class PeReporter:
             self._line(f"done   {task.name}{self._elapsed(task)}")
 
     def skip_uptodate(self, task: Any) -> None:
-        if task.actions and not task.name.startswith("_"):
+        # Only the agents' "up to date" is news; worktree/setup lines would be noise.
+        if task.actions and task.name.startswith(("agent:", "compare:")):
             self.skipped.append(task.name)
             self._line(f"ok     {task.name} (up to date)")
 
