@@ -101,8 +101,22 @@ def _yaml_load(path: Path, rel: str) -> Any:
         raise ManifestError(f"{rel}: not a UTF-8 text file") from None
     except OSError as exc:
         raise ManifestError(f"{rel}: cannot read: {exc.strerror}") from None
+    class UniqueKeyLoader(yaml.SafeLoader):
+        pass
+
+    def unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+            if key in seen:
+                mark = key_node.start_mark
+                raise ManifestError(f"{rel}: line {mark.line + 1}: key {key!r} appears twice")
+            seen.add(key)
+        return loader.construct_mapping(node)
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, unique_mapping)
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

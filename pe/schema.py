@@ -35,11 +35,43 @@ def key_path(parts: Any) -> str:
     return out or "(top level)"
 
 
+def _type_matches(instance: Any, schema: dict[str, Any]) -> bool:
+    kinds = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float)}
+    if "enum" in schema:
+        return isinstance(instance, str)
+    kind = schema.get("type")
+    if kind is None:
+        return False
+    return isinstance(instance, kinds[kind]) and not (kind in ("integer", "number") and isinstance(instance, bool))
+
+
+def _refine(error: Any) -> Any:
+    """For anyOf, the error inside the branch whose type the value has.
+
+    `agent: {preset: command}` should say "'command' is a required property",
+    not "expected one of command or a mapping".
+    """
+    while error.validator == "anyOf" and error.context:
+        branches = error.schema["anyOf"]
+        fitting = [i for i, b in enumerate(branches) if _type_matches(error.instance, b)]
+        if len(fitting) != 1:
+            return error
+        inner = [e for e in error.context if e.relative_schema_path[0] == fitting[0]]
+        if not inner:
+            return error
+        import jsonschema
+
+        error = jsonschema.exceptions.best_match(inner)
+    return error
+
+
 def _describe(error: Any) -> str:
-    if error.validator == "additionalProperties" and "were unexpected" in error.message:
+    if error.validator == "additionalProperties" and "unexpected" in error.message:
         known = sorted(error.schema.get("properties", {}))
-        extra = error.message.split("(")[-1].rstrip(")")
+        extra = error.message.split("(")[-1].split(" w")[0]
         return f"unknown key {extra}; expected one of: {', '.join(known)}"
+    if error.validator == "required":
+        return f"missing key {error.message.split(' is a required')[0]}"
     if error.validator == "anyOf":
         # Say what the alternatives were instead of jsonschema's repr of the value.
         alternatives = []
@@ -64,12 +96,12 @@ def first_error(instance: Any) -> tuple[str, str] | None:
     errors = list(feature_validator().iter_errors(instance))
     if not errors:
         return None
-    # Deepest error first, then the one reported in document order.
-    best = jsonschema.exceptions.best_match(errors)
-    # best_match descends into anyOf contexts; we want the anyOf itself when its
-    # branches disagree about the type, so the message lists the alternatives.
-    for err in errors:
-        if err.validator == "anyOf" and list(err.absolute_path) == list(best.absolute_path)[: len(err.absolute_path)]:
-            if best.validator in {"enum", "type"} and list(best.absolute_path) == list(err.absolute_path):
-                best = err
+    # Report in document order the error best_match ranks first, refined into anyOf branches.
+    best = _refine(jsonschema.exceptions.best_match(errors, key=_relevance))
     return key_path(best.absolute_path), _describe(best)
+
+
+def _relevance(error: Any) -> Any:
+    from jsonschema.exceptions import relevance
+
+    return relevance(error)

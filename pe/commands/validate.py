@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pe import manifest
+from pe import engine, manifest
 from pe.commands import _common
 
 NAME = "validate"
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for name in names:
         feature = manifest.load(layout, name)
+        engine.resolve_base(layout, feature)
         agent = "no agent yet" if any(t.agent is None for t in feature.trees) else "agents set"
         print(f"ok  features/{name}.yaml: {feature.count} trees ({', '.join(t.strategy.name for t in feature.trees)}), {agent}")
     return 0

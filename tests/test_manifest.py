@@ -1,0 +1,111 @@
+"""Bad manifests: one exact line each, exit 3, nothing created, .git/config unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import git
+
+from pe.main import main
+
+GOOD_HEAD = "feature: feat\nplan: specs/plan.md\nagent: {preset: command, command: [echo]}\n"
+
+CORPUS = [
+    # (manifest body after the good head, or a whole file when it starts with '!'; expected message)
+    ("count: 0", "at count: 0 is less than the minimum of 1"),
+    ("count: 51", "at count: 51 is greater than the maximum of 50"),
+    ("count: three", "at count: 'three' is not of type 'integer'"),
+    ("count: true", "at count: True is not of type 'integer'"),
+    ("jobs: 0", "at jobs: 0 is less than the minimum of 1"),
+    ("bogus: 1", "at (top level): unknown key 'bogus'; expected one of: agent, base, checks, count, feature, "
+     "implementations, jobs, plan, setup, strategies, timeout"),
+    ("strategies: [fast]", "at strategies[0]: 'fast' is not one of ['simple', 'performance', 'extensible', 'innovative']"),
+    ("strategies: simple", "at strategies: 'simple' is not of type 'array'"),
+    ("strategies: []", "at strategies: [] should be non-empty"),
+    ("strategies: [{name: x}]", "at strategies[0]: missing key 'prompt'"),
+    ("strategies: [{name: Bad, prompt: p}]", "at strategies[0].name: 'Bad' does not match '^[a-z0-9][a-z0-9_-]{0,30}$'"),
+    ("implementations: {'5': {strategy: simple}}", "at implementations.5: tree 5 does not exist (count is 3)"),
+    ("implementations: {'x': {strategy: simple}}", "at implementations: 'x' does not match '^[1-9][0-9]?$'"),
+    ("implementations: {'2': {strategy: nope}}",
+     "at implementations.2.strategy: 'nope' is not one of ['simple', 'performance', 'extensible', 'innovative']"),
+    ("implementations: {'2': {agent: {preset: command, command: [x], foo: 1}}}",
+     "at implementations.2.agent: unknown key 'foo'; expected one of: args, command, env, model, preset, timeout"),
+    ("implementations: {'2': {}}", "at implementations.2: {} should be non-empty"),
+    ("timeout: 10x", "at timeout: '10x' does not match '^[1-9][0-9]*(s|m|h)$'"),
+    ("timeout: 0", "at timeout: 0 is less than the minimum of 1"),
+    ("count: 3\ncount: 4", "line 5: key 'count' appears twice"),
+    ("base: no-such-ref", "at base: 'no-such-ref' is not a commit in this repository"),
+    ("!feature: feat\nplan: specs/plan.md\nagent: {preset: command}\n", "at agent: missing key 'command'"),
+    ("!feature: feat\nplan: specs/plan.md\nagent: telepathy\n", "at agent: 'telepathy' is not one of ['command']"),
+    ("!feature: feat\nplan: specs/plan.md\nagent: 5\n",
+     "at agent: expected one of command or a mapping with preset, got 5"),
+    ("!feature: other\nplan: specs/plan.md\n", "at feature: 'other' does not match the file name 'feat'"),
+    ("!feature: feat\n", "at (top level): missing key 'plan'"),
+    ("!feature: feat\nplan: specs/missing.md\n", "plan file 'specs/missing.md' does not exist"),
+    ("!feature: feat\nplan: specs\n", "plan 'specs' is not a regular file"),
+    ("!feature: feat\nplan: ../outside.md\n", "plan '../outside.md' is outside the repository"),
+    ("!feature: feat\nplan: specs/binary.md\n", "plan 'specs/binary.md' is a binary file, expected text"),
+    ("![1, 2]\n", "at (top level): expected a mapping of keys, got list"),
+    ("!feature: [\n", "line 2, column 1: not valid YAML (expected the node content, but found '<stream end>')"),
+    ("!\xff\xfe", "not a UTF-8 text file"),
+]
+
+
+def _snapshot(root: Path) -> tuple[str, str, list[str]]:
+    config = (root / ".git" / "config").read_text()
+    return config, git(root, "worktree", "list"), sorted(p.name for p in root.iterdir())
+
+
+@pytest.mark.parametrize(("body", "message"), CORPUS, ids=[c[0][:40] for c in CORPUS])
+def test_bad_manifest(repo: Path, capsys: pytest.CaptureFixture[str], body: str, message: str) -> None:
+    (repo / "specs" / "binary.md").write_bytes(b"\x00\x01binary")
+    path = repo / "features" / "feat.yaml"
+    path.parent.mkdir()
+    if body.startswith("!"):
+        path.write_bytes(body[1:].encode("latin-1") if "\xff" in body else body[1:].encode())
+    else:
+        path.write_text(GOOD_HEAD + body + "\n")
+    before = _snapshot(repo)
+    for action in (["validate"], ["init"], ["execute"]):
+        rc = main([*action, "--feature=feat", f"--dir={repo}"])
+        err = capsys.readouterr().err
+        assert rc == 3, (action, err)
+        assert err == f"pe: error: features/feat.yaml: {message}\n"
+        assert _snapshot(repo) == before
+        assert not (repo / ".pe").exists() and not (repo / "trees").exists()
+
+
+@pytest.mark.parametrize("name", ["--set-upstream-to=x", "../x", "a b", "-x", "A", "x/y", "a..b", "x" * 42, "é", ""])
+def test_bad_feature_names_refused_before_git(repo: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    before = _snapshot(repo)
+    rc = main(["init", f"--feature={name}", "--plan=specs/plan.md", f"--dir={repo}"])
+    assert rc == 3
+    err = capsys.readouterr().err
+    assert err.startswith("pe: error: invalid feature name") and err.count("\n") == 1
+    assert _snapshot(repo) == before
+    assert git(repo, "branch", "--list") == "* main"
+
+
+def test_flag_errors_are_one_line_exit_3(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", "--feature=feat", "--plan=specs/plan.md", "--count=0", f"--dir={repo}"]) == 3
+    assert capsys.readouterr().err.startswith("pe: error: argument --count: expected 1 to 50, got 0")
+    assert main(["init", "--feature=feat", "--plan=specs/plan.md", "--strategy=fast", f"--dir={repo}"]) == 3
+    assert "--strategy: unknown strategy 'fast'" in capsys.readouterr().err
+    assert not (repo / ".pe").exists() and not (repo / "features").exists()
+
+
+def test_strategy_flag_and_defaults(repo: Path) -> None:
+    from pe import manifest
+    from pe.layout import Layout
+
+    (repo / "features").mkdir()
+    (repo / "features" / "feat.yaml").write_text(GOOD_HEAD + "count: 5\n")
+    layout = Layout(repo)
+    default = manifest.load(layout, "feat")
+    assert [t.strategy.name for t in default.trees] == ["simple", "performance", "extensible", "innovative", "simple"]
+    best_of = manifest.load(layout, "feat", manifest.Overrides(strategy="performance"))
+    assert {t.strategy.name for t in best_of.trees} == {"performance"}
+    mixed = manifest.load(layout, "feat", manifest.Overrides(strategy="innovative,simple", count=3))
+    assert [t.strategy.name for t in mixed.trees] == ["innovative", "simple", "innovative"]
+    assert "benchmark" in best_of.trees[0].strategy.prompt.lower()
