@@ -37,7 +37,14 @@ def resolve_base(layout: Layout, feature: Feature) -> str:
 
 
 def make_plan(layout: Layout, features: Sequence[Feature], context: str = "") -> Plan:
-    return Plan(layout, tuple(features), {f.name: resolve_base(layout, f) for f in features}, context)
+    """Resolve bases and check the trees' paths: every input error before any work."""
+    from pe.steps.worktree import preflight
+
+    bases = {f.name: resolve_base(layout, f) for f in features}
+    for feature in features:
+        for tree in feature.trees:
+            preflight(layout, tree)
+    return Plan(layout, tuple(features), bases, context)
 
 
 def doit_config(plan: Plan, jobs: int | None = None) -> dict[str, Any]:

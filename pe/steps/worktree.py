@@ -26,6 +26,17 @@ def tree_base(layout: Layout, tree: str) -> str | None:
     return stamp.get("base_sha") if stamp else None
 
 
+def preflight(layout: Layout, tree: TreeSpec) -> None:
+    """Refuse, before anything runs, a directory at the tree's path that is not pe's."""
+    path = layout.tree(tree.name)
+    if path.is_dir() and not (path / ".git").exists() and any(path.iterdir()):
+        if not layout.stamp(tree.name, "creating").exists():
+            raise PeError(
+                f"{path.relative_to(layout.root)} exists and is not a git worktree; "
+                "move it away or pick another feature name"
+            )
+
+
 def _quarantine(layout: Layout, path: Path) -> Path:
     dest = layout.state / "quarantine" / f"{path.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     dest.parent.mkdir(parents=True, exist_ok=True)

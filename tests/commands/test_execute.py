@@ -1,0 +1,200 @@
+"""execute and resume end to end: real git, the scripted agent as a real child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import git, pe_cmd, pe_run, write_manifest
+
+from pe.main import main
+
+
+def runs(log: Path) -> list[dict]:
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def starts(log: Path, tree: str) -> int:
+    return sum(1 for r in runs(log) if r["tree"] == tree and r["event"] == "start")
+
+
+def state(root: Path, tree: str) -> dict:
+    return json.loads((root / ".pe" / "runs" / f"{tree}.json").read_text())
+
+
+def wait_for(cond, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_three_agents_run_at_the_same_time(repo: Path, agent_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_manifest(repo, count="3", jobs="3")
+    monkeypatch.setenv("PE_TEST_SLEEP", "1.5")
+    assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 0
+    events = runs(agent_log)
+    first_end = min(e["t"] for e in events if e["event"] == "end")
+    last_start = max(e["t"] for e in events if e["event"] == "start")
+    # Overlap shown by the agents' own clocks: every agent started before any finished.
+    assert last_start < first_end
+    for i in (1, 2, 3):
+        tree = repo / "trees" / f"feat-{i}"
+        assert (tree / "impl.txt").read_text().startswith(f"feat-{i}")
+        # The branch holds the implementation: pe committed what the agent left.
+        assert git(tree, "status", "--porcelain") == ""
+        assert "impl.txt" in git(tree, "show", "--name-only", "--format=", "HEAD")
+        assert state(repo, f"feat-{i}")["state"] == "done"
+
+
+def test_jobs_limits_concurrency(repo: Path, agent_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_manifest(repo, count="2", jobs="1")
+    monkeypatch.setenv("PE_TEST_SLEEP", "0.5")
+    assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 0
+    ev = sorted(runs(agent_log), key=lambda e: e["t"])
+    assert [e["event"] for e in ev] == ["start", "end", "start", "end"]
+
+
+def test_resume_is_a_no_op_when_done_and_reruns_exactly_changed_trees(
+    repo: Path, agent_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = write_manifest(repo, count="3")
+    assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 0
+    assert main(["resume", "--feature=feat", f"--dir={repo}"]) == 0
+    assert [starts(agent_log, f"feat-{i}") for i in (1, 2, 3)] == [1, 1, 1]
+    # One tree's strategy changes: only that tree runs again.
+    manifest.write_text(manifest.read_text() + "implementations: {'2': {strategy: innovative}}\n")
+    assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 0
+    assert [starts(agent_log, f"feat-{i}") for i in (1, 2, 3)] == [1, 2, 1]
+    # The plan changes: every tree runs again.
+    (repo / "specs" / "plan.md").write_text("# Plan v2\n")
+    assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 0
+    assert [starts(agent_log, f"feat-{i}") for i in (1, 2, 3)] == [2, 3, 2]
+    # --context does not invalidate finished work.
+    assert main(["resume", "--feature=feat", "--context=anything", f"--dir={repo}"]) == 0
+    assert [starts(agent_log, f"feat-{i}") for i in (1, 2, 3)] == [2, 3, 2]
+
+
+def test_failures_do_not_stop_other_trees(repo: Path, agent_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_manifest(repo, count="3")
+    monkeypatch.setenv("PE_TEST_FAIL", "1")
+    monkeypatch.setenv("PE_TEST_NO_RESULTS", "2")
+    assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 1
+    assert state(repo, "feat-1")["reason"] == "agent exited with status 1"
+    assert state(repo, "feat-2")["reason"] == "the agent left no RESULTS.md"
+    assert state(repo, "feat-3")["state"] == "done"
+    # The failed trees' work is still on their branches.
+    assert "impl.txt" in git(repo / "trees" / "feat-1", "show", "--name-only", "--format=", "HEAD")
+    monkeypatch.delenv("PE_TEST_FAIL")
+    monkeypatch.delenv("PE_TEST_NO_RESULTS")
+    assert main(["resume", "--feature=feat", "--context=fixed the flake", f"--dir={repo}"]) == 0
+    assert [starts(agent_log, f"feat-{i}") for i in (1, 2, 3)] == [2, 2, 1]
+    resumed = [r for r in runs(agent_log) if r["tree"] == "feat-1" and r["event"] == "start"][-1]
+    prompt = Path(resumed["prompt"][0]).read_text()
+    assert "fixed the flake" in prompt and "Strategy: SIMPLE" in prompt and "PROGRESS.md as it stands" in prompt
+    progress = (repo / "trees" / "feat-1" / "PROGRESS.md").read_text()
+    assert "## Observed by pe" in progress and "agent exited with status 1" in progress
+
+
+def test_half_written_results_never_count(repo: Path, agent_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_manifest(repo, count="1")
+    monkeypatch.setenv("PE_TEST_HALF_RESULTS", "1")
+    assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 1
+    tree = repo / "trees" / "feat-1"
+    assert "exited with status -9" in state(repo, "feat-1")["reason"]
+    assert not (repo / ".pe" / "stamps" / "feat-1.agent.json").exists()
+    monkeypatch.delenv("PE_TEST_HALF_RESULTS")
+    assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 0
+    aside = list((repo / ".pe" / "logs" / "feat-1").glob("RESULTS.incomplete-*.md"))
+    assert len(aside) == 1 and aside[0].read_text() == "## Approach Summary\n\nhalf\n"
+    assert "Testing Strategy" in (tree / "RESULTS.md").read_text()
+
+
+def test_timeout_kills_the_whole_group(repo: Path, agent_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_manifest(repo, count="1", timeout="2")
+    monkeypatch.setenv("PE_TEST_SLEEP", "60")
+    monkeypatch.setenv("PE_TEST_CHILD", "1")
+    assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 1
+    rec = state(repo, "feat-1")
+    assert rec["reason"] == "timed out after 2s (process group killed)"
+    agent_pid = runs(agent_log)[0]["pid"]
+    child_pid = int((repo / "trees" / "feat-1" / "child.pid").read_text())
+    assert not alive(agent_pid) and not alive(child_pid)
+
+
+def test_second_execute_is_refused_with_the_holder_named(repo: Path, agent_log: Path) -> None:
+    write_manifest(repo, count="1")
+    first = subprocess.Popen(pe_cmd("execute", "--feature=feat"), cwd=repo, env={**os.environ, "PE_TEST_SLEEP": "5"},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: starts(agent_log, "feat-1") == 1)
+        second = pe_run(repo, "execute", "--feature=feat")
+        assert second.returncode == 3
+        assert f"pid {first.pid} (pe execute --feature=feat" in second.stderr
+        assert second.stderr.count("\n") == 1
+        assert "status" not in second.stdout
+        # Read-only commands still work while execute runs.
+        status = pe_run(repo, "status", "--feature=feat")
+        assert status.returncode == 0 and "running" in status.stdout
+    finally:
+        assert first.wait(60) == 0
+    # --wait queues behind the holder instead of failing.
+    assert pe_run(repo, "execute", "--feature=feat", "--wait").returncode == 0
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_stops_every_agent(repo: Path, agent_log: Path, sig: int, code: int) -> None:
+    write_manifest(repo, count="3")
+    env = {**os.environ, "PE_TEST_SLEEP": "60", "PE_TEST_CHILD": "1"}
+    pe = subprocess.Popen(pe_cmd("execute", "--feature=feat"), cwd=repo, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: all(starts(agent_log, f"feat-{i}") == 1 for i in (1, 2, 3)))
+    wait_for(lambda: all((repo / "trees" / f"feat-{i}" / "child.pid").exists() for i in (1, 2, 3)))
+    pe.send_signal(sig)
+    assert pe.wait(30) == code
+    pids = [r["pid"] for r in runs(agent_log)]
+    pids += [int((repo / "trees" / f"feat-{i}" / "child.pid").read_text()) for i in (1, 2, 3)]
+    wait_for(lambda: not any(alive(p) for p in pids), timeout=10)
+    for i in (1, 2, 3):
+        assert state(repo, f"feat-{i}")["state"] == "interrupted"
+
+
+def test_kill_9_then_resume_finishes_each_tree_exactly_once(repo: Path, agent_log: Path) -> None:
+    write_manifest(repo, count="3")
+    env = {**os.environ, "PE_TEST_SLEEP_2": "60", "PE_TEST_SLEEP_3": "60"}
+    pe = subprocess.Popen(pe_cmd("execute", "--feature=feat"), cwd=repo, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stamp = repo / ".pe" / "stamps" / "feat-1.agent.json"
+    wait_for(lambda: stamp.exists() and starts(agent_log, "feat-2") == 1 and starts(agent_log, "feat-3") == 1)
+    pe.kill()
+    pe.wait()
+    orphans = [r["pid"] for r in runs(agent_log) if r["tree"] != "feat-1"]
+    assert any(alive(p) for p in orphans)  # kill -9 cannot take the agents along...
+    res = pe_run(repo, "resume", "--feature=feat", "--context=pe was killed")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert not any(alive(p) for p in orphans)  # ...so resume stops them before restarting
+    assert [starts(agent_log, f"feat-{i}") for i in (1, 2, 3)] == [1, 2, 2]
+    for i in (1, 2, 3):
+        assert state(repo, f"feat-{i}")["state"] == "done"
+    # And nothing is left half-registered in git.
+    listing = git(repo, "worktree", "list", "--porcelain")
+    assert "locked" not in listing and "prunable" not in listing
