@@ -9,6 +9,7 @@ Registered as the doit backend `pe-sqlite` (pyproject entry point), so plain
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from doit.dependency import SqliteDB
@@ -18,6 +19,7 @@ class CommittingSqliteDB(SqliteDB):  # type: ignore[misc]
     desc = "sqlite3, committed after every task (survives kill -9)"
 
     def __init__(self, name: str, codec: Any, **kwargs: Any) -> None:
+        Path(name).parent.mkdir(parents=True, exist_ok=True)  # a fresh repo has no .pe/ yet
         super().__init__(name, codec, **kwargs)
         # WAL: a reader (pe status) never blocks a writer, and a commit is one fsync.
         self._conn.execute("pragma journal_mode=wal")
