@@ -129,6 +129,9 @@ def _write_call(step: WriteFile, names: set[str]) -> wire.Reply:
         return wire.Reply(tool="write", args={"filePath": step.path, "content": step.content})
     if "exec_command" in names:  # codex (unified exec)
         return wire.Reply(tool="exec_command", args={"cmd": step.shell()})
+    if "exec" in names:  # codex code mode: JavaScript that calls the nested tools
+        js = f"await tools.exec_command({{cmd: {json.dumps(step.shell())}}});"
+        return wire.Reply(tool="exec", custom_input=js)
     if "shell" in names:  # older codex
         return wire.Reply(tool="shell", args={"command": ["bash", "-lc", step.shell()]})
     for shell in ("bash", "Bash"):

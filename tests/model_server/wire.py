@@ -24,8 +24,12 @@ class Reply:
     text: str = ""
     tool: str | None = None
     args: JSON | None = None
+    # A Responses "custom" (freeform) tool call: its input is raw text, not JSON arguments.
+    custom_input: str | None = None
 
     def payload(self) -> str:
+        if self.custom_input is not None:
+            return self.custom_input
         return json.dumps(self.args) if self.tool else self.text
 
 
@@ -108,8 +112,22 @@ def anthropic_sse(reply: Reply, model: str, usage: Usage) -> Iterator[bytes]:
 
 
 def responses_tools(req: JSON) -> list[str]:
-    # Function tools carry "name"; built-in ones (web_search, ...) only a "type".
-    return [t.get("name") or t.get("type", "") for t in req.get("tools") or []]
+    # Function tools carry "name"; built-in ones (web_search, ...) only a "type". Codex may
+    # also send tools as an "additional_tools" input item, grouped in namespaces (its
+    # "code mode" for its default model: one custom `exec` tool that runs JavaScript).
+    tools = list(req.get("tools") or [])
+    items = req.get("input")
+    for item in items if isinstance(items, list) else []:
+        if item.get("type") == "additional_tools":
+            tools += item.get("tools") or []
+    names: list[str] = []
+    while tools:
+        tool = tools.pop(0)
+        if tool.get("type") == "namespace":
+            tools[:0] = tool.get("tools") or []
+        else:
+            names.append(tool.get("name") or tool.get("type", ""))
+    return names
 
 
 def responses_turns(req: JSON) -> int:
@@ -125,8 +143,11 @@ def responses_turns(req: JSON) -> int:
 
 def responses_sse(reply: Reply, model: str, usage: Usage) -> Iterator[bytes]:
     resp_id = _id("resp")
-    if reply.tool:
-        item: JSON = {"type": "function_call", "id": _id("fc"), "call_id": _id("call"),
+    if reply.custom_input is not None:
+        item: JSON = {"type": "custom_tool_call", "id": _id("ctc"), "call_id": _id("call"),
+                      "name": reply.tool, "input": reply.custom_input, "status": "completed"}
+    elif reply.tool:
+        item = {"type": "function_call", "id": _id("fc"), "call_id": _id("call"),
                       "name": reply.tool, "arguments": json.dumps(reply.args),
                       "status": "completed"}
     else:
