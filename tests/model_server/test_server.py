@@ -58,7 +58,7 @@ def test_chat_completions_streamed_plain_and_side_calls() -> None:
         plain = json.loads(post(url, {"messages": msgs, "tools": tools})[2])
         call = plain["choices"][0]["message"]["tool_calls"][0]["function"]
         assert json.loads(call["arguments"]) == {"filePath": "a.txt", "content": "A\n"}
-        done = msgs + [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]
+        done = [*msgs, {"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]
         chunks = events(post(url, {"messages": done, "tools": tools, "stream": True})[2])
         assert chunks[0]["choices"][0]["delta"]["content"] == "bye"
         assert chunks[-1]["usage"]["prompt_tokens"] > 0
