@@ -65,9 +65,11 @@ def _loader(plan: Plan, jobs: int | None) -> Any:
     from doit.cmd_base import TaskLoader2
     from doit.loader import load_tasks
 
-    class PeLoader(TaskLoader2):  # type: ignore[misc]
+    class PeLoader(TaskLoader2):
         def load_doit_config(self) -> dict[str, Any]:
-            return doit_config(plan, jobs)
+            # doit's `outfile` defaults to the sys.stdout of import time, which may be
+            # long closed when pe runs in-process (pe demo, tests): use today's.
+            return {**doit_config(plan, jobs), "outfile": sys.stdout}
 
         def load_tasks(self, cmd: Any, pos_args: Any) -> Any:
             return load_tasks(namespace(plan), self.cmd_names, allow_delayed=cmd.execute_tasks)

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from doit.exceptions import TaskFailed
 
 from pe.errors import PeError
 from pe.layout import Layout
-from pe.proc import ProcError
 from pe.manifest import Feature, TreeSpec
+from pe.proc import ProcError
 from pe.steps import agent as agent_step
 from pe.steps import compare as compare_step
 from pe.steps import setup as setup_step
@@ -74,7 +75,7 @@ def _setup_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
             yield {
                 "name": tree.name,
                 "doc": f"prepare trees/{tree.name} for its agent",
-                "actions": [_failing(lambda f=feature, t=tree: setup_step.run(layout, f, t))],
+                "actions": [_failing(partial(setup_step.run, layout, feature, tree))],
                 "task_dep": [f"worktree:{tree.name}"],
                 "uptodate": [lambda f=feature, t=tree: setup_step.is_done(layout, f, t)],
                 "verbosity": 0,
@@ -88,7 +89,7 @@ def _agent_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
             yield {
                 "name": tree.name,
                 "doc": f"{tree.agent.preset if tree.agent else 'no'} agent, strategy {tree.strategy.name}",
-                "actions": [_failing(lambda f=feature, t=tree: agent_step.run(layout, f, t, plan.context))],
+                "actions": [_failing(partial(agent_step.run, layout, feature, tree, plan.context))],
                 "task_dep": [f"setup:{tree.name}"],
                 "uptodate": [lambda f=feature, t=tree: agent_step.stamp_ok(layout, f, t)],
                 "targets": [str(layout.stamp(tree.name, "agent"))],
@@ -102,10 +103,14 @@ def _compare_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
         yield {
             "name": feature.name,
             "doc": f"compare the {feature.count} implementations of {feature.name}",
-            "actions": [_failing(lambda f=feature: compare_step.write_report(layout, f) and None)],
+            "actions": [_failing(partial(_compare, layout, feature))],
             "task_dep": [f"agent:{t.name}" for t in feature.trees],
             "verbosity": 0,
         }
+
+
+def _compare(layout: Layout, feature: Feature) -> None:
+    compare_step.write_report(layout, feature)
 
 
 def namespace(plan: Plan) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def _yaml_load(path: Path, rel: str) -> Any:
     def unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
         seen = set()
         for key_node, _ in node.value:
-            key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node)
             if key in seen:
                 mark = key_node.start_mark
                 raise ManifestError(f"{rel}: line {mark.line + 1}: key {key!r} appears twice")

@@ -36,7 +36,9 @@ def key_path(parts: Any) -> str:
 
 
 def _type_matches(instance: Any, schema: dict[str, Any]) -> bool:
-    kinds = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float)}
+    kinds: dict[str, type | tuple[type, ...]] = {
+        "object": dict, "array": list, "string": str, "integer": int, "number": (int, float)
+    }
     if "enum" in schema:
         return isinstance(instance, str)
     kind = schema.get("type")

@@ -15,7 +15,7 @@ from typing import Any
 from doit.dependency import SqliteDB
 
 
-class CommittingSqliteDB(SqliteDB):  # type: ignore[misc]
+class CommittingSqliteDB(SqliteDB):
     desc = "sqlite3, committed after every task (survives kill -9)"
 
     def __init__(self, name: str, codec: Any, **kwargs: Any) -> None:

@@ -72,7 +72,8 @@ def make_project(where: Path) -> None:
         path.write_text(text)
     git.git(where, "init", "--quiet", "--initial-branch=main")
     git.git(where, "add", "--all")
-    git.git(where, "-c", "user.name=pe demo", "-c", "user.email=demo@pe.invalid", "commit", "--quiet", "-m", "wordfreq: empty project")
+    identity = ("-c", "user.name=pe demo", "-c", "user.email=demo@pe.invalid")
+    git.git(where, *identity, "commit", "--quiet", "-m", "wordfreq: empty project")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -79,7 +79,7 @@ def write_manifest(layout: Layout, data: dict[str, Any]) -> Path:
     path = layout.manifest(data["feature"])
     header = (
         "# yaml-language-server: $schema=.schema/feature.schema.json\n"
-        f"# pe feature manifest: check it in. Reference: `pe validate --help` and the README.\n"
+        "# pe feature manifest: check it in. Reference: `pe validate --help` and the README.\n"
     )
     write_atomic(path, header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
     return path

@@ -36,5 +36,6 @@ def run(args: argparse.Namespace) -> int:
         feature = manifest.load(layout, name)
         engine.resolve_base(layout, feature)
         agent = "no agent yet" if any(t.agent is None for t in feature.trees) else "agents set"
-        print(f"ok  features/{name}.yaml: {feature.count} trees ({', '.join(t.strategy.name for t in feature.trees)}), {agent}")
+        strategies = ", ".join(t.strategy.name for t in feature.trees)
+        print(f"ok  features/{name}.yaml: {feature.count} trees ({strategies}), {agent}")
     return 0

@@ -79,7 +79,8 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
             git.add_worktree(root, path, tree.name, base_sha)
             did += "created"
         elif wt.branch != tree.name:
-            raise PeError(f"{path.relative_to(root)} is a worktree on {wt.branch or 'a detached HEAD'}, expected branch {tree.name}")
+            on = wt.branch or "a detached HEAD"
+            raise PeError(f"{path.relative_to(root)} is a worktree on {on}, expected branch {tree.name}")
     stamp_path = layout.stamp(tree.name, "worktree")
     stamp = read_json(stamp_path)
     if stamp is None:
