@@ -128,9 +128,14 @@ def wait_for_bookkeeping(timeout: float = 10.0) -> None:
 
 def run_tasks(plan: Plan, tasks: Sequence[str], jobs: int | None = None) -> int:
     """Run `tasks` (and what they depend on); pe's exit status."""
+    return run_command(plan, ["run", *tasks], jobs)
+
+
+def run_command(plan: Plan, args: Sequence[str], jobs: int | None = None) -> int:
+    """A doit command line over `plan`, with agents stopped on SIGINT/SIGTERM."""
     try:
         with signals_stop_agents():
-            rc = run_doit(plan, ["run", *tasks], jobs)
+            rc = run_doit(plan, args, jobs)
     except Interrupted as exc:
         wait_for_bookkeeping()
         return EXIT_SIGINT if exc.signum == signal.SIGINT else EXIT_SIGTERM

@@ -37,4 +37,4 @@ def run(args: argparse.Namespace) -> int:
     command = next((a for a in doit_args if not a.startswith("-")), "run")
     if command not in READ_ONLY:
         _common.lock(layout, args)
-    return engine.run_doit(plan, doit_args)
+    return engine.run_command(plan, doit_args)

@@ -195,6 +195,12 @@ def test_kill_9_then_resume_finishes_each_tree_exactly_once(repo: Path, agent_lo
     assert [starts(agent_log, f"feat-{i}") for i in (1, 2, 3)] == [1, 2, 2]
     for i in (1, 2, 3):
         assert state(repo, f"feat-{i}")["state"] == "done"
+    # doit's database kept every success, including feat-1's from the killed run.
+    import sqlite3
+
+    with sqlite3.connect(repo / ".pe" / "doit.sqlite3") as db:
+        saved = {row[0] for row in db.execute("select task_id from doit")}
+    assert {"agent:feat-1", "agent:feat-2", "agent:feat-3"} <= saved
     # And nothing is left half-registered in git.
     listing = git(repo, "worktree", "list", "--porcelain")
     assert not [line for line in listing.splitlines() if line.startswith(("locked", "prunable"))]
