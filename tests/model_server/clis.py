@@ -121,7 +121,12 @@ def _codex_config(base_url: str, model: str | None) -> list[str]:
     # 401 fails at once (a silent server still hangs forever: callers need a timeout).
     provider = (f'model_providers.pe={{name="pe",base_url="{base_url}/v1",env_key="PE_CODEX_KEY",'
                 'wire_api="responses",request_max_retries=0,stream_max_retries=0}')
-    argv = ["-c", "model_provider=pe", "-c", provider]
+    argv = ["-c", "model_provider=pe", "-c", provider,
+            # Even with a custom provider codex calls out at start-up: api.github.com (update
+            # check, curated plugins), chatgpt.com (plugin export), ab.chatgpt.com (metrics).
+            # With no network each costs a ~5 s DNS timeout; these three stop all of them.
+            "-c", "check_for_update_on_startup=false", "-c", "analytics.enabled=false",
+            "-c", "features.plugins=false"]
     return argv + (["-m", model] if model else [])
 
 
