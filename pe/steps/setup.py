@@ -1,41 +1,208 @@
-"""setup:<tree>: prepare a tree before its agent starts.
+"""setup:<tree>: make a new tree a working one before its agent starts.
 
-The manifest's `setup:` section describes the work; with nothing configured
-the step records that the tree needs no setup, keyed by the configuration's
-hash so that adding setup later re-runs it.
+In order: lease the tree's ports; carry untracked files (.env, ...) over from
+the main checkout; write the env file; keep all of that out of git; install
+dependencies by lockfile; run the build gate (`verify:`, after the baseline on
+the base commit if asked). Each part is in pe/treesetup/; the manifest's
+`setup:` section (schemas/setup.schema.json) configures them.
+
+The stamp (.pe/stamps/<tree>.setup.json) says ok or not, and why. It is
+up to date while the setup configuration, the env file and every lockfile's
+digest are what it recorded, so a changed lockfile re-runs setup for that tree
+only, and within it only the installs whose lockfile changed. Output of every
+command goes to .pe/logs/<tree>/setup.log.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import time
+from pathlib import Path
+from typing import Any
 
-from pe.fsutil import read_json, sha256_text, write_json_atomic
+from pe.errors import PeError
+from pe.fsutil import read_json, sha256_file, sha256_text, write_json_atomic
 from pe.layout import Layout
 from pe.manifest import Feature, TreeSpec
-from pe.runrecord import now_iso
+from pe.proc import ProcError
+from pe.runrecord import RunRecord, now_iso
+from pe.steps.worktree import tree_base
+from pe.treesetup import carry, config, envfile, exclude, install, ports, verify
+from pe.treesetup.config import SetupConfig
+from pe.treesetup.runlog import SetupLog
 
 
 def config_hash(feature: Feature) -> str:
     return sha256_text(json.dumps(feature.setup, sort_keys=True))
 
 
+def settings(feature: Feature) -> SetupConfig:
+    return config.parse(feature.setup, f"features/{feature.name}.yaml: at setup")
+
+
+def log_path(layout: Layout, tree: str) -> Path:
+    return layout.logs(tree) / "setup.log"
+
+
 def is_done(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
+    """Cheap enough for doit's uptodate: reads the stamp, hashes lockfiles, one git call."""
     stamp = read_json(layout.stamp(tree.name, "setup"))
-    return bool(stamp) and stamp.get("config") == config_hash(feature) and stamp.get("ok") is True
-
-
-def run(layout: Layout, feature: Feature, tree: TreeSpec) -> None:
-    write_json_atomic(
-        layout.stamp(tree.name, "setup"),
-        {"config": config_hash(feature), "ok": True, "at": now_iso(), "steps": []},
-    )
+    if not stamp or stamp.get("ok") is not True or stamp.get("config") != config_hash(feature):
+        return False
+    try:
+        tree_dir = layout.tree(tree.name)
+        cfg = settings(feature)
+        if sha256_file(tree_dir / cfg.env_file) != stamp.get("env_sha"):
+            return False
+        current = install.detect(tree_dir, cfg.install)
+        recorded = stamp.get("installs", {})
+        if {i.key for i in current} != set(recorded):
+            return False
+        return all(install.up_to_date(tree_dir, i, recorded[i.key]) for i in current)
+    except (PeError, ProcError, OSError):
+        return False
 
 
 def tree_env(layout: Layout, feature: Feature, tree: TreeSpec) -> dict[str, str]:
-    """Variables every process in this tree gets (agent, install, verify, checks)."""
-    return {"PE_TREE": tree.name, "PE_INDEX": str(tree.index), "PE_FEATURE": feature.name}
+    """Variables every process in this tree gets (agent, install, verify, checks).
+
+    Leases the tree's ports if it holds none yet; otherwise returns the same ones.
+    """
+    cfg = settings(feature)
+    tree_dir = layout.tree(tree.name)
+    lease = ports.lease(layout, tree.name, cfg.per_tree, cfg.port_range, feature=feature.name, directory=tree_dir)
+    return envfile.build(cfg, feature=feature.name, tree=tree.name, index=tree.index, ports=lease.ports,
+                         tree_dir=tree_dir, root=layout.root)
 
 
 def release(layout: Layout, tree: str) -> None:
-    """Forget a tree's setup (on cleanup), so a new tree of that name starts afresh."""
+    """Forget a tree's setup and free its ports (on cleanup), so a new tree of that name starts afresh."""
     layout.stamp(tree, "setup").unlink(missing_ok=True)
+    ports.release(layout, tree)
+
+
+def baseline(layout: Layout, feature: str) -> dict[str, Any] | None:
+    """The base commit's verify result ({base, ok, reason, at, log}), if `baseline: true` ran."""
+    return verify.result(layout, feature)
+
+
+class _Steps:
+    """Timings of the parts of one setup, kept in the stamp."""
+
+    def __init__(self) -> None:
+        self.done: list[dict[str, Any]] = []
+
+    def add(self, name: str, start: float, **detail: Any) -> None:
+        self.done.append({"step": name, "seconds": round(time.monotonic() - start, 3), **detail})
+
+
+def run(layout: Layout, feature: Feature, tree: TreeSpec) -> str | None:
+    """Set the tree up; None on success, else the reason (also written to the stamp)."""
+    stamp_path = layout.stamp(tree.name, "setup")
+    if is_done(layout, feature, tree):
+        return None  # done by an earlier run whose success doit had not saved
+    log = SetupLog(log_path(layout, tree.name))
+    previous = read_json(stamp_path) or {}
+    stamp: dict[str, Any] = {"config": config_hash(feature), "ok": False, "at": now_iso(), "installs": {}}
+    steps = _Steps()
+    log.line(f"=== pe: setup of {tree.name} (feature {feature.name}, tree {tree.index})")
+    try:
+        _setup(layout, feature, tree, log, previous, stamp, steps)
+    except (PeError, ProcError) as exc:
+        reason = str(exc)
+        stamp.update(ok=False, reason=reason, steps=steps.done)
+        write_json_atomic(stamp_path, stamp)
+        log.line(f"setup FAILED: {reason}")
+        return reason
+    stamp.update(ok=True, steps=steps.done)
+    write_json_atomic(stamp_path, stamp)
+    log.line("setup done")
+    return None
+
+
+def _setup(layout: Layout, feature: Feature, tree: TreeSpec, log: SetupLog, previous: dict[str, Any],
+           stamp: dict[str, Any], steps: _Steps) -> None:
+    root = layout.root
+    tree_dir = layout.tree(tree.name)
+    if not (tree_dir / ".git").exists():
+        raise PeError(f"trees/{tree.name} is not a worktree yet: run `pe init --feature={feature.name}`")
+    cfg = settings(feature)
+
+    t = time.monotonic()
+    lease = ports.lease(layout, tree.name, cfg.per_tree, cfg.port_range, feature=feature.name, directory=tree_dir)
+    if lease.skipped:
+        log.line(f"ports in use by other processes, skipped: {', '.join(map(str, lease.skipped))}")
+    log.line(f"ports: {', '.join(map(str, lease.ports)) or 'none'}{' (kept from before)' if lease.reused else ''}")
+    stamp["ports"] = list(lease.ports)
+    steps.add("ports", t, ports=list(lease.ports), reused=lease.reused, skipped=list(lease.skipped))
+
+    t = time.monotonic()
+    carried = carry.carry(root, tree_dir, cfg.copy, cfg.symlink, cfg.env_file)
+    for rel in carried.copied:
+        log.line(f"copied {rel}")
+    for rel in carried.linked:
+        log.line(f"linked {rel} -> {root / rel}")
+    for rel, why in carried.skipped:
+        log.line(f"not carried {rel}: {why}")
+    for rel, why in carried.refused:
+        log.line(f"REFUSED {rel}: {why}")
+    steps.add("carry", t, copied=carried.copied, linked=carried.linked,
+              refused=[f"{rel}: {why}" for rel, why in carried.refused])
+
+    t = time.monotonic()
+    env = envfile.build(cfg, feature=feature.name, tree=tree.name, index=tree.index, ports=lease.ports,
+                        tree_dir=tree_dir, root=root)
+    envfile.write(tree_dir / cfg.env_file, env, tree.name)
+    stamp["env_file"] = cfg.env_file
+    stamp["env_sha"] = sha256_file(tree_dir / cfg.env_file)
+    installers = install.detect(tree_dir, cfg.install)
+    outputs = [i.output_path for i in installers if i.output_path]
+    excluded = exclude.keep_out(layout, tree_dir, files=[cfg.env_file, *carried.paths], dirs=outputs)
+    if excluded:
+        log.line(f"added to .git/info/exclude: {' '.join(excluded)}")
+    steps.add("env", t, file=cfg.env_file, excluded=excluded)
+
+    full_env = {**os.environ, **env}
+    before = previous.get("installs", {}) if isinstance(previous.get("installs"), dict) else {}
+    # Records still valid go in first, so a failure further on does not cost them.
+    for inst in installers:
+        if install.up_to_date(tree_dir, inst, before.get(inst.key)):
+            stamp["installs"][inst.key] = before[inst.key]
+    if not installers:
+        log.line("install: nothing to install" + (" (install: none)" if cfg.install == "none" else ""))
+    for inst in installers:
+        if inst.key in stamp["installs"]:
+            log.line(f"install {inst.key}: up to date ({', '.join(inst.lockfiles)} unchanged)")
+            continue
+        t = time.monotonic()
+        log.line(f"install {inst.key}: {inst.describe()}")
+        stamp["installs"][inst.key] = install.install_one(layout, tree_dir, inst, full_env, log, cfg.timeout_s)
+        steps.add("install", t, key=inst.key)
+
+    if cfg.verify is None:
+        return
+    record = RunRecord.load(layout.run_record(tree.name), tree.name)
+    if record.attempts > 0:
+        log.line("verify: skipped, the agent has already worked in this tree (the gate is for a fresh tree)")
+        stamp["verify"] = {"skipped": "agent already started"}
+        return
+    base_ok = None
+    if cfg.baseline:
+        base = tree_base(layout, tree.name)
+        if base is None:
+            raise PeError(f"trees/{tree.name} has no recorded base commit: run `pe init --feature={feature.name}`")
+        found = verify.baseline(layout, feature.name, base, cfg, log)
+        stamp["baseline"] = {k: found.get(k) for k in ("base", "ok", "reason", "log")}
+        if not found.get("ok"):
+            failed = found.get("reason")
+            raise PeError(f"the base commit {base[:12]} already fails, before any agent (baseline): {failed}")
+        base_ok = True
+        log.line(f"baseline: verify passes on the base commit {base[:12]}")
+    t = time.monotonic()
+    ran = verify.run_verify(cfg, tree_dir, full_env, log)
+    stamp["verify"] = {"ok": ran.ok, "exit": ran.exit, "seconds": ran.seconds}
+    steps.add("verify", t, ok=ran.ok)
+    if not ran.ok:
+        reason = ran.failure("verify failed", log.path, root)
+        raise PeError(reason + ("; it passes on the base commit, so this tree's setup differs" if base_ok else ""))

@@ -1,0 +1,63 @@
+"""A tree's environment: pe's variables, its ports, the manifest's `env:`.
+
+The same mapping goes to the agent, the install, the verify command and every
+later check (pe.steps.setup.tree_env), and into one env file in the tree root
+(`.pe.env` by default, KEY=value lines, values quoted for both dotenv
+libraries and a POSIX shell: `set -a; . ./.pe.env; set +a`).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from pe.fsutil import write_atomic
+from pe.treesetup.config import SetupConfig, expand
+
+_SAFE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
+
+
+def placeholders(*, feature: str, tree: str, index: int, ports: tuple[int, ...], tree_dir: Path,
+                 root: Path) -> dict[str, str]:
+    values = {"tree": tree, "index": str(index), "feature": feature, "tree_dir": str(tree_dir), "root": str(root)}
+    if ports:
+        values["port"] = str(ports[0])
+        values.update({f"port{i}": str(p) for i, p in enumerate(ports)})
+    return values
+
+
+def build(cfg: SetupConfig, *, feature: str, tree: str, index: int, ports: tuple[int, ...], tree_dir: Path,
+          root: Path) -> dict[str, str]:
+    """The variables of one tree, in the order they are written."""
+    env = {
+        "PE_FEATURE": feature,
+        "PE_TREE": tree,
+        "PE_INDEX": str(index),
+        "PE_ENV_FILE": str(tree_dir / cfg.env_file),
+    }
+    if ports:
+        env["PE_PORT"] = str(ports[0])
+        env["PE_PORTS"] = ",".join(map(str, ports))
+        env["PORT"] = str(ports[0])
+    values = placeholders(feature=feature, tree=tree, index=index, ports=ports, tree_dir=tree_dir, root=root)
+    for key, template in cfg.env:
+        env[key] = expand(template, values, f"setup.env.{key}")
+    return env
+
+
+def _quote(value: str) -> str:
+    return value if _SAFE.match(value) else shlex.quote(value)
+
+
+def render(env: dict[str, str], tree: str) -> str:
+    lines = [f"# Written by pe for tree {tree}; rewritten on every setup, edit the manifest's setup.env instead."]
+    lines += [f"{key}={_quote(value)}" for key, value in env.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, env: dict[str, str], tree: str) -> str:
+    """Write the env file (atomically); its text."""
+    text = render(env, tree)
+    write_atomic(path, text)
+    return text

@@ -1,0 +1,276 @@
+"""Dependency installs: found by lockfile, run frozen, redone only when a lockfile changes.
+
+`install: auto` looks for lockfiles in the tree root and up to two directory
+levels below it (files git tracks or would track; ignored ones such as
+node_modules/** never count) and runs, per directory:
+
+  package-lock.json / npm-shrinkwrap.json   npm ci
+  pnpm-lock.yaml                            pnpm install --frozen-lockfile
+  yarn.lock                                 yarn install --frozen-lockfile (--immutable with .yarnrc.yml)
+  bun.lock / bun.lockb                      bun install --frozen-lockfile
+  uv.lock                                   uv sync --frozen
+  poetry.lock                               poetry install (virtualenv in the tree's .venv)
+  requirements*.txt (no uv/poetry lock)     python3 -m venv .venv; .venv/bin/python -m pip install -r ...
+  Cargo.lock                                cargo fetch --locked
+  go.sum                                    go mod download
+
+One JavaScript manager per directory: the one package.json's packageManager
+names, else the first lockfile in the order above. Every directory found is
+installed, one after another.
+
+Shared caches make trees 2..N cheap: npm, pnpm, yarn, uv, pip, cargo and go
+all keep one per user. The first tree to install a given lockfile does it
+alone (an inter-process lock per lockfile digest) so the others find the
+cache warm instead of downloading the same packages side by side. Where the
+file system can clone copy-on-write, an npm tree whose lockfile is identical
+to the main checkout's gets the main checkout's node_modules cloned instead.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pe import git, proc
+from pe.errors import PeError
+from pe.fsutil import sha256_file, sha256_text, write_atomic
+from pe.layout import Layout
+from pe.lock import file_lock
+from pe.runrecord import now_iso
+from pe.treesetup.runlog import SetupLog, require_tool
+
+MAX_DEPTH = 2
+_JS = (("package-lock.json", "npm"), ("npm-shrinkwrap.json", "npm"), ("pnpm-lock.yaml", "pnpm"),
+       ("yarn.lock", "yarn"), ("bun.lock", "bun"), ("bun.lockb", "bun"))
+_PY = (("uv.lock", "uv"), ("poetry.lock", "poetry"))
+_OTHER = (("Cargo.lock", "cargo"), ("go.sum", "go"))
+_REQUIREMENTS = "requirements*.txt"
+_OUTPUT = {"npm": "node_modules", "pnpm": "node_modules", "bun": "node_modules", "yarn": "node_modules",
+           "uv": ".venv", "poetry": ".venv", "pip": ".venv"}
+
+
+@dataclass(frozen=True)
+class Installer:
+    kind: str  # npm, pnpm, yarn, bun, uv, poetry, pip, cargo, go, or command
+    dir: str  # relative to the tree; "" for its root
+    lockfiles: tuple[str, ...]  # relative to the tree
+    commands: tuple[tuple[str, ...], ...]
+    output: str | None = None  # directory the install produces, relative to `dir`
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.dir or '.'}"
+
+    @property
+    def output_path(self) -> str | None:
+        if self.output is None:
+            return None
+        return f"{self.dir}/{self.output}" if self.dir else self.output
+
+    def lock_digest(self, tree_dir: Path) -> str:
+        """What the lockfiles say, independent of where the tree is."""
+        parts = []
+        for rel in self.lockfiles:
+            parts.append(f"{rel}\0{sha256_file(tree_dir / rel) or '-'}")
+        return sha256_text("\n".join(parts))
+
+    def digest(self, tree_dir: Path) -> str:
+        """Up-to-date key: the lockfiles' content and the commands that install from them."""
+        return sha256_text(json.dumps([self.kind, self.commands, self.env, self.lock_digest(tree_dir)]))
+
+    def describe(self) -> str:
+        where = f" in {self.dir}/" if self.dir else ""
+        return " && ".join(" ".join(c) for c in self.commands) + where
+
+
+def _pathspecs() -> list[str]:
+    names = [n for n, _ in (*_JS, *_PY, *_OTHER)] + [_REQUIREMENTS]
+    return [f":(glob){'*/' * depth}{name}" for name in names for depth in range(MAX_DEPTH + 1)]
+
+
+def lockfiles_in_tree(tree_dir: Path) -> list[str]:
+    """Lockfiles git tracks in the tree, or would (untracked, not ignored)."""
+    raw = git.git(tree_dir, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *_pathspecs()).stdout
+    return sorted({p for p in raw.split("\0") if p and (tree_dir / p).is_file()})
+
+
+def lockfiles_in_commit(root: Path, sha: str) -> list[str]:
+    """Lockfiles in commit `sha` (for the baseline, which is an export, not a checkout)."""
+    raw = git.git(root, "ls-tree", "-r", "-z", "--name-only", sha).stdout
+    names = [n for n, _ in (*_JS, *_PY, *_OTHER)] + [_REQUIREMENTS]
+    return sorted(
+        p for p in raw.split("\0")
+        if p and p.count("/") <= MAX_DEPTH and any(fnmatch.fnmatchcase(p.rpartition("/")[2], n) for n in names)
+    )
+
+
+def _js_kind(tree_dir: Path, d: str, present: dict[str, str]) -> tuple[str, str] | None:
+    """(lockfile, manager) for directory `d`, given its JS lockfiles {name: manager}."""
+    if not present:
+        return None
+    try:
+        pkg = json.loads((tree_dir / d / "package.json").read_text())
+        wanted = str(pkg.get("packageManager", "")).split("@")[0] if isinstance(pkg, dict) else ""
+    except (OSError, ValueError):
+        wanted = ""
+    for name, kind in _JS:
+        if name in present and kind == wanted:
+            return name, kind
+    for name, kind in _JS:
+        if name in present:
+            return name, kind
+    return None
+
+
+def _rel(d: str, name: str) -> str:
+    return f"{d}/{name}" if d else name
+
+
+def _for_dir(tree_dir: Path, d: str, names: set[str]) -> list[Installer]:
+    found: list[Installer] = []
+    js = _js_kind(tree_dir, d, {n: k for n, k in _JS if n in names})
+    if js:
+        name, kind = js
+        cmd = {
+            "npm": ("npm", "ci", "--prefer-offline", "--no-audit", "--no-fund"),
+            "pnpm": ("pnpm", "install", "--frozen-lockfile", "--prefer-offline"),
+            "bun": ("bun", "install", "--frozen-lockfile"),
+            "yarn": ("yarn", "install", "--immutable") if (tree_dir / d / ".yarnrc.yml").is_file()
+            else ("yarn", "install", "--frozen-lockfile", "--prefer-offline"),
+        }[kind]
+        berry = kind == "yarn" and (tree_dir / d / ".yarnrc.yml").is_file()
+        found.append(Installer(kind, d, (_rel(d, name),), (cmd,), None if berry else _OUTPUT[kind]))
+    if "uv.lock" in names:
+        found.append(Installer("uv", d, (_rel(d, "uv.lock"),), (("uv", "sync", "--frozen"),), ".venv"))
+    elif "poetry.lock" in names:
+        found.append(Installer("poetry", d, (_rel(d, "poetry.lock"),), (("poetry", "install", "--no-interaction"),),
+                               ".venv", (("POETRY_VIRTUALENVS_IN_PROJECT", "true"),)))
+    else:
+        reqs = sorted(n for n in names if n.startswith("requirements") and n.endswith(".txt"))
+        if reqs:
+            pip = ["./.venv/bin/python", "-m", "pip", "install", "--disable-pip-version-check"]
+            for r in reqs:
+                pip += ["-r", r]
+            found.append(Installer("pip", d, tuple(_rel(d, r) for r in reqs),
+                                   (("python3", "-m", "venv", ".venv"), tuple(pip)), ".venv"))
+    if "Cargo.lock" in names:
+        found.append(Installer("cargo", d, (_rel(d, "Cargo.lock"),), (("cargo", "fetch", "--locked"),)))
+    if "go.sum" in names:
+        found.append(Installer("go", d, (_rel(d, "go.sum"),), (("go", "mod", "download"),)))
+    return found
+
+
+def detect(tree_dir: Path, install: str | tuple[str, ...], files: list[str] | None = None) -> list[Installer]:
+    """The installs `install` (auto, none, or an argv) calls for in this tree.
+
+    `files`: the tree's lockfiles if already known (default: ask git).
+    """
+    if install == "none":
+        return []
+    if files is None:
+        files = lockfiles_in_tree(tree_dir)
+    if install != "auto":
+        assert isinstance(install, tuple)
+        return [Installer("command", "", tuple(files), (install,))]
+    by_dir: dict[str, set[str]] = {}
+    for rel in files:
+        d, _, name = rel.rpartition("/")
+        by_dir.setdefault(d, set()).add(name)
+    return [inst for d in sorted(by_dir) for inst in _for_dir(tree_dir, d, by_dir[d])]
+
+
+def _seed_node_modules(layout: Layout, tree_dir: Path, inst: Installer, log: SetupLog) -> bool:
+    """Clone the main checkout's node_modules copy-on-write if its lockfile is identical."""
+    if inst.kind != "npm":
+        return False
+    main_dir = layout.root / inst.dir
+    src = main_dir / "node_modules"
+    lock = inst.lockfiles[0]
+    if not (src / ".package-lock.json").is_file():
+        return False
+    try:
+        if (layout.root / lock).read_bytes() != (tree_dir / lock).read_bytes():
+            return False
+    except OSError:
+        return False
+    dest_dir = tree_dir / inst.dir
+    probe = dest_dir / ".pe-reflink-probe"
+    try:
+        proc.run(["cp", "--reflink=always", "--", str(layout.root / lock), str(probe)], timeout=30)
+    except proc.ProcError:
+        log.line("node_modules: this file system cannot clone copy-on-write; installing instead")
+        return False
+    finally:
+        probe.unlink(missing_ok=True)
+    seed = dest_dir / "node_modules.pe-seed"
+    shutil.rmtree(seed, ignore_errors=True)
+    try:
+        proc.run(["cp", "-a", "--reflink=always", "--", str(src), str(seed)], timeout=600)
+    except proc.ProcError as exc:
+        shutil.rmtree(seed, ignore_errors=True)
+        log.line(f"node_modules: clone failed ({exc}); installing instead")
+        return False
+    dest = dest_dir / "node_modules"
+    if dest.exists():
+        old = dest_dir / "node_modules.pe-old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dest, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(seed, dest)
+    log.line(f"node_modules: cloned copy-on-write from the main checkout ({lock} identical)")
+    return True
+
+
+def _run_commands(inst: Installer, tree_dir: Path, env: Mapping[str, str], log: SetupLog, timeout: float,
+                  root: Path) -> float:
+    cwd = tree_dir / inst.dir
+    full_env = {**env, **dict(inst.env)}
+    why = f"install ({inst.kind}, for {', '.join(inst.lockfiles) or 'the tree'})"
+    require_tool(inst.commands[0], full_env, cwd, why)
+    total = 0.0
+    for argv in inst.commands:
+        ran = log.run(argv, cwd=cwd, env=full_env, timeout=timeout)
+        total += ran.seconds
+        if not ran.ok:
+            raise PeError(ran.failure("install failed", log.path, root))
+    return total
+
+
+def install_one(layout: Layout, tree_dir: Path, inst: Installer, env: Mapping[str, str], log: SetupLog,
+                timeout: float) -> dict[str, Any]:
+    """Install; the record kept in the setup stamp."""
+    record: dict[str, Any] = {"hash": inst.digest(tree_dir), "at": now_iso(), "lockfiles": list(inst.lockfiles)}
+    if _seed_node_modules(layout, tree_dir, inst, log):
+        record.update(how="cloned from the main checkout", seconds=0.0)
+    else:
+        key = sha256_text(json.dumps([inst.kind, inst.commands, inst.lock_digest(tree_dir)]))[:24]
+        marker = layout.state / "cache" / f"{inst.kind}-{key}.primed"
+        record.update(how=inst.describe(), cache="warm")
+        if not marker.exists():
+            # First install of this lockfile: alone, so the package manager's cache fills once.
+            with file_lock(marker.with_suffix(".lock")):
+                if not marker.exists():
+                    record["seconds"] = round(_run_commands(inst, tree_dir, env, log, timeout, layout.root), 3)
+                    write_atomic(marker, now_iso() + "\n")
+                    record["cache"] = "filled"
+        if "seconds" not in record:
+            record["seconds"] = round(_run_commands(inst, tree_dir, env, log, timeout, layout.root), 3)
+    out = inst.output_path
+    record["output"] = out is not None and (tree_dir / out).is_dir()
+    return record
+
+
+def up_to_date(tree_dir: Path, inst: Installer, previous: Mapping[str, Any] | None) -> bool:
+    """Same lockfiles as when it was installed, and what that install produced still there."""
+    if not previous or previous.get("hash") != inst.digest(tree_dir):
+        return False
+    out = inst.output_path
+    # (A project with no dependencies gets no node_modules: only demand what there was.)
+    return out is None or not previous.get("output") or (tree_dir / out).is_dir()
