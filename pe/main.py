@@ -25,11 +25,18 @@ try it offline first: pe demo
 `pe <action> --help` explains each action."""
 
 
-def _actions() -> list[ModuleType]:
-    found = []
-    for info in pkgutil.iter_modules(commands.__path__):
-        if not info.name.startswith("_"):
-            found.append(importlib.import_module(f"pe.commands.{info.name}"))
+def _action_names() -> list[str]:
+    return [i.name for i in pkgutil.iter_modules(commands.__path__) if not i.name.startswith("_")]
+
+
+def _actions(only: str | None = None) -> list[ModuleType]:
+    """The action modules; just `only` when the command line names one.
+
+    Importing every action costs more than running a no-op resume (compare
+    pulls in its evidence machinery), so `pe <action>` imports one module.
+    """
+    names = [only] if only else _action_names()
+    found = [importlib.import_module(f"pe.commands.{name}") for name in names]
     return sorted(found, key=lambda m: m.ORDER)
 
 
@@ -39,7 +46,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"pe: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pe",
         description="pe, the parallel executor: build one feature N ways in parallel git worktrees, "
@@ -49,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pe {__version__}")
     sub = parser.add_subparsers(dest="action", metavar="<action>", parser_class=_Parser)
-    for module in _actions():
+    for module in _actions(only):
         p = sub.add_parser(
             module.NAME,
             help=module.HELP,
@@ -62,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first if first in _action_names() else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed

@@ -185,6 +185,28 @@ def _agent(entry: Any, model: str | None) -> AgentSpec | None:
     )
 
 
+def _validate(layout: Layout, data: dict[str, Any], rel: str) -> None:
+    """Schema-check `data`, skipping jsonschema when this exact data passed before.
+
+    Importing and running jsonschema is a third of a no-op resume; a marker
+    keyed by the data and the schema texts makes repeat runs free.
+    """
+    import json
+
+    from pe.schema import SCHEMA_FILES, schema_text
+
+    key = sha256_text(json.dumps(data, sort_keys=True, default=str) + "".join(map(schema_text, SCHEMA_FILES)))
+    marker = layout.state / "cache" / "valid" / key
+    if marker.exists():
+        return
+    err = first_error(data)
+    if err is not None:
+        raise ManifestError(f"{rel}: at {err[0]}: {err[1]}")
+    if layout.state.is_dir():  # never create .pe/ just to cache
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+
 def read_plan(layout: Layout, plan: str, where: str) -> str:
     """The plan's text; refuses paths outside the repo, directories, binaries, huge files."""
     path = (layout.root / plan).resolve()
@@ -208,9 +230,7 @@ def read_plan(layout: Layout, plan: str, where: str) -> str:
 
 def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: str | None = None) -> Feature:
     """Validate `data` (a manifest, overrides applied) and resolve every tree."""
-    err = first_error(data)
-    if err is not None:
-        raise ManifestError(f"{rel}: at {err[0]}: {err[1]}")
+    _validate(layout, data, rel)
     name = data["feature"]
     check_feature_name(name)
     if manifest_name is not None and name != manifest_name:

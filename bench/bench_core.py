@@ -1,0 +1,189 @@
+"""Core benchmarks: pe against the floor it cannot beat, measured side by side in one run.
+
+    python bench/bench_core.py [--quick]
+
+Prints ratios (pe / baseline); targets from issue 6. Not a test: nothing here fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+PE = [sys.executable, "-m", "pe"]
+SLEEP_AGENT = "import time, sys, pathlib\ntime.sleep(float(sys.argv[1]))\n" + (
+    "pathlib.Path('RESULTS.md').write_text(''.join(f'## {s}\\n\\nx\\n\\n' for s in ["
+    "'Approach Summary','Files Created/Modified','Key Design Decisions','Trade-offs Made',"
+    "'Performance Considerations','Testing Strategy']))\n"
+)
+
+
+def sh(argv: list[str], cwd: Path) -> None:
+    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def timed(fn: Callable[[], None], reps: int) -> float:
+    """Median wall time of `reps` runs."""
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return statistics.median(out)
+
+
+def make_repo(where: Path, files: int) -> Path:
+    root = where / "repo"
+    (root / "src").mkdir(parents=True)
+    for i in range(files):
+        (root / "src" / f"m{i}.py").write_text(f"x = {i}\n" * 20)
+    (root / "specs").mkdir()
+    (root / "specs" / "plan.md").write_text("# plan\n")
+    (root / "tools").mkdir()
+    (root / "tools" / "sleep_agent.py").write_text(SLEEP_AGENT)
+    sh(["git", "init", "-q", "-b", "main"], root)
+    sh(["git", "add", "-A"], root)
+    sh(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "init"], root)
+    return root
+
+
+def manifest(root: Path, feature: str, count: int, sleep: float = 0.0) -> None:
+    (root / "features").mkdir(exist_ok=True)
+    (root / "features" / f"{feature}.yaml").write_text(
+        f"feature: {feature}\nplan: specs/plan.md\ncount: {count}\njobs: {count}\n"
+        f"agent: {{preset: command, command: [python, tools/sleep_agent.py, '{sleep}']}}\n"
+    )
+
+
+def reset(root: Path) -> None:
+    for wt in (root / "trees").glob("*") if (root / "trees").exists() else []:
+        sh(["git", "worktree", "remove", "--force", "--", str(wt)], root)
+    sh(["git", "worktree", "prune"], root)
+    branches = subprocess.run(["git", "branch", "--format=%(refname:short)"], cwd=root, capture_output=True,
+                              text=True).stdout.split()
+    for b in branches:
+        if b != "main":
+            sh(["git", "branch", "-D", "--", b], root)
+    shutil.rmtree(root / ".pe", ignore_errors=True)
+    shutil.rmtree(root / "trees", ignore_errors=True)
+
+
+def bench_init(tmp: Path, n: int, files: int, reps: int) -> tuple[float, float]:
+    root = make_repo(tmp / f"init{n}", files)
+    manifest(root, "b", n)
+
+    def raw() -> None:
+        for i in range(1, n + 1):
+            sh(["git", "worktree", "add", "-q", "-b", f"b-{i}", "--", f"trees/b-{i}", "main"], root)
+
+    def pe() -> None:
+        sh([*PE, "init", "--feature=b"], root)
+
+    t_raw = t_pe = 0.0
+    ts_raw, ts_pe = [], []
+    for _ in range(reps):
+        reset(root)
+        ts_raw.append(timed(raw, 1))
+        reset(root)
+        ts_pe.append(timed(pe, 1))
+    t_raw, t_pe = statistics.median(ts_raw), statistics.median(ts_pe)
+    return t_pe, t_raw
+
+
+def bench_noop_resume(tmp: Path, reps: int) -> tuple[float, float]:
+    root = make_repo(tmp / "resume", 50)
+    manifest(root, "r", 3)
+    sh([*PE, "execute", "--feature=r"], root)
+    t_pe = timed(lambda: sh([*PE, "resume", "--feature=r"], root), reps)
+    t_floor = timed(lambda: sh([sys.executable, "-c", "import doit, git, jsonschema, yaml"], root), reps)
+    return t_pe, t_floor
+
+
+def bench_status(tmp: Path, reps: int) -> tuple[float, float]:
+    root = make_repo(tmp / "status", 200)
+    for f in range(6):
+        manifest(root, f"s{f}", 5)
+        sh([*PE, "init", f"--feature=s{f}"], root)
+    trees = sorted((root / "trees").iterdir())
+    base = subprocess.run(["git", "rev-parse", "main"], cwd=root, capture_output=True, text=True).stdout.strip()
+
+    def raw() -> None:
+        # What status needs per tree, one call after another.
+        for t in trees:
+            sh(["git", "rev-list", "--count", f"{base}..HEAD"], t)
+            sh(["git", "diff", "--numstat", base, "--"], t)
+            sh(["git", "status", "--porcelain=v1", "-z", "--untracked-files=all"], t)
+
+    return timed(lambda: sh([*PE, "status"], root), reps), timed(raw, reps)
+
+
+def bench_parallel_agents(tmp: Path, n: int, reps: int) -> tuple[float, float]:
+    root = make_repo(tmp / f"par{n}", 10)
+    manifest(root, "p", n, sleep=2.0)
+    sh([*PE, "init", "--feature=p"], root)
+    walls = []
+    for _ in range(reps):
+        shutil.rmtree(root / ".pe" / "stamps", ignore_errors=True)
+        shutil.rmtree(root / ".pe" / "runs", ignore_errors=True)
+        shutil.rmtree(root / ".pe" / "doit.sqlite3", ignore_errors=True)
+        t = time.perf_counter()
+        sh([*PE, "execute", "--feature=p"], root)
+        walls.append(time.perf_counter() - t)
+    return statistics.median(walls), 2.0
+
+
+def bench_graph(tmp: Path) -> tuple[float, int]:
+    root = make_repo(tmp / "graph", 5)
+    for f in range(50):
+        manifest(root, f"g{f:02}", 5)
+    code = (
+        "import time; from pathlib import Path; from pe import manifest, engine; from pe.layout import Layout;"
+        "from pe.graph import namespace; from doit.loader import load_tasks;"
+        "t=time.perf_counter(); L=Layout(Path.cwd()); p=engine.make_plan(L, manifest.load_all(L));"
+        "tasks=load_tasks(namespace(p), []); print(time.perf_counter()-t, len(tasks))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
+    secs, count = out.split()
+    return float(secs), int(count)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = ap.parse_args()
+    reps = 1 if args.quick else 3
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cpus, python {platform.python_version()}")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pe-bench-") as d:
+        tmp = Path(d)
+        for n in (3, 10):
+            t_pe, t_raw = bench_init(tmp, n, files=2000, reps=reps)
+            rows.append((f"init {n} trees (2000 files) vs git worktree add loop", t_pe, t_raw, "<= 1.2"))
+        t_pe, t_floor = bench_noop_resume(tmp, reps=max(reps, 5))
+        rows.append(("no-op resume (3 done trees) vs import floor", t_pe, t_floor, "<= 1.5"))
+        t_pe, t_raw = bench_status(tmp, reps)
+        rows.append(("status, 30 trees vs sequential raw git", t_pe, t_raw, "<= 1.0"))
+        for n in (3, 8):
+            wall, ideal = bench_parallel_agents(tmp, n, reps=1)
+            rows.append((f"{n} agents sleeping 2 s, jobs={n}: wall vs 2 s", wall, ideal, "<= 1.15"))
+        secs, count = bench_graph(tmp)
+    width = max(len(r[0]) for r in rows)
+    print(f"{'benchmark':<{width}}  {'pe':>8}  {'baseline':>8}  {'ratio':>6}  target")
+    for name, a, b, target in rows:
+        print(f"{name:<{width}}  {a:>7.3f}s  {b:>7.3f}s  {a / b:>6.2f}  {target}")
+    print(f"graph build, 50 features x 5 trees: {secs * 1000:.0f} ms for {count} tasks "
+          f"= {secs / count * 1000:.3f} ms per task (incl. manifest loading and validation)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
