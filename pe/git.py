@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -54,13 +55,13 @@ def toplevel(cwd: Path) -> Path:
     """The root of the main checkout containing `cwd`, or a one-line error."""
     if not cwd.is_dir():
         raise PeError(f"{cwd} is not a directory")
-    res = git(cwd, "rev-parse", "--is-bare-repository", "--show-toplevel", check=False)
-    if res.returncode != 0:
+    res = git(cwd, "rev-parse", "--show-toplevel", check=False)
+    if res.returncode != 0 or not res.stdout.strip():
+        bare = git(cwd, "rev-parse", "--is-bare-repository", check=False).stdout.strip()
+        if bare == "true":
+            raise PeError(f"{cwd} is a bare repository: pe needs a checkout to put trees/ in")
         raise PeError(f"{cwd} is not inside a git repository (run `git init` first)")
-    lines = res.stdout.split("\n")
-    if lines[0].strip() == "true" or len(lines) < 2 or not lines[1].strip():
-        raise PeError(f"{cwd} is a bare repository: pe needs a checkout to put trees/ in")
-    top = Path(lines[1].strip())
+    top = Path(res.stdout.strip())
     common = Path(out(top, "rev-parse", "--path-format=absolute", "--git-common-dir"))
     if common.parent != top:
         # Inside a linked worktree (e.g. one of pe's own trees): use the main checkout.
@@ -79,7 +80,9 @@ def current_branch(root: Path) -> str | None:
 
 def resolve_commit(root: Path, ref: str) -> str | None:
     res = git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False)
-    return res.stdout.strip() or None
+    sha = res.stdout.strip()
+    # A range such as `a..b` "resolves" to two lines: that is not a commit.
+    return sha if res.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", sha) else None
 
 
 def valid_branch_name(root: Path, name: str) -> bool:

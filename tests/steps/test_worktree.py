@@ -105,3 +105,16 @@ def test_mutations_outside_the_lock_are_a_bug(repo: Path) -> None:
 def test_layout_refuses_paths_outside_trees(repo: Path) -> None:
     with pytest.raises(PeError):
         Layout(repo).tree("../escape")
+
+
+def test_eight_trees_at_once_never_race(repo: Path) -> None:
+    """Parallel `git worktree add` fails intermittently inside git; pe serialises the bookkeeping."""
+    write_manifest(repo, count="8", jobs="8")
+    for _ in range(3):
+        assert main(["init", "--feature=feat", f"--dir={repo}"]) == 0
+        listing = git(repo, "worktree", "list", "--porcelain")
+        assert listing.count("branch refs/heads/feat-") == 8
+        for i in range(1, 9):
+            git(repo, "worktree", "remove", "--force", "--", f"trees/feat-{i}")
+            git(repo, "branch", "-D", "--", f"feat-{i}")
+        shutil.rmtree(repo / ".pe")

@@ -1,0 +1,42 @@
+"""The git wrapper: option-looking input is never taken as an option."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import git
+
+from pe import git as pegit
+from pe.errors import PeError
+
+
+@pytest.mark.parametrize("ref", ["--output=pwned", "-h", "--set-upstream-to=x", "HEAD; rm -rf /", "main..HEAD"])
+def test_resolve_commit_never_takes_options(repo: Path, ref: str) -> None:
+    config = (repo / ".git" / "config").read_text()
+    assert pegit.resolve_commit(repo, ref) is None
+    assert not (repo / "pwned").exists()
+    assert (repo / ".git" / "config").read_text() == config
+
+
+def test_toplevel_from_inside_a_tree_is_the_main_checkout(repo: Path) -> None:
+    git(repo, "worktree", "add", "-q", "-b", "t", "--", "trees/t")
+    assert pegit.toplevel(repo / "trees" / "t") == repo
+    assert pegit.toplevel(repo / "specs") == repo
+
+
+def test_not_a_repository_and_bare_repository(tmp_path: Path) -> None:
+    with pytest.raises(PeError, match="is not inside a git repository"):
+        pegit.toplevel(tmp_path)
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    with pytest.raises(PeError, match="is a bare repository"):
+        pegit.toplevel(bare)
+
+
+def test_commit_all_checkpoints_everything_without_an_identity(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "new.txt").write_text("work")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(repo / "no-such-config"))
+    sha = pegit.commit_all(repo, "checkpoint")
+    assert sha and git(repo, "log", "-1", "--format=%an <%ae> %s") == "pe <pe@localhost> checkpoint"
+    assert pegit.commit_all(repo, "nothing") is None
