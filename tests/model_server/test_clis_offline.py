@@ -3,6 +3,7 @@
 Each test runs the real program from .agents/bin (installed by .ci/install-agent-clis) in a
 git repo under tmp_path, in its own process group with a timeout, exactly as an orchestrator
 would. A missing binary skips the test, unless PE_REQUIRE_AGENT_CLIS=1 (then it fails).
+PE_AGENT_BIN_DIR points at another directory of binaries.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from .clis import CLIS, Cli, Invocation, Outcome
 from .script import RESULTS_SECTIONS, Script
 from .server import ModelServer
 
-BIN_DIR = Path(__file__).resolve().parents[2] / ".agents" / "bin"
+# PE_AGENT_BIN_DIR: CLIs installed elsewhere (same layout as .agents/bin: one file a CLI).
+BIN_DIR = Path(os.environ.get("PE_AGENT_BIN_DIR") or Path(__file__).resolve().parents[2] / ".agents" / "bin")
 REQUIRE = os.environ.get("PE_REQUIRE_AGENT_CLIS") == "1"
 # Sessions take 0.5-6 s here; the margin is for a loaded 2-core CI machine.
 SESSION_TIMEOUT = 180.0
@@ -32,7 +34,7 @@ NAMES = list(CLIS)
 
 def need(name: str) -> Cli:
     if not (BIN_DIR / name).exists():
-        msg = f".agents/bin/{name} is missing: run .ci/install-agent-clis"
+        msg = f"{BIN_DIR / name} is missing: run .ci/install-agent-clis"
         if REQUIRE:
             pytest.fail(msg + " (PE_REQUIRE_AGENT_CLIS=1)")
         pytest.skip(msg)
