@@ -78,7 +78,9 @@ class Script:
         out = []
         for step in self.steps:
             body = step.content if step.content.endswith("\n") else step.content + "\n"
-            # A four-backtick fence, so a ``` inside the content does not close the listing.
-            out.append(f"{step.path}\n````\n{body}````\n")
+            # aider takes any line starting with ``` as a fence: content must not have one.
+            if any(line.startswith("```") for line in body.splitlines()):
+                raise ValueError(f"{step.path}: a line starting with ``` breaks aider's listing")
+            out.append(f"{step.path}\n```\n{body}```\n")
         out.append(self.final)
         return "\n".join(out)
