@@ -61,3 +61,31 @@ def sha256_file(path: Path) -> str | None:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", "target", ".mypy_cache", ".pytest_cache"}
+
+
+def newest_mtime(root: Path, limit: int = 20000) -> float:
+    """Newest modification time under `root`, skipping dependency and VCS dirs.
+
+    Bounded to `limit` entries: an idle check must stay cheap on big trees.
+    """
+    newest = 0.0
+    seen = 0
+    stack = [str(root)]
+    while stack and seen < limit:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    seen += 1
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    newest = max(newest, st.st_mtime)
+                    if entry.is_dir(follow_symlinks=False) and entry.name not in _SKIP_DIRS:
+                        stack.append(entry.path)
+        except OSError:
+            continue
+    return newest

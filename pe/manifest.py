@@ -31,6 +31,9 @@ class AgentSpec:
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     timeout_s: float | None = None
+    idle_timeout_s: float | None = None  # kill when no output and no file change for this long
+    retries: int = 2  # extra tries after a failure the preset calls transient
+    budget_usd: float | None = None  # passed to CLIs that can enforce a spend limit
 
     def identity(self) -> dict[str, Any]:
         """What makes two runs of this agent the same run (for the stamp hash)."""
@@ -81,6 +84,7 @@ class Overrides:
     base: str | None = None
     jobs: int | None = None
     timeout: str | None = None
+    agent: str | None = None  # "claude", or a mix "claude:2,codex:1"
 
 
 def parse_duration(value: int | float | str) -> float:
@@ -148,6 +152,8 @@ def apply_overrides(data: dict[str, Any], ov: Overrides) -> dict[str, Any]:
         data["jobs"] = ov.jobs
     if ov.timeout is not None:
         data["timeout"] = int(ov.timeout) if ov.timeout.isdigit() else ov.timeout
+    if ov.agent is not None:
+        data = _apply_agent(data, ov.agent)
     if ov.strategy is not None:
         custom = {s["name"]: s for s in data.get("strategies", []) if isinstance(s, dict) and "name" in s}
         chosen: list[Any] = []
@@ -163,6 +169,47 @@ def apply_overrides(data: dict[str, Any], ov: Overrides) -> dict[str, Any]:
     return data
 
 
+def _apply_agent(data: dict[str, Any], flag: str) -> dict[str, Any]:
+    """--agent=claude (every tree) or --agent=claude:2,codex:1 (a cross-agent comparison)."""
+    from pe.agents import PRESETS
+
+    mix: list[tuple[str, int]] = []
+    for part in [p.strip() for p in flag.split(",") if p.strip()]:
+        name, _, n = part.partition(":")
+        if name not in PRESETS:
+            raise PeError(f"--agent: unknown agent {name!r}; expected one of: {', '.join(PRESETS)}")
+        if n and not (n.isdigit() and int(n) > 0):
+            raise PeError(f"--agent: {part!r}: the count after ':' must be a whole number above 0")
+        mix.append((name, int(n) if n else 1))
+    if not mix:
+        raise PeError("--agent: empty")
+
+    def entry(name: str) -> Any:
+        # Keep the manifest's settings (command, model...) when it names the same preset.
+        current = data.get("agent")
+        if isinstance(current, dict) and current.get("preset") == name:
+            return current
+        return name
+
+    data = dict(data)
+    if len(mix) == 1 and ":" not in flag:
+        data["agent"] = entry(mix[0][0])
+        return data
+    total = sum(n for _, n in mix)
+    if "count" in data and data["count"] != total and flag.count(":"):
+        raise PeError(f"--agent: the mix names {total} trees but count is {data['count']}; give --count={total}")
+    data["count"] = total
+    impls = {k: dict(v) for k, v in data.get("implementations", {}).items()}
+    index = 1
+    for name, n in mix:
+        for _ in range(n):
+            impls.setdefault(str(index), {})["agent"] = entry(name)
+            index += 1
+    data["implementations"] = impls
+    data.setdefault("agent", entry(mix[0][0]))
+    return data
+
+
 def _strategy(entry: Any) -> Strategy:
     if isinstance(entry, str):
         return Strategy(entry, BUILTIN[entry])
@@ -175,6 +222,7 @@ def _agent(entry: Any, model: str | None) -> AgentSpec | None:
     if isinstance(entry, str):
         entry = {"preset": entry}
     timeout = entry.get("timeout")
+    idle = entry.get("idle_timeout")
     return AgentSpec(
         preset=entry["preset"],
         command=tuple(entry.get("command", ())),
@@ -182,6 +230,9 @@ def _agent(entry: Any, model: str | None) -> AgentSpec | None:
         args=tuple(entry.get("args", ())),
         env=tuple(sorted(entry.get("env", {}).items())),
         timeout_s=parse_duration(timeout) if timeout is not None else None,
+        idle_timeout_s=parse_duration(idle) if idle is not None else None,
+        retries=int(entry.get("retries", 2)),
+        budget_usd=entry.get("budget_usd"),
     )
 
 

@@ -161,13 +161,19 @@ class Exit:
     timed_out: bool
     interrupted: bool
     duration_s: float
+    idle_s: float | None = None  # set when the idle watchdog killed it
 
     def describe(self) -> str:
         if self.interrupted:
             return "interrupted"
+        if self.idle_s is not None:
+            return f"killed after {self.idle_s:.0f}s without output or file changes"
         if self.timed_out:
             return f"timed out after {self.duration_s:.0f}s"
         return f"exit status {self.returncode}"
+
+
+IDLE_POLL_S = 2.0
 
 
 def spawn_logged(
@@ -178,31 +184,60 @@ def spawn_logged(
     log: IO[bytes],
     timeout: float,
     on_start: Callable[[int], None] | None = None,
+    stdin_path: Path | None = None,
+    idle_timeout: float | None = None,
+    last_activity: Callable[[], float] | None = None,
 ) -> Exit:
     """Run a long child (an agent), output appended to `log`, killed at `timeout`.
 
     `on_start(pid)` is called once the child exists so the caller can record
-    the pid before anything can crash.
+    the pid before anything can crash. With `idle_timeout`, the group is also
+    killed when neither the log nor `last_activity()` (a wall-clock time, e.g.
+    the newest file change in the tree) moved for that long: hung agents (an
+    unreachable model server) otherwise sit until the full timeout.
     """
     start = time.monotonic()
-    proc = subprocess.Popen(
-        [str(a) for a in argv],
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    stdin = stdin_path.open("rb") if stdin_path is not None else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(
+            [str(a) for a in argv],
+            cwd=cwd,
+            env=dict(env),
+            stdin=stdin,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        if stdin_path is not None:
+            stdin.close()  # type: ignore[union-attr]
     REGISTRY.add(proc.pid)
     timed_out = False
+    idle_for: float | None = None
     try:
         if on_start is not None:
             on_start(proc.pid)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        deadline = start + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            try:
+                proc.wait(timeout=min(remaining, IDLE_POLL_S) if idle_timeout else remaining)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if idle_timeout:
+                newest = os.fstat(log.fileno()).st_mtime
+                if last_activity is not None:
+                    newest = max(newest, last_activity())
+                quiet = time.time() - max(newest, time.time() - (time.monotonic() - start))
+                if quiet >= idle_timeout:
+                    idle_for = quiet
+                    timed_out = True
+                    break
+        if timed_out:
             kill_group(proc.pid)
             proc.wait()
     except BaseException:
@@ -215,4 +250,4 @@ def spawn_logged(
             kill_group(proc.pid, grace=1)
         REGISTRY.discard(proc.pid)
     interrupted = REGISTRY.stopping and not timed_out
-    return Exit(proc.returncode, timed_out, interrupted, time.monotonic() - start)
+    return Exit(proc.returncode, timed_out, interrupted, time.monotonic() - start, idle_for)

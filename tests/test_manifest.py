@@ -30,7 +30,7 @@ CORPUS = [
     ("implementations: {'2': {strategy: nope}}",
      "at implementations.2.strategy: 'nope' is not one of ['simple', 'performance', 'extensible', 'innovative']"),
     ("implementations: {'2': {agent: {preset: command, command: [x], foo: 1}}}",
-     "at implementations.2.agent: unknown key 'foo'; expected one of: args, command, env, model, preset, timeout"),
+     "at implementations.2.agent: unknown key 'foo'; expected one of: args, budget_usd, command, env, idle_timeout, model, preset, retries, timeout"),
     ("implementations: {'2': {}}", "at implementations.2: {} should be non-empty"),
     ("timeout: 10x", "at timeout: '10x' does not match '^[1-9][0-9]*(s|m|h)$'"),
     ("timeout: 0", "at timeout: 0 is less than the minimum of 1"),
@@ -109,3 +109,18 @@ def test_strategy_flag_and_defaults(repo: Path) -> None:
     mixed = manifest.load(layout, "feat", manifest.Overrides(strategy="innovative,simple", count=3))
     assert [t.strategy.name for t in mixed.trees] == ["innovative", "simple", "innovative"]
     assert "benchmark" in best_of.trees[0].strategy.prompt.lower()
+
+
+def test_agent_flag_sets_every_tree_or_a_mix(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pe import manifest
+    from pe.layout import Layout
+
+    (repo / "features").mkdir()
+    (repo / "features" / "feat.yaml").write_text(GOOD_HEAD)
+    layout = Layout(repo)
+    mixed = manifest.load(layout, "feat", manifest.Overrides(agent="command:2,command:1"))
+    assert mixed.count == 3 and all(t.agent and t.agent.command == ("echo",) for t in mixed.trees)
+    with pytest.raises(Exception, match="--agent: unknown agent 'telepathy'"):
+        manifest.load(layout, "feat", manifest.Overrides(agent="telepathy"))
+    with pytest.raises(Exception, match="the mix names 3 trees but count is 2"):
+        manifest.load(layout, "feat", manifest.Overrides(agent="command:2,command:1", count=2))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pe.agents.base import Preset
+from pe.agents.base import Outcome, Preset, RunContext
 from pe.agents.command import CommandPreset
 from pe.errors import PeError
+
+__all__ = ["PRESETS", "Outcome", "Preset", "RunContext", "get"]
 
 PRESETS: dict[str, Preset] = {
     "command": CommandPreset(),

@@ -7,10 +7,12 @@ exit 0 on failure, so the exit status alone is never the verdict.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from pe.errors import PeError
 from pe.manifest import AgentSpec, TreeSpec
 
 
@@ -25,6 +27,7 @@ class RunContext:
     log_path: Path
     resume: bool  # a previous run of this tree exists
     session_id: str | None  # the previous run's session, when the preset records one
+    log_offset: int = 0  # where this run's output starts in log_path
 
     @property
     def agent(self) -> AgentSpec:
@@ -56,6 +59,15 @@ class RunContext:
             "PE_RESUME": "1" if self.resume else "0",
         }
 
+    def prompt(self) -> str:
+        return self.prompt_file.read_text(encoding="utf-8")
+
+    def output(self) -> str:
+        """This run's part of the agent log (earlier attempts excluded)."""
+        with self.log_path.open("rb") as fh:
+            fh.seek(self.log_offset)
+            return fh.read().decode("utf-8", errors="replace")
+
 
 @dataclass
 class Outcome:
@@ -64,19 +76,37 @@ class Outcome:
     ok: bool
     reason: str | None = None
     session_id: str | None = None
+    # Known keys: input_tokens, output_tokens, cached_tokens, cost_usd, turns.
     usage: dict[str, Any] = field(default_factory=dict)
+    transient: bool = False  # rate limit, 5xx, connection refused: worth a retry
 
 
-class Preset(Protocol):
-    name: str
+class Preset:
+    """Base class: override what differs. Subclasses set `name` and `program`."""
+
+    name = ""
+    program = ""  # the executable looked up on PATH
+    install_hint = ""  # e.g. "npm install -g @openai/codex"
+    can_resume = False
 
     def check_available(self, spec: AgentSpec, root: Path) -> None:
         """Raise PeError naming what to install if the agent cannot run here."""
+        if self.program and shutil.which(self.program) is None:
+            raise PeError(f"agent {self.name}: {self.program!r} is not on PATH; install it with: {self.install_hint}")
 
-    def argv(self, ctx: RunContext) -> list[str]: ...
+    def argv(self, ctx: RunContext) -> list[str]:
+        raise NotImplementedError
 
     def env(self, ctx: RunContext) -> dict[str, str]:
         """Variables added to the agent's environment (beyond base_env and spec.env)."""
+        return {}
+
+    def stdin(self, ctx: RunContext) -> Path | None:
+        """A file to feed on stdin (e.g. a prompt too long for argv); None for /dev/null."""
+        return None
 
     def outcome(self, ctx: RunContext, returncode: int | None) -> Outcome:
-        """Judge the finished run from its exit status and its log."""
+        """Judge the finished run from its exit status and its output."""
+        if returncode == 0:
+            return Outcome(ok=True)
+        return Outcome(ok=False, reason=f"agent exited with status {returncode}")

@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from pe.agents.base import Outcome, RunContext
+from pe.agents.base import Preset, RunContext
 from pe.errors import PeError
 from pe.manifest import AgentSpec
 
@@ -27,7 +27,7 @@ def _program(first: str, root: Path) -> str:
     return first
 
 
-class CommandPreset:
+class CommandPreset(Preset):
     name = "command"
 
     def check_available(self, spec: AgentSpec, root: Path) -> None:
@@ -48,10 +48,3 @@ class CommandPreset:
             out.append(_program(part, ctx.root) if i == 0 else part)
         return out
 
-    def env(self, ctx: RunContext) -> dict[str, str]:
-        return {}
-
-    def outcome(self, ctx: RunContext, returncode: int | None) -> Outcome:
-        if returncode == 0:
-            return Outcome(ok=True)
-        return Outcome(ok=False, reason=f"agent exited with status {returncode}")

@@ -48,6 +48,12 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--base", metavar="REF", help="git ref the trees start from (default: the current branch)")
     g.add_argument("--jobs", type=_jobs, metavar="N", help="agents at the same time (default: count)")
     g.add_argument("--timeout", metavar="DURATION", help="per-agent time limit: seconds, or e.g. 45m, 2h")
+    g.add_argument(
+        "--agent",
+        metavar="PRESET[:N,...]",
+        help="the agent for every tree (e.g. claude), or a mix across trees for a cross-agent "
+        "comparison (e.g. claude:2,codex:1)",
+    )
 
 
 def add_lock(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +68,7 @@ def overrides(args: argparse.Namespace) -> Overrides:
         base=getattr(args, "base", None),
         jobs=getattr(args, "jobs", None),
         timeout=getattr(args, "timeout", None),
+        agent=getattr(args, "agent", None),
     )
 
 

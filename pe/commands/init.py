@@ -53,7 +53,8 @@ def new_manifest(layout: Layout, name: str, args: argparse.Namespace) -> dict[st
     base = args.base or git.current_branch(layout.root)
     if base:
         data["base"] = base
-    data["count"] = args.count or manifest.DEFAULT_COUNT
+    if args.count:
+        data["count"] = args.count
     if args.strategy:
         data = manifest.apply_overrides(data, manifest.Overrides(strategy=args.strategy))
     if getattr(args, "agent_command", None):
@@ -63,6 +64,9 @@ def new_manifest(layout: Layout, name: str, args: argparse.Namespace) -> dict[st
             _common.require(False, f"--agent-command: {exc}")
         _common.require(bool(argv), "--agent-command: empty command")
         data["agent"] = {"preset": "command", "command": argv}
+    if getattr(args, "agent", None):
+        data = manifest.apply_overrides(data, manifest.Overrides(agent=args.agent))
+    data.setdefault("count", manifest.DEFAULT_COUNT)
     if args.jobs:
         data["jobs"] = args.jobs
     if args.timeout:

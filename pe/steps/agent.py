@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pe import agents, git, proc
 from pe import prompt as prompts
-from pe.agents.base import RunContext
-from pe.fsutil import read_json, sha256_file, write_atomic, write_json_atomic
+from pe.agents.base import Outcome, RunContext
+from pe.fsutil import newest_mtime, read_json, sha256_file, write_atomic, write_json_atomic
 from pe.layout import Layout
 from pe.manifest import Feature, TreeSpec
 from pe.progress import refresh as refresh_progress
@@ -61,54 +61,89 @@ def _kill_leftover(record: RunRecord) -> None:
         proc.kill_group(record.pid)
 
 
-def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str | None:
-    """Run the agent; None on success, else the reason it failed."""
-    global _active_count
-    if stamp_ok(layout, feature, tree):
-        return None  # done by an earlier run whose success doit had not saved
-    tree_dir = layout.tree(tree.name)
-    record_path = layout.run_record(tree.name)
-    record = RunRecord.load(record_path, tree.name)
-    _kill_leftover(record)
-    if tree.agent is None:
-        return f"no agent configured for {tree.name} (add agent: to the manifest)"
-    spec = tree.agent
-    preset = agents.get(spec.preset)
-    preset.check_available(spec, layout.root)
-    set_aside = _set_aside_incomplete(layout, tree)
-    layout.stamp(tree.name, "agent").unlink(missing_ok=True)
+BACKOFF_S = (5.0, 20.0, 60.0)
 
-    resume = record.attempts > 0 or set_aside is not None
-    base_sha = tree_base(layout, tree.name) or "HEAD"
-    prompt_file = layout.prompt(tree.name)
+
+def _prompt(layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord, context: str, resume: bool) -> Path:
+    tree_dir = layout.tree(tree.name)
     if resume:
         if record.state == "done":
             last = "it finished, but the plan, strategy or agent changed since: update the work to match"
         else:
             last = record.effective_state() + (f": {record.reason}" if record.reason else "")
+        base_sha = tree_base(layout, tree.name) or "HEAD"
         refresh_progress(tree_dir, base_sha, record, layout.agent_log(tree.name))
         progress = (tree_dir / PROGRESS_FILE).read_text(encoding="utf-8", errors="replace")
         text = prompts.resume(feature, tree, context, progress, last)
     else:
         text = prompts.initial(feature, tree, context)
-    write_atomic(prompt_file, text)
+    path = layout.prompt(tree.name)
+    write_atomic(path, text)
+    return path
 
+
+def _wait_backoff(seconds: float) -> bool:
+    """Sleep unless pe is stopping; False if it is."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.REGISTRY.stopping:
+            return False
+        time.sleep(0.1)
+    return not proc.REGISTRY.stopping
+
+
+def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str | None:
+    """Run the agent; None on success, else the reason it failed."""
+    global _active_count
+    if stamp_ok(layout, feature, tree):
+        return None  # done by an earlier run whose success doit had not saved
+    if tree.agent is None:
+        return f"no agent configured for {tree.name} (add agent: to the manifest)"
+    spec = tree.agent
+    preset = agents.get(spec.preset)
+    preset.check_available(spec, layout.root)
+    tree_dir = layout.tree(tree.name)
+    record_path = layout.run_record(tree.name)
+    record = RunRecord.load(record_path, tree.name)
+    _kill_leftover(record)
+    set_aside = _set_aside_incomplete(layout, tree)
+    layout.stamp(tree.name, "agent").unlink(missing_ok=True)
+    prompt_file = _prompt(layout, feature, tree, record, context, record.attempts > 0 or set_aside is not None)
     log_path = layout.agent_log(tree.name)
-    ctx = RunContext(
-        root=layout.root,
-        tree=tree,
-        tree_dir=tree_dir,
-        prompt_file=prompt_file,
-        plan=feature.plan,
-        context=context,
-        log_path=log_path,
-        resume=resume,
-        session_id=record.session_id,
-    )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    with _active_lock:
+        _active_count += 1
+    try:
+        for try_no in range(spec.retries + 1):
+            ctx = RunContext(
+                root=layout.root, tree=tree, tree_dir=tree_dir, prompt_file=prompt_file, plan=feature.plan,
+                context=context, log_path=log_path, resume=record.attempts > 0 or set_aside is not None,
+                session_id=record.session_id, log_offset=log_path.stat().st_size if log_path.exists() else 0,
+            )
+            ended, outcome, reason = _run_once(layout, feature, tree, preset, ctx, record, record_path)
+            if reason is None or not outcome.transient or ended.interrupted or try_no == spec.retries:
+                break
+            pause = BACKOFF_S[min(try_no, len(BACKOFF_S) - 1)]
+            with log_path.open("ab") as log:
+                log.write(f"\n=== pe: transient failure ({reason}); retry in {pause:g}s\n".encode())
+            if not _wait_backoff(pause):
+                break
+        return _finish(layout, feature, tree, record, record_path, ended, reason)
+    finally:
+        with _active_lock:
+            _active_count -= 1
+
+
+def _run_once(
+    layout: Layout, feature: Feature, tree: TreeSpec, preset: agents.Preset, ctx: RunContext,
+    record: RunRecord, record_path: Path,
+) -> tuple[proc.Exit, Outcome, str | None]:
+    """One process start: record it, run it, judge it. The reason it failed, or None."""
+    spec = ctx.agent
     argv = preset.argv(ctx)
     tree_env = setup_step.tree_env(layout, feature, tree)
     env = {**os.environ, **tree_env, **ctx.base_env(), **preset.env(ctx), **dict(spec.env)}
-
     record.attempts += 1
     record.state = "running"
     record.started_at = now_iso()
@@ -118,50 +153,57 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
         record.pid, record.pid_start = pid, proc.process_start_ticks(pid)
         record.save(record_path)
 
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with _active_lock:
-        _active_count += 1
-    try:
-        with log_path.open("ab") as log:
-            header = f"\n=== pe: attempt {record.attempts} at {record.started_at}: {' '.join(argv)}\n"
-            log.write(header.encode())
-            log.flush()
-            ended = proc.spawn_logged(argv, cwd=tree_dir, env=env, log=log, timeout=tree.timeout_s, on_start=on_start)
-        outcome = preset.outcome(ctx, ended.returncode)
-        reason = None
-        if ended.interrupted:
-            reason = "interrupted by the user"
-        elif ended.timed_out:
-            reason = f"timed out after {tree.timeout_s:g}s (process group killed)"
-        elif not outcome.ok:
-            reason = outcome.reason or f"agent failed ({ended.describe()})"
-        else:
-            reason = check_results(tree_dir)
-        record.session_id = outcome.session_id or record.session_id
-        record.usage = outcome.usage or record.usage
-        # Checkpoint whatever the agent left, success or not: the branch must hold the work.
-        verdict = "done" if reason is None else "incomplete"
-        git.commit_all(tree_dir, f"pe: {tree.name} ({tree.strategy.name}) attempt {record.attempts}, {verdict}")
-        if reason is None:
-            write_json_atomic(
-                layout.stamp(tree.name, "agent"),
-                {
-                    "config": feature.config_hash(tree),
-                    "results": sha256_file(tree_dir / RESULTS_FILE),
-                    "commit": git.out(tree_dir, "rev-parse", "HEAD"),
-                    "at": now_iso(),
-                },
-            )
-        record.state = "done" if reason is None else ("interrupted" if ended.interrupted else "failed")
-        record.reason = reason
-        record.exit = ended.describe()
-        record.ended_at = now_iso()
-        record.duration_s = round(ended.duration_s, 3)
-        record.pid = record.pid_start = None
-        record.history.append({"attempt": record.attempts, "state": record.state, "exit": record.exit,
-                               "reason": reason, "started_at": record.started_at, "ended_at": record.ended_at})
-        record.save(record_path)
-        return reason
-    finally:
-        with _active_lock:
-            _active_count -= 1
+    with ctx.log_path.open("ab") as log:
+        log.write(f"\n=== pe: attempt {record.attempts} at {record.started_at}: {' '.join(argv)}\n".encode())
+        log.flush()
+        ended = proc.spawn_logged(
+            argv, cwd=ctx.tree_dir, env=env, log=log, timeout=tree.timeout_s, on_start=on_start,
+            stdin_path=preset.stdin(ctx), idle_timeout=spec.idle_timeout_s,
+            last_activity=lambda: newest_mtime(ctx.tree_dir),
+        )
+    outcome = preset.outcome(ctx, ended.returncode)
+    if ended.interrupted:
+        reason: str | None = "interrupted by the user"
+    elif ended.idle_s is not None:
+        reason = f"{ended.describe()} (process group killed)"
+    elif ended.timed_out:
+        reason = f"timed out after {tree.timeout_s:g}s (process group killed)"
+    elif not outcome.ok:
+        reason = outcome.reason or f"agent failed ({ended.describe()})"
+    else:
+        reason = check_results(ctx.tree_dir)
+    record.session_id = outcome.session_id or record.session_id
+    if outcome.usage:
+        record.usage = outcome.usage
+    record.exit = ended.describe()
+    record.reason = reason
+    record.duration_s = round(ended.duration_s, 3)
+    return ended, outcome, reason
+
+
+def _finish(
+    layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord, record_path: Path,
+    ended: proc.Exit, reason: str | None,
+) -> str | None:
+    tree_dir = layout.tree(tree.name)
+    # Checkpoint whatever the agent left, success or not: the branch must hold the work.
+    verdict = "done" if reason is None else "incomplete"
+    git.commit_all(tree_dir, f"pe: {tree.name} ({tree.strategy.name}) attempt {record.attempts}, {verdict}")
+    if reason is None:
+        write_json_atomic(
+            layout.stamp(tree.name, "agent"),
+            {
+                "config": feature.config_hash(tree),
+                "results": sha256_file(tree_dir / RESULTS_FILE),
+                "commit": git.out(tree_dir, "rev-parse", "HEAD"),
+                "at": now_iso(),
+            },
+        )
+    record.state = "done" if reason is None else ("interrupted" if ended.interrupted else "failed")
+    record.ended_at = now_iso()
+    record.pid = record.pid_start = None
+    record.history.append({"attempt": record.attempts, "state": record.state, "exit": record.exit,
+                           "reason": reason, "started_at": record.started_at, "ended_at": record.ended_at,
+                           "usage": record.usage})
+    record.save(record_path)
+    return reason

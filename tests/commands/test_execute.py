@@ -204,3 +204,20 @@ def test_kill_9_then_resume_finishes_each_tree_exactly_once(repo: Path, agent_lo
     # And nothing is left half-registered in git.
     listing = git(repo, "worktree", "list", "--porcelain")
     assert not [line for line in listing.splitlines() if line.startswith(("locked", "prunable"))]
+
+
+def test_idle_watchdog_kills_a_silent_agent(repo: Path, agent_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "features").mkdir()
+    (repo / "features" / "feat.yaml").write_text(
+        "feature: feat\nplan: specs/plan.md\ncount: 1\ntimeout: 5m\n"
+        "agent: {preset: command, command: [python, tools/agent.py], idle_timeout: 3}\n"
+    )
+    monkeypatch.setenv("PE_TEST_SLEEP", "120")
+    monkeypatch.setenv("PE_TEST_CHILD", "1")
+    start = time.monotonic()
+    assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 1
+    assert time.monotonic() - start < 30  # not the 5-minute timeout
+    reason = state(repo, "feat-1")["reason"]
+    assert reason.startswith("killed after ") and reason.endswith("s without output or file changes (process group killed)")
+    child_pid = int((repo / "trees" / "feat-1" / "child.pid").read_text())
+    assert not alive(runs(agent_log)[0]["pid"]) and not alive(child_pid)
