@@ -15,8 +15,11 @@ from typing import Any, TextIO
 class PeReporter:
     desc = "pe progress lines"
 
+    quiet = False  # set while a live view owns the terminal: only failures are printed
+
     def __init__(self, outstream: TextIO | None = None, options: dict[str, Any] | None = None) -> None:
-        self.out = outstream or sys.stdout
+        # doit's outstream may be the stdout of import time; today's is the right one.
+        self.out = sys.stdout
         self._lock = threading.Lock()
         self._started: dict[str, float] = {}
         self.failures: list[tuple[str, str]] = []
@@ -24,6 +27,8 @@ class PeReporter:
         self.skipped: list[str] = []
 
     def _line(self, text: str) -> None:
+        if PeReporter.quiet:
+            return
         with self._lock:
             self.out.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
             self.out.flush()

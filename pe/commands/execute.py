@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pe import agents, engine, manifest
 from pe.commands import _common, init, status
@@ -29,6 +30,9 @@ examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.add_feature(parser)
     parser.add_argument("--context", default="", metavar="TEXT", help="extra instructions added to every prompt")
+    parser.add_argument(
+        "--plain", action="store_true", help="timestamped progress lines instead of the live view on a terminal"
+    )
     _common.add_overrides(parser)
     init.add_agent_command(parser)
     _common.add_repo(parser)
@@ -52,7 +56,19 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
 
         refresh_incomplete(layout, feature)
     print(f"{feature.name}: {feature.count} trees, up to {feature.jobs} agents at once; logs in .pe/logs/")
-    rc = engine.run_tasks(plan, [f"agent:{t.name}" for t in trees], jobs=feature.jobs)
+    tasks = [f"agent:{t.name}" for t in trees]
+    if sys.stdout.isatty() and not args.plain:
+        from pe.live import LiveView
+        from pe.reporter import PeReporter
+
+        PeReporter.quiet = True
+        try:
+            with LiveView(layout, [feature]):
+                rc = engine.run_tasks(plan, tasks, jobs=feature.jobs)
+        finally:
+            PeReporter.quiet = False
+    else:
+        rc = engine.run_tasks(plan, tasks, jobs=feature.jobs)
     print()
     print(status.table(layout, [feature]))
     if rc == 1:
