@@ -29,19 +29,23 @@ class TreeState:
 def of(layout: Layout, feature: Feature, tree: TreeSpec) -> TreeState:
     record = RunRecord.load(layout.run_record(tree.name), tree.name)
     if not worktree_step.is_done(layout, tree):
+        if layout.stamp(tree.name, "creating").exists() and layout.tree(tree.name).exists():
+            return TreeState(tree.name, "pending", "worktree half-created (init interrupted?)", record)
         return TreeState(tree.name, "pending", "no worktree yet", record)
-    setup = read_json(layout.stamp(tree.name, "setup"))
-    if setup and setup.get("ok") is False:
-        return TreeState(tree.name, "setup failed", str(setup.get("reason", "")), record)
-    if not setup_step.is_done(layout, feature, tree):
-        return TreeState(tree.name, "setting up", "", record)
+    # The agent's outcome comes first: setup's own up-to-date check can turn false after
+    # the agent finished (it edited a lockfile), and that must not make a done tree look new.
     if agent_step.stamp_ok(layout, feature, tree):
         return TreeState(tree.name, "done", "", record)
     state = record.effective_state()
     if state == "running":
         return TreeState(tree.name, "running", f"pid {record.pid}", record)
+    setup = read_json(layout.stamp(tree.name, "setup"))
+    if setup and setup.get("ok") is False:
+        return TreeState(tree.name, "setup failed", str(setup.get("reason", "")), record)
     if read_json(layout.stamp(tree.name, "agent")) is not None:
         return TreeState(tree.name, "stale", "plan, strategy, agent or RESULTS.md changed since it finished", record)
     if state in ("failed", "interrupted"):
         return TreeState(tree.name, state, record.reason or record.exit or "", record)
+    if not setup_step.is_done(layout, feature, tree):
+        return TreeState(tree.name, "setting up", "setup not finished", record)
     return TreeState(tree.name, "ready", "agent not started", record)

@@ -1,0 +1,169 @@
+"""Read-only git facts about one tree, for status, recover, compare and cleanup.
+
+Every call goes through `read()`, which passes `--no-optional-locks`: a plain
+`git status` refreshes the index and may rewrite .git/index, and recover
+promises to change nothing in git. Nothing here takes pe's locks, so these
+work while agents run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from pe import git, proc
+from pe.results import PROGRESS_FILE, RESULTS_FILE
+
+# pe's bookkeeping documents: required of every agent, so not part of "the change".
+BOOKKEEPING = (RESULTS_FILE, PROGRESS_FILE)
+_NOT_BOOKKEEPING = tuple(f":(top,exclude){name}" for name in BOOKKEEPING)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def read(cwd: Path, *args: str, check: bool = True) -> proc.Result:
+    return git.git(cwd, "--no-optional-locks", *args, check=check)
+
+
+def parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 8) -> list[R]:
+    """map() over threads: each item is a few git processes, so threads suffice."""
+    items = list(items)
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+@dataclass(frozen=True)
+class Diffstat:
+    files: int
+    insertions: int
+    deletions: int
+
+    @property
+    def lines(self) -> int:
+        return self.insertions + self.deletions
+
+
+def numstat(raw: str) -> Diffstat:
+    files = ins = dels = 0
+    for line in raw.splitlines():
+        parts = line.split("\t", 2)
+        if len(parts) < 3:
+            continue
+        files += 1
+        # Binary files show "-": they count as a changed file without lines.
+        ins += int(parts[0]) if parts[0].isdigit() else 0
+        dels += int(parts[1]) if parts[1].isdigit() else 0
+    return Diffstat(files, ins, dels)
+
+
+def diffstat(tree_dir: Path, base_sha: str, head: str = "HEAD") -> Diffstat:
+    """The committed change of the tree against its base, without RESULTS.md/PROGRESS.md."""
+    raw = read(tree_dir, "diff", "--numstat", base_sha, head, "--", ".", *_NOT_BOOKKEEPING).stdout
+    return numstat(raw)
+
+
+def changed_paths(tree_dir: Path, base_sha: str, head: str = "HEAD") -> list[str]:
+    raw = read(tree_dir, "diff", "--name-only", "-z", base_sha, head, "--").stdout
+    return [p for p in raw.split("\0") if p]
+
+
+def status_entries(tree_dir: Path, *, ignored: bool = False) -> list[tuple[str, str]]:
+    """(XY code, path) for every uncommitted entry; with ignored=True also `!!` entries.
+
+    `--ignored=matching` lists an ignored directory (node_modules/) as one
+    entry instead of every file in it.
+    """
+    args = ["status", "--porcelain=v1", "-z", "--untracked-files=all"]
+    if ignored:
+        args.append("--ignored=matching")
+    raw = read(tree_dir, *args).stdout
+    out: list[tuple[str, str]] = []
+    fields = raw.split("\0")
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        code, path = entry[:2], entry[3:]
+        if code[0] in "RC":
+            i += 1  # a rename's second field is the old path
+        out.append((code, path))
+    return out
+
+
+@dataclass(frozen=True)
+class TreeFacts:
+    commits_ahead: int | None = None
+    files_changed: int | None = None
+    insertions: int | None = None
+    deletions: int | None = None
+    uncommitted: int | None = None
+    last_commit_at: float | None = None
+    head: str | None = None
+    error: str | None = None
+
+
+def tree_facts(tree_dir: Path, base_sha: str | None) -> TreeFacts:
+    """Commits ahead, diffstat, uncommitted entries; three git calls, no writes."""
+    if base_sha is None or not (tree_dir / ".git").exists():
+        return TreeFacts()
+    try:
+        log = read(tree_dir, "log", "--format=%H %ct", f"{base_sha}..HEAD").stdout.split()
+        stat = diffstat(tree_dir, base_sha)
+        dirty = status_entries(tree_dir)
+    except proc.ProcError as exc:
+        return TreeFacts(error=str(exc))
+    head = log[0] if log else None
+    last = float(log[1]) if len(log) > 1 else None
+    return TreeFacts(len(log) // 2, stat.files, stat.insertions, stat.deletions, len(dirty), last, head)
+
+
+def branch_tip(root: Path, branch: str) -> str | None:
+    res = read(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False)
+    return res.stdout.strip() or None
+
+
+def is_ancestor(root: Path, commit: str, of: str) -> bool:
+    return read(root, "merge-base", "--is-ancestor", commit, of, check=False).returncode == 0
+
+
+def local_branches(root: Path) -> list[str]:
+    raw = read(root, "for-each-ref", "--format=%(refname:short)", "refs/heads/").stdout
+    return [b for b in raw.splitlines() if b]
+
+
+def show(root: Path, rev: str, path: str) -> str | None:
+    """A file's text at a commit, or None if it is not there."""
+    res = read(root, "show", f"{rev}:{path}", check=False)
+    return res.stdout if res.returncode == 0 else None
+
+
+def ago(epoch: float | None, now: float | None = None) -> str:
+    if epoch is None:
+        return ""
+    secs = max(0.0, (now or time.time()) - epoch)
+    if secs < 60:
+        return f"{secs:.0f}s ago"
+    if secs < 3600:
+        return f"{secs / 60:.0f}m ago"
+    if secs < 86400:
+        return f"{secs / 3600:.1f}h ago"
+    return f"{secs / 86400:.1f}d ago"
+
+
+def mtime(paths: Sequence[Path]) -> float | None:
+    found = []
+    for p in paths:
+        try:
+            found.append(p.stat().st_mtime)
+        except OSError:
+            pass
+    return max(found) if found else None
