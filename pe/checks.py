@@ -1,0 +1,253 @@
+"""The manifest's `checks:`: run each in a tree, with its env and a time limit, and read the result.
+
+A check passes when it exits 0 within its timeout and no test failed where
+counts could be read: from a JUnit XML report (the `junit` path, or any *.xml
+left in {report_dir}), else from pytest's or unittest's summary line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from pe import proc
+from pe.fsutil import write_atomic
+from pe.layout import Layout
+from pe.manifest import Feature, TreeSpec, parse_duration
+from pe.steps import setup as setup_step
+
+DEFAULT_TIMEOUT_S = 600.0
+KINDS = ("test", "lint", "build", "bench", "other")
+_JUNIT_MAX_BYTES = 50_000_000
+_PYTEST = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
+_PYTEST_LINE = re.compile(r"\b(passed|failed|errors?)\b.* in [0-9.]+s")
+_UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in", re.MULTILINE)
+_UNITTEST_END = re.compile(r"^(OK|FAILED)\b(?: \((.*)\))?", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    command: tuple[str, ...]
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    kind: str = "other"
+    junit: str | None = None
+    metric: str | None = None
+    unit: str = ""
+    higher_is_better: bool = False
+    exclusive: bool = False
+
+
+def _kind(name: str) -> str:
+    for prefix, kind in (("test", "test"), ("lint", "lint"), ("build", "build"), ("bench", "bench"),
+                         ("perf", "bench")):
+        if name.startswith(prefix):
+            return kind
+    return "other"
+
+
+def specs(feature: Feature) -> list[CheckSpec]:
+    """The feature's checks in manifest order (already schema-validated)."""
+    out = []
+    for name, entry in (feature.checks or {}).items():
+        if isinstance(entry, list):
+            entry = {"command": entry}
+        kind = entry.get("kind") or _kind(name)
+        out.append(CheckSpec(
+            name=name,
+            command=tuple(entry["command"]),
+            timeout_s=parse_duration(entry["timeout"]) if "timeout" in entry else DEFAULT_TIMEOUT_S,
+            kind=kind,
+            junit=entry.get("junit"),
+            metric=entry.get("metric"),
+            unit=entry.get("unit", ""),
+            higher_is_better=bool(entry.get("higher_is_better", False)),
+            exclusive=bool(entry.get("exclusive", kind == "bench")),
+        ))
+    return out
+
+
+@dataclass
+class Counts:
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    source: str = ""
+
+    def describe(self) -> str:
+        extra = "".join(f", {n} {w}" for n, w in ((self.failed, "failed"), (self.errors, "errors"),
+                                                   (self.skipped, "skipped")) if n)
+        return f"{self.passed}/{self.total} passed{extra}"
+
+
+@dataclass
+class CheckResult:
+    name: str
+    kind: str
+    status: str  # passed | failed | timeout | error
+    exit_code: int | None
+    duration_s: float
+    counts: Counts | None
+    metric: float | None
+    unit: str
+    higher_is_better: bool
+    log: str  # relative to the repo root
+    summary: str  # the last meaningful output line, or why it could not run
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "passed"
+
+    def describe(self) -> str:
+        what = {"passed": "passed", "failed": "FAILED", "timeout": "TIMED OUT", "error": "could not run"}[self.status]
+        parts = [f"{what} in {self.duration_s:.2f}s"]
+        if self.counts:
+            parts.append(self.counts.describe())
+        if self.metric is not None:
+            parts.append(f"{self.metric:g}{self.unit}")
+        if self.status in ("failed", "error") and self.summary and not self.counts:
+            parts.append(self.summary[:120])
+        return ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CheckResult:
+        counts = Counts(**data["counts"]) if data.get("counts") else None
+        return cls(**{**data, "counts": counts})
+
+
+def parse_junit(path: Path) -> Counts | None:
+    try:
+        if path.stat().st_size > _JUNIT_MAX_BYTES:
+            return None
+        # The report comes from the tree's own test run. expat >= 2.4.1 (bundled
+        # with Python >= 3.7.1 builds) caps entity expansion, and size is capped above.
+        root = ElementTree.parse(path).getroot()  # noqa: S314
+    except (OSError, ElementTree.ParseError):
+        return None
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    if not suites:
+        return None
+    c = Counts(source=path.name)
+    for s in suites:
+        c.total += int(s.get("tests", "0") or 0)
+        c.failed += int(s.get("failures", "0") or 0)
+        c.errors += int(s.get("errors", "0") or 0)
+        c.skipped += int(s.get("skipped", "0") or 0)
+    c.passed = max(0, c.total - c.failed - c.errors - c.skipped)
+    return c
+
+
+def parse_summary(output: str) -> Counts | None:
+    """pytest's `3 passed, 1 failed in 0.12s`, or unittest's `Ran 4 tests` + `FAILED (failures=1)`."""
+    for line in reversed(output.splitlines()):
+        if _PYTEST_LINE.search(line):
+            c = Counts(source="pytest summary")
+            for n, word in _PYTEST.findall(line):
+                k = int(n)
+                if word == "passed" or word == "xfailed":
+                    c.passed += k
+                elif word in ("failed", "xpassed"):
+                    c.failed += k
+                elif word.startswith("error"):
+                    c.errors += k
+                elif word == "skipped":
+                    c.skipped += k
+            c.total = c.passed + c.failed + c.errors + c.skipped
+            return c
+    ran = _UNITTEST_RAN.findall(output)
+    end = _UNITTEST_END.findall(output)
+    if ran and end:
+        c = Counts(total=int(ran[-1]), source="unittest summary")
+        fields = dict(part.strip().partition("=")[::2] for part in (end[-1][1] or "").split(",") if "=" in part)
+        c.failed = int(fields.get("failures", "0") or 0)
+        c.errors = int(fields.get("errors", "0") or 0)
+        c.skipped = int(fields.get("skipped", "0") or 0)
+        c.passed = max(0, c.total - c.failed - c.errors - c.skipped)
+        return c
+    return None
+
+
+def _program(first: str, tree_dir: Path) -> str:
+    if first in ("python", "python3"):
+        venv = tree_dir / ".venv" / "bin" / "python"
+        # The tree's own environment if setup made one; else the interpreter running pe.
+        return str(venv) if venv.exists() else sys.executable
+    if "/" in first and not Path(first).is_absolute():
+        return str(tree_dir / first)
+    return first
+
+
+def _expand(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)  # plain replacement: other braces stay literal
+    return text
+
+
+def argv(spec: CheckSpec, tree_dir: Path, values: dict[str, str]) -> list[str]:
+    parts = [_expand(p, values) for p in spec.command]
+    return [_program(parts[0], tree_dir), *parts[1:]]
+
+
+def check_dir(layout: Layout, tree: str) -> Path:
+    return layout.state / "checks" / tree
+
+
+def run_check(layout: Layout, feature: Feature, tree: TreeSpec, spec: CheckSpec) -> CheckResult:
+    tree_dir = layout.tree(tree.name)
+    base = check_dir(layout, tree.name)
+    report_dir = base / spec.name
+    shutil.rmtree(report_dir, ignore_errors=True)
+    report_dir.mkdir(parents=True)
+    tree_env = setup_step.tree_env(layout, feature, tree)
+    env = {**os.environ, **tree_env, "PE_REPORT_DIR": str(report_dir), "PE_CHECK": spec.name}
+    values = {"tree": str(tree_dir), "report_dir": str(report_dir), "port": env.get("PE_PORT", "")}
+    cmd = argv(spec, tree_dir, values)
+    log = base / f"{spec.name}.log"
+    start = time.monotonic()
+    status, code, out = "passed", None, ""
+    try:
+        res = proc.run(cmd, cwd=tree_dir, env=env, timeout=spec.timeout_s, check=False)
+        code, out = res.returncode, res.stdout + ("\n" + res.stderr if res.stderr.strip() else "")
+        status = "passed" if code == 0 else "failed"
+    except proc.ProcError as exc:  # only raised on timeout when check=False
+        code, out, status = exc.returncode, exc.stdout + "\n" + exc.stderr, "timeout"
+    except OSError as exc:
+        out, status = f"cannot run {cmd[0]}: {exc.strerror}", "error"
+    duration = time.monotonic() - start
+    write_atomic(log, f"$ {' '.join(cmd)}\n(exit {code}, {duration:.2f}s)\n{out}")
+    counts = None
+    reports = [tree_dir / _expand(spec.junit, values)] if spec.junit else sorted(report_dir.glob("*.xml"))
+    for xml in reports:
+        counts = parse_junit(xml)
+        if counts:
+            break
+    counts = counts or parse_summary(out)
+    if status == "passed" and counts and (counts.failed or counts.errors):
+        status = "failed"  # a runner that exits 0 on failures must not pass
+    metric = None
+    if spec.metric:
+        found = re.findall(spec.metric, out, re.MULTILINE)
+        if found:
+            value = found[-1][0] if isinstance(found[-1], tuple) else found[-1]
+            try:
+                metric = float(value)
+            except ValueError:
+                metric = None
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
+    return CheckResult(
+        name=spec.name, kind=spec.kind, status=status, exit_code=code, duration_s=round(duration, 3),
+        counts=counts, metric=metric, unit=spec.unit, higher_is_better=spec.higher_is_better,
+        log=str(log.relative_to(layout.root)), summary=lines[-1] if lines else "",
+    )

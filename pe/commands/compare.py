@@ -1,0 +1,83 @@
+"""pe compare: gather evidence from every finished tree and recommend one by a printed rule."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pe import judge, manifest
+from pe.commands import _common
+from pe.errors import EXIT_FAILED, EXIT_OK
+from pe.evidence import TreeEvidence, ranking, recommended
+from pe.steps import compare as compare_step
+
+NAME = "compare"
+ORDER = 45
+HELP = "run the checks in every finished tree and write IMPLEMENTATION_COMPARISON.md"
+DESCRIPTION = """\
+For every finished tree: runs the manifest's checks (test, lint, build, bench...)
+with the tree's env and port and each check's time limit, reads test counts
+(JUnit XML or pytest/unittest summaries), measures the diff and new
+dependencies against the tree's base, and reads the agent's time, turns, tokens
+and cost and RESULTS.md. Writes reports/<feature>/IMPLEMENTATION_COMPARISON.md
+(Summary, per approach Pros and Cons, Performance considerations,
+Recommendation, the metrics table and the scoring rule) and evidence.json.
+A tree that fails a check is never recommended; the report says why.
+
+exit status: 0 a tree is recommended, 1 none is (no tree passed every check), 3 bad input
+
+examples:
+  pe compare --feature=auth-system
+  pe compare --feature=auth-system --judge=claude   # plus an agent's narrative
+  pe compare --feature=auth-system --json
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _common.add_feature(parser)
+    parser.add_argument("--judge", metavar="PRESET",
+                        help="also have this agent preset (e.g. claude) read the evidence and write a narrative")
+    parser.add_argument("--judge-model", metavar="MODEL", help="the judge's model (default: the preset's)")
+    parser.add_argument("--json", action="store_true", help="print the evidence and ranking as JSON")
+    parser.add_argument("--no-checks", action="store_true", help="skip the checks (diff, agent and RESULTS.md only)")
+    parser.add_argument("--jobs", type=int, metavar="N", help="trees checked at the same time (default: CPUs)")
+    _common.add_repo(parser)
+
+
+def summary_lines(found: list[TreeEvidence], feature: str, report: Path, root: Path) -> list[str]:
+    lines = []
+    for pos, ev in enumerate(ranking(found), 1):
+        checks = ", ".join(f"{c.name} {'ok' if c.ok else c.status.upper()}" for c in ev.checks) or "no checks"
+        score = "" if ev.score is None else f"score {ev.score:5.1f}"
+        flag = "" if ev.eligible else "  NOT eligible: " + "; ".join(ev.why_not)
+        lines.append(f"{pos}. {ev.tree:<20} {ev.strategy:<12} {score:<11} {checks}{flag}")
+    best = recommended(found)
+    lines.append("")
+    if best is not None:
+        lines.append(f"recommended: {best.tree} ({best.strategy}), score {best.score:.1f}; "
+                     f"adopt with: pe adopt --feature={feature} --tree={best.tree}")
+    else:
+        lines.append("no tree is recommended: none finished with every check passing")
+    lines.append(f"report: {report.relative_to(root)}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    layout = _common.layout(args)
+    feature = manifest.load(layout, _common.feature_name(args))
+    _common.require(args.jobs is None or args.jobs >= 1, f"--jobs: expected a positive number, got {args.jobs}")
+    judge_fn = None
+    if args.judge:
+        spec = judge.spec_for(feature, args.judge, args.judge_model)  # bad preset: error before any work
+
+        def judge_fn(report: Path, found: list[TreeEvidence]) -> str:
+            return judge.run(layout, feature, spec, report, found)
+
+    report, found = compare_step.build(layout, feature, run_checks=not args.no_checks, jobs=args.jobs,
+                                       judge=judge_fn)
+    if args.json:
+        print(json.dumps(compare_step.evidence_json(feature, found), indent=2))
+    else:
+        print("\n".join(summary_lines(found, feature.name, report, layout.root)))
+    return EXIT_OK if recommended(found) is not None else EXIT_FAILED

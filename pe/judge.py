@@ -1,0 +1,96 @@
+"""pe compare --judge=PRESET: an agent reads the evidence and writes a narrative recommendation.
+
+The judge is any agent preset, run like a tree's agent (own process group,
+time limit, log) in .pe/judge/<feature>/, where it finds evidence.json and the
+report. It must write JUDGE.md there. Its text goes into its own section of
+the report; the ranking and the recommendation stay those of the printed rule.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from pe import agents, proc
+from pe.agents.base import RunContext
+from pe.errors import PeError
+from pe.evidence import TreeEvidence, recommended
+from pe.fsutil import write_atomic
+from pe.layout import Layout
+from pe.manifest import AgentSpec, Feature, TreeSpec
+from pe.strategies import Strategy
+
+JUDGE_FILE = "JUDGE.md"
+DEFAULT_TIMEOUT_S = 900.0
+
+PROMPT = """\
+# Judge the implementations of `{feature}`
+
+{count} coding agents implemented the same plan in separate git worktrees, each
+with its own strategy. pe measured each one. Your job: read the evidence and
+write a short narrative recommendation for a human reviewer.
+
+Read, in this directory:
+- `IMPLEMENTATION_COMPARISON.md`: pe's report (metrics, pros and cons, ranking, scoring rule);
+- `evidence.json`: the raw evidence (checks with logs, diffs, dependencies, agent usage, RESULTS.md).
+The trees themselves, read-only for you: {trees}.
+
+By pe's rule the recommended tree is: {recommended}.
+A tree whose checks failed must not be recommended without saying so plainly.
+
+Write `{judge_file}` in this directory: at most 400 words, Markdown, no top-level heading.
+Say which tree you would adopt and why, citing the evidence; say where you disagree
+with pe's ranking, if you do. Change nothing else. Exit with status 0 when done.
+"""
+
+
+def spec_for(feature: Feature, preset: str, model: str | None) -> AgentSpec:
+    """The judge's agent: the manifest's own settings when it uses the same preset."""
+    agents.get(preset)  # a one-line error for an unknown preset
+    for tree in feature.trees:
+        if tree.agent is not None and tree.agent.preset == preset:
+            base = tree.agent
+            return AgentSpec(base.preset, base.command, model or base.model, base.args, base.env, base.timeout_s)
+    if preset == "command":
+        raise PeError("--judge=command needs the manifest's agent to be a command agent (its command is reused)")
+    return AgentSpec(preset, model=model)
+
+
+def run(layout: Layout, feature: Feature, spec: AgentSpec, report: Path, found: list[TreeEvidence]) -> str:
+    """Run the judge; the report section with its narrative, or with why there is none."""
+    title = f"## Judge's narrative ({spec.preset}{', ' + spec.model if spec.model else ''})"
+    note = ("_Written by an agent that read the evidence. It is an opinion: the recommendation above "
+            "follows the printed scoring rule._")
+    work = layout.state / "judge" / feature.name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    shutil.copy2(report, work / report.name)
+    shutil.copy2(report.parent / "evidence.json", work / "evidence.json")
+    best = recommended(found)
+    prompt_file = work / "PROMPT.md"
+    write_atomic(prompt_file, PROMPT.format(
+        feature=feature.name, count=len(found), judge_file=JUDGE_FILE,
+        trees=", ".join(f"`{layout.tree(ev.tree)}` ({ev.strategy})" for ev in found),
+        recommended=best.tree if best else "none (no tree passed every check)",
+    ))
+    tree = TreeSpec(feature.name, 0, f"{feature.name}-judge", Strategy("judge", "Judge the implementations."),
+                    spec, spec.timeout_s or DEFAULT_TIMEOUT_S)
+    log_path = work / "judge.log"
+    ctx = RunContext(root=layout.root, tree=tree, tree_dir=work, prompt_file=prompt_file, plan=feature.plan,
+                     context="", log_path=log_path, resume=False, session_id=None)
+    preset = agents.get(spec.preset)
+    preset.check_available(spec, layout.root)
+    env = {**os.environ, **ctx.base_env(), **preset.env(ctx), **dict(spec.env)}
+    with log_path.open("ab") as log:
+        ended = proc.spawn_logged(preset.argv(ctx), cwd=work, env=env, log=log, timeout=tree.timeout_s)
+    outcome = preset.outcome(ctx, ended.returncode)
+    rel_log = log_path.relative_to(layout.root)
+    if ended.timed_out or not outcome.ok:
+        why = ended.describe() if ended.timed_out else (outcome.reason or ended.describe())
+        return f"{title}\n\n_The judge did not finish ({why}); its log: {rel_log}._\n"
+    try:
+        text = (work / JUDGE_FILE).read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return f"{title}\n\n_The judge exited without writing {JUDGE_FILE}; its log: {rel_log}._\n"
+    return f"{title}\n\n{note}\n\n{text}\n"
