@@ -1,0 +1,165 @@
+"""Bring a tree's branch into a target branch without ever leaving a half-merge.
+
+The result commit is built first, away from any checkout: `git merge-tree
+--write-tree` for --squash and --merge (a conflict is found before anything
+changes), and a cherry-pick in a temporary detached worktree under .pe/ for
+--rebase. Only a clean result moves the target: `merge --ff-only` in the
+checkout that has it (which also updates that checkout's files), or
+`update-ref` with the old value (compare-and-swap) when none does.
+
+pe's bookkeeping (RESULTS.md, PROGRESS.md at the tree root) is not adopted:
+the target keeps its own version of those paths (cleanup archives the tree's).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pe import git, gitfacts, proc
+from pe.errors import PeError
+from pe.gitfacts import BOOKKEEPING
+from pe.layout import Layout
+
+MODES = ("squash", "merge", "rebase")
+
+
+@dataclass(frozen=True)
+class Result:
+    commit: str  # the target's new tip
+    previous: str  # the target's old tip
+    commits: int  # commits the adoption added to the target
+
+
+class Conflict(PeError):
+    """The tree's work does not apply cleanly; nothing was changed."""
+
+
+def _identity(root: Path) -> tuple[str, ...]:
+    if gitfacts.read(root, "config", "user.email", check=False).returncode != 0:
+        return ("-c", "user.name=pe", "-c", "user.email=pe@localhost")
+    return ()
+
+
+def _without_bookkeeping(root: Path, tree_oid: str, target: str) -> str:
+    """`tree_oid` with RESULTS.md/PROGRESS.md as they are in `target` (or absent)."""
+    raw = gitfacts.read(root, "ls-tree", "-z", tree_oid).stdout
+    entries = [e for e in raw.split("\0") if e and e.split("\t", 1)[1] not in BOOKKEEPING]
+    theirs = gitfacts.read(root, "ls-tree", "-z", target, "--", *BOOKKEEPING).stdout
+    entries += [e for e in theirs.split("\0") if e]
+    res = proc.run(["git", "mktree", "-z"], cwd=root, env=git.git_env(), stdin_text="".join(e + "\0" for e in entries))
+    return res.stdout.strip()
+
+
+def _merge_tree(root: Path, target: str, tip: str) -> str:
+    res = gitfacts.read(root, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", target, tip,
+                        check=False)
+    fields = [f for f in res.stdout.split("\0") if f]
+    if res.returncode not in (0, 1) or not fields:
+        raise PeError(f"git merge-tree failed: {(res.stderr.strip() or 'no output').splitlines()[-1]}")
+    conflicts = [p for p in fields[1:] if p not in BOOKKEEPING]
+    if res.returncode == 1 and conflicts:
+        raise Conflict(f"conflicts in {', '.join(sorted(set(conflicts)))}: nothing was changed")
+    return _without_bookkeeping(root, fields[0], target)
+
+
+def _commit_tree(root: Path, tree_oid: str, parents: list[str], message: str) -> str:
+    args = [*_identity(root), "commit-tree", tree_oid]
+    for p in parents:
+        args += ["-p", p]
+    return gitfacts.read(root, *args, "-m", message).stdout.strip()
+
+
+def _rebase(layout: Layout, target: str, tip: str, name: str) -> str:
+    """Replay tip's commits onto target in a throwaway detached worktree; the new tip."""
+    root = layout.root
+    work = layout.state / "adopt" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    with git.mutation_lock(layout.git_lock_file):
+        git.git(root, "worktree", "add", "--detach", "--quiet", "--", str(work), target)
+    ident = _identity(root)
+    try:
+        commits = gitfacts.read(root, "rev-list", "--reverse", "--no-merges", f"{target}..{tip}").stdout.split()
+        for c in commits:
+            res = git.git(work, *ident, "cherry-pick", "--no-commit", c, check=False)
+            for path in BOOKKEEPING:  # the target's own version, or none
+                if gitfacts.read(root, "cat-file", "-e", f"{target}:{path}", check=False).returncode == 0:
+                    git.git(work, "checkout", target, "--", path)
+                else:
+                    git.git(work, "rm", "--cached", "--quiet", "--force", "--ignore-unmatch", "--", path)
+                    (work / path).unlink(missing_ok=True)
+            unmerged = gitfacts.read(work, "diff", "--name-only", "-z", "--diff-filter=U").stdout.split("\0")
+            unmerged = [p for p in unmerged if p]
+            if res.returncode != 0 and unmerged:
+                raise Conflict(f"conflicts replaying {c[:12]} in {', '.join(unmerged)}: nothing was changed")
+            if res.returncode != 0 and "CONFLICT" not in res.stdout + res.stderr:
+                said = (res.stderr.strip() or res.stdout.strip()).splitlines()
+                raise PeError(f"cherry-pick of {c[:12]} failed ({said[-1] if said else 'no output'}): "
+                              "nothing was changed")
+            # (a conflict only in RESULTS.md/PROGRESS.md was resolved above, to the target's version)
+            if git.git(work, "diff", "--cached", "--quiet", check=False).returncode != 0:
+                git.git(work, *ident, "commit", "--quiet", "--no-verify", "-C", c)
+            git.git(work, "cherry-pick", "--quit", check=False)  # no pick in progress for the next one
+        return gitfacts.read(work, "rev-parse", "HEAD").stdout.strip()
+    finally:
+        with git.mutation_lock(layout.git_lock_file):
+            git.git(root, "worktree", "remove", "--force", "--force", "--", str(work), check=False)
+            git.prune(root)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def checkout_of(root: Path, branch: str) -> Path | None:
+    """The worktree (main checkout or other) that has `branch` checked out."""
+    for wt in git.worktree_list(root):
+        if wt.branch == branch and wt.prunable is None:
+            return wt.path
+    return None
+
+
+def dirty_tracked(checkout: Path) -> list[str]:
+    """Tracked changes (staged or not); untracked files do not block a fast-forward unless in the way."""
+    raw = gitfacts.read(checkout, "status", "--porcelain=v1", "-z", "--untracked-files=no").stdout
+    return [e[3:] for e in raw.split("\0") if len(e) > 3]
+
+
+def adopt(layout: Layout, *, branch: str, into: str, mode: str, message: str) -> Result:
+    root = layout.root
+    tip = gitfacts.branch_tip(root, branch)
+    target = gitfacts.branch_tip(root, into)
+    if tip is None:
+        raise PeError(f"branch {branch} does not exist (cleaned up already? see reports/)")
+    if target is None:
+        raise PeError(f"--into: branch {into!r} does not exist")
+    if gitfacts.is_ancestor(root, tip, target):
+        raise PeError(f"nothing to adopt: {into} already contains every commit of {branch}")
+    checkout = checkout_of(root, into)
+    if checkout is not None:
+        dirty = dirty_tracked(checkout)
+        if dirty:
+            shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+            raise PeError(f"{checkout} has {into} checked out with uncommitted changes ({shown}): "
+                          "commit or stash them first")
+    if mode == "rebase":
+        new = _rebase(layout, target, tip, branch)
+    else:
+        tree_oid = _merge_tree(root, target, tip)
+        if tree_oid == gitfacts.read(root, "rev-parse", f"{target}^{{tree}}").stdout.strip():
+            raise PeError(f"nothing to adopt: {branch} changes nothing but RESULTS.md/PROGRESS.md against {into}")
+        parents = [target, tip] if mode == "merge" else [target]
+        new = _commit_tree(root, tree_oid, parents, message)
+    if new == target:
+        raise PeError(f"nothing to adopt: replaying {branch} onto {into} changes nothing but pe's bookkeeping")
+    with git.mutation_lock(layout.git_lock_file):
+        if checkout is not None:
+            # ff-only moves the branch and the checkout's files together, or changes nothing.
+            res = git.git(checkout, "merge", "--ff-only", "--quiet", new, check=False)
+            if res.returncode != 0:
+                why = (res.stderr.strip() or res.stdout.strip()).splitlines()
+                raise PeError(f"could not update {checkout} ({why[0] if why else 'merge --ff-only failed'}); "
+                              f"{into} is unchanged")
+        else:
+            git.git(root, "update-ref", "-m", f"pe adopt {branch}", f"refs/heads/{into}", new, target)
+    count = int(gitfacts.read(root, "rev-list", "--count", f"{target}..{new}").stdout.strip())
+    return Result(new, target, count)

@@ -1,0 +1,173 @@
+"""Archive a tree before cleanup removes it: reports/<feature>/<tree>/.
+
+What goes in: RESULTS.md, PROGRESS.md, the agent's and setup's logs, the run
+record, stamps, prompt and check logs, and the branch as a git bundle that is
+verified (`git bundle verify`) before anything is removed, so an unmerged
+implementation can always be restored. With --force, uncommitted changes go
+in as a patch and untracked files as a tarball; ignored files never do (they
+are secrets like .env or reproducible like node_modules).
+
+Every file is written to a temporary name and renamed, and files already in
+the archive from an earlier, interrupted cleanup are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pe import gitfacts, proc
+from pe.fsutil import write_atomic
+from pe.layout import Layout
+from pe.results import PROGRESS_FILE, RESULTS_FILE
+
+BUNDLE_SUFFIX = ".bundle"
+
+
+@dataclass
+class ArchivePlan:
+    tree: str
+    dest: Path
+    files: list[tuple[Path, str]] = field(default_factory=list)  # (source, name inside dest)
+    branch: str | None = None
+    tip: str | None = None
+    prerequisite: str | None = None  # bundle holds tip's history minus this commit's
+    patch: bool = False  # tracked changes as uncommitted.patch
+    untracked: list[str] = field(default_factory=list)  # into untracked.tar.gz
+
+    @property
+    def bundle(self) -> Path:
+        return self.dest / f"{self.tree}{BUNDLE_SUFFIX}"
+
+    def describe(self, root: Path) -> list[str]:
+        """One line per archived item: `name in the archive <- where it comes from`."""
+        out = [f"{name} <- {src.relative_to(root)}" for src, name in self.files]
+        if self.branch and self.tip:
+            scope = f"commits since {self.prerequisite[:12]}" if self.prerequisite else "its whole history"
+            out.append(f"{self.bundle.name} <- branch {self.branch} ({self.tip[:12]}, {scope}), "
+                       "then git bundle verify")
+        if self.patch:
+            out.append(f"uncommitted.patch <- the uncommitted changes in trees/{self.tree}")
+        if self.untracked:
+            out.append(f"untracked.tar.gz <- {len(self.untracked)} untracked files in trees/{self.tree}")
+        return out
+
+
+def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty: bool,
+         untracked: list[str]) -> ArchivePlan:
+    """What archiving `tree` will do. `keep_ref`: a commit the repo keeps (the base branch's tip)."""
+    p = ArchivePlan(tree, layout.reports(feature) / tree)
+    tree_dir = layout.trees / tree
+    for name in (RESULTS_FILE, PROGRESS_FILE):
+        if (tree_dir / name).is_file():
+            p.files.append((tree_dir / name, name))
+    logs = layout.logs(tree)
+    if logs.is_dir():
+        p.files += [(f, f"logs/{f.relative_to(logs)}") for f in sorted(logs.rglob("*")) if f.is_file()]
+    for src, name in ((layout.run_record(tree), "run.json"), (layout.prompt(tree), "prompt.md")):
+        if src.is_file():
+            p.files.append((src, name))
+    stamps = layout.state / "stamps"
+    for step in ("worktree", "setup", "agent", "creating"):
+        if layout.stamp(tree, step).is_file():
+            p.files.append((layout.stamp(tree, step), f"stamps/{layout.stamp(tree, step).relative_to(stamps)}"))
+    checks = layout.state / "checks" / tree
+    if checks.is_dir():
+        p.files += [(f, f"checks/{f.name}") for f in sorted(checks.glob("*.log"))]
+    tip = gitfacts.branch_tip(layout.root, tree)
+    if tip is not None:
+        p.branch, p.tip = tree, tip
+        base = _base_of(layout, tree)
+        # A bundle with a prerequisite is small, and restores while the repo keeps
+        # that commit; keep it only when the base branch still contains it.
+        if base and keep_ref and base != tip and gitfacts.is_ancestor(layout.root, base, keep_ref):
+            p.prerequisite = base
+    p.patch = dirty
+    p.untracked = untracked
+    return p
+
+
+def _base_of(layout: Layout, tree: str) -> str | None:
+    from pe.steps.worktree import tree_base
+
+    return tree_base(layout, tree)
+
+
+def _copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    os.close(fd)
+    try:
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _bundle(layout: Layout, p: ArchivePlan) -> tuple[bool, str]:
+    """Write and verify the bundle; (verified, what git said)."""
+    assert p.branch and p.tip
+    p.dest.mkdir(parents=True, exist_ok=True)
+    tmp = p.dest / f".{p.bundle.name}.tmp"
+    revs = [f"refs/heads/{p.branch}"] + ([f"^{p.prerequisite}"] if p.prerequisite else [])
+    try:
+        gitfacts.read(layout.root, "bundle", "create", "--quiet", str(tmp), *revs)
+        res = gitfacts.read(layout.root, "bundle", "verify", "--quiet", str(tmp), check=False)
+        if res.returncode != 0:
+            said = (res.stderr.strip() or res.stdout.strip()).splitlines()
+            return False, said[-1] if said else "git bundle verify failed"
+        heads = gitfacts.read(layout.root, "bundle", "list-heads", str(tmp)).stdout
+        if p.tip not in heads:
+            return False, f"the bundle does not hold {p.tip[:12]}"
+        os.replace(tmp, p.bundle)
+        return True, "verified"
+    except proc.ProcError as exc:
+        return False, str(exc)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _restore_notes(layout: Layout, feature: str, p: ArchivePlan, bundle_ok: bool) -> str:
+    rel = p.dest.relative_to(layout.root)
+    lines = [f"# Archive of {p.tree} ({feature})", "",
+             "Written by `pe cleanup` before it removed the tree. To restore, from the repository root:", "",
+             "```sh"]
+    if bundle_ok:
+        lines += [f"git fetch {rel}/{p.bundle.name} {p.branch}:{p.branch}   # the branch, at {p.tip}",
+                  f"git worktree add trees/{p.tree} {p.branch}"]
+    if p.patch:
+        lines.append(f"git -C trees/{p.tree} apply --binary ../../{rel}/uncommitted.patch")
+    if p.untracked:
+        lines.append(f"tar -xzf {rel}/untracked.tar.gz -C trees/{p.tree}")
+    lines += ["```", ""]
+    if p.prerequisite and bundle_ok:
+        lines.append(f"The bundle needs commit {p.prerequisite} (the tree's base) in the repository.")
+    return "\n".join(lines) + "\n"
+
+
+def execute(layout: Layout, feature: str, p: ArchivePlan) -> tuple[bool | None, str]:
+    """Archive; (bundle verified: True/False, or None when there is no branch; git's words)."""
+    tree_dir = layout.trees / p.tree
+    for src, name in p.files:
+        _copy(src, p.dest / name)
+    if p.patch:
+        diff = gitfacts.read(tree_dir, "diff", "--binary", "HEAD").stdout
+        write_atomic(p.dest / "uncommitted.patch", diff)
+    if p.untracked:
+        tmp = p.dest / ".untracked.tar.gz.tmp"
+        with tarfile.open(tmp, "w:gz") as tar:
+            for rel in p.untracked:
+                tar.add(tree_dir / rel, arcname=rel, recursive=False)
+        os.replace(tmp, p.dest / "untracked.tar.gz")
+    bundle_ok: bool | None = None
+    said = "no branch"
+    if p.branch:
+        bundle_ok, said = _bundle(layout, p)
+    p.dest.mkdir(parents=True, exist_ok=True)
+    write_atomic(p.dest / "ARCHIVE.md", _restore_notes(layout, feature, p, bool(bundle_ok)))
+    return bundle_ok, said

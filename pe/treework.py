@@ -1,0 +1,123 @@
+"""What in a tree would be lost if it were removed now.
+
+`git worktree remove` refuses modified and untracked files but deletes
+ignored ones silently (.env, build output; see the shared git-worktree notes).
+So an ignored entry is only safe when pe can tell it is not work:
+- the env file setup wrote, or a directory an install produced;
+- a reproducible cache or build directory (node_modules, .venv, __pycache__...);
+- a file carried over from the main checkout and still identical to it (or a
+  link back to it).
+Anything else, e.g. a carried .env edited in the tree, is unsaved work.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pe import gitfacts
+from pe.fsutil import read_json
+from pe.layout import Layout
+
+REGENERABLE_DIRS = {
+    "node_modules", ".venv", "venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox",
+    ".nox", ".cache", ".next", ".nuxt", ".turbo", ".parcel-cache", ".gradle", "target", "build", "dist",
+    "coverage", "htmlcov", ".eggs",
+}
+REGENERABLE_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".egg-info/")
+REGENERABLE_FILES = {".coverage", ".DS_Store"}
+_COMPARE_MAX_FILES = 2000
+
+
+@dataclass
+class Unsaved:
+    changed: list[str] = field(default_factory=list)  # tracked files modified, staged, deleted
+    untracked: list[str] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # (path, why it is work)
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.untracked or self.ignored)
+
+    def describe(self) -> str:
+        parts = []
+
+        def few(items: list[str]) -> str:
+            return ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+        if self.changed:
+            parts.append(f"{len(self.changed)} uncommitted change(s): {few(self.changed)}")
+        if self.untracked:
+            parts.append(f"{len(self.untracked)} untracked file(s): {few(self.untracked)}")
+        if self.ignored:
+            parts.append(f"{len(self.ignored)} ignored file(s) not carried over: "
+                         + few([f"{p} ({why})" for p, why in self.ignored]))
+        return "; ".join(parts)
+
+
+def _setup_managed(layout: Layout, tree: str) -> tuple[set[str], set[str]]:
+    """(files and dirs setup generated, files it carried over), from its stamp."""
+    stamp: dict[str, Any] = read_json(layout.stamp(tree, "setup")) or {}
+    generated: set[str] = set()
+    carried: set[str] = set()
+    if isinstance(stamp.get("env_file"), str):
+        generated.add(stamp["env_file"])
+    for step in stamp.get("steps", []) if isinstance(stamp.get("steps"), list) else []:
+        if not isinstance(step, dict):
+            continue
+        if step.get("step") == "carry":
+            carried |= {p for p in [*step.get("copied", []), *step.get("linked", [])] if isinstance(p, str)}
+        if step.get("step") == "env":
+            # Exclude patterns setup wrote: '/x' for a file, '/x/' for a directory (install output).
+            generated |= {p.strip("/") for p in step.get("excluded", []) if isinstance(p, str) and p.endswith("/")}
+            if isinstance(step.get("file"), str):
+                generated.add(step["file"])
+    return generated, carried
+
+
+def _regenerable(path: str) -> bool:
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return (path.endswith("/") and name in REGENERABLE_DIRS) or name in REGENERABLE_FILES \
+        or path.endswith(REGENERABLE_SUFFIXES) or any(part in REGENERABLE_DIRS for part in path.split("/")[:-1])
+
+
+def _same_as_main(tree_dir: Path, root: Path, rel: str) -> bool:
+    mine, theirs = tree_dir / rel, root / rel
+    if mine.is_symlink():
+        # A link setup made back to the main checkout: edits went to the main file.
+        return os.path.realpath(mine) == os.path.realpath(theirs)
+    if mine.is_file():
+        return theirs.is_file() and filecmp.cmp(mine, theirs, shallow=False)
+    if mine.is_dir() and theirs.is_dir():
+        count = 0
+        for dirpath, _, files in os.walk(mine):
+            for name in files:
+                count += 1
+                sub = Path(dirpath, name).relative_to(tree_dir)
+                if count > _COMPARE_MAX_FILES or not _same_as_main(tree_dir, root, str(sub)):
+                    return False
+        return True
+    return False
+
+
+def unsaved(layout: Layout, tree: str) -> Unsaved:
+    tree_dir = layout.trees / tree
+    out = Unsaved()
+    generated, carried = _setup_managed(layout, tree)
+    for code, path in gitfacts.status_entries(tree_dir, ignored=True):
+        if code == "??":
+            out.untracked.append(path)
+        elif code != "!!":
+            out.changed.append(path)
+        elif path.rstrip("/") in generated or _regenerable(path):
+            continue
+        elif _same_as_main(tree_dir, layout.root, path.rstrip("/")):
+            continue
+        elif path.rstrip("/") in carried:
+            out.ignored.append((path, "carried over from the main checkout, then changed in the tree"))
+        else:
+            out.ignored.append((path, "ignored by git and not in the main checkout"
+                                if not (layout.root / path).exists() else "differs from the main checkout's"))
+    return out
