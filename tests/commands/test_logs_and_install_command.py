@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import write_manifest
+
+from pe.main import main
+
+
+def test_logs_shows_each_tree(repo: Path, agent_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_manifest(repo, count="2")
+    assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 0
+    capsys.readouterr()
+    assert main(["logs", "--feature=feat", "--tree=feat-2", f"--dir={repo}"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("\n=== pe: attempt 1 at ") and "tools/agent.py" in out
+    assert main(["logs", "--feature=feat", "--tree=nope", f"--dir={repo}"]) == 3
+    assert "--tree: 'nope' is not a tree of feat (feat-1, feat-2)" in capsys.readouterr().err
+
+
+def test_install_command_writes_the_slash_command(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["install-command", f"--dir={repo}"]) == 0
+    text = (repo / ".claude" / "commands" / "parallel-executor.md").read_text()
+    assert text.startswith("---\ndescription:") and "pe $ARGUMENTS" in text and "allowed-tools: Bash(pe:*)" in text
