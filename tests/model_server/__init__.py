@@ -6,5 +6,4 @@ See README.md in this directory.
 from .script import RESULTS_SECTIONS, Script, WriteFile, default_results_md
 from .server import MODES, ModelServer, Recorded
 
-__all__ = ["MODES", "RESULTS_SECTIONS", "ModelServer", "Recorded", "Script", "WriteFile",
-           "default_results_md"]
+__all__ = ["MODES", "RESULTS_SECTIONS", "ModelServer", "Recorded", "Script", "WriteFile", "default_results_md"]

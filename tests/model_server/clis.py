@@ -30,9 +30,14 @@ OFFLINE_MODEL = "scripted-model"
 # Per-token prices for OFFLINE_MODEL, in litellm's registry format: aider and mini compute cost
 # with litellm, which knows no price for an unknown model (aider then prints no cost; mini
 # aborts unless MSWEA_COST_TRACKING=ignore_errors). Registered, both report a real cost.
-_LITELLM_PRICES = {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06,
-                   "max_input_tokens": 128000, "max_output_tokens": 8192,
-                   "litellm_provider": "openai", "mode": "chat"}
+_LITELLM_PRICES = {
+    "input_cost_per_token": 1e-06,
+    "output_cost_per_token": 2e-06,
+    "max_input_tokens": 128000,
+    "max_output_tokens": 8192,
+    "litellm_provider": "openai",
+    "mode": "chat",
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,6 @@ class Invocation:
     cwd: Path
     stdin: str | None = None  # text to feed; None means /dev/null (never a TTY or a pipe left open)
     output_file: Path | None = None  # a result file the CLI writes besides stdout (mini)
-
 
 
 def _base_env(state: Path) -> dict[str, str]:
@@ -68,6 +72,7 @@ def _bin(bin_dir: Path, name: str) -> str:
 
 # --- claude (Claude Code): Anthropic Messages, POST {base}/v1/messages ----------------------
 
+
 def _claude_env(state: Path, base_url: str) -> dict[str, str]:
     return _base_env(state) | {
         "ANTHROPIC_BASE_URL": base_url,  # without /v1: claude appends /v1/messages
@@ -86,26 +91,27 @@ def _claude_env(state: Path, base_url: str) -> dict[str, str]:
 def _claude_argv(bin_dir: Path, prompt: str, model: str | None) -> list[str]:
     # --dangerously-skip-permissions: Bash and edits run unasked. --permission-mode acceptEdits
     # alone silently denies Bash (only visible in permission_denials, exit 0).
-    argv = [_bin(bin_dir, "claude"), "-p", prompt, "--output-format", "json",
-            "--dangerously-skip-permissions"]
+    argv = [_bin(bin_dir, "claude"), "-p", prompt, "--output-format", "json", "--dangerously-skip-permissions"]
     return argv + (["--model", model] if model else [])
 
 
-def claude_run(bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str,
-               model: str | None = None) -> Invocation:
+def claude_run(
+    bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str, model: str | None = None
+) -> Invocation:
     return Invocation(_claude_argv(bin_dir, prompt, model), _claude_env(state, base_url), workdir)
 
 
-def claude_resume(bin_dir: Path, workdir: Path, state: Path, base_url: str, session_id: str,
-                  prompt: str, model: str | None = None) -> Invocation:
+def claude_resume(
+    bin_dir: Path, workdir: Path, state: Path, base_url: str, session_id: str, prompt: str, model: str | None = None
+) -> Invocation:
     # Sessions live under ~/.claude/projects/<cwd>/: same HOME and same cwd, or "not found".
     argv = _claude_argv(bin_dir, prompt, model)
     argv[1:1] = ["--resume", session_id]
     return Invocation(argv, _claude_env(state, base_url), workdir)
 
 
-
 # --- codex (Codex CLI): OpenAI Responses, POST {base}/v1/responses --------------------------
+
 
 def _codex_env(state: Path) -> dict[str, str]:
     codex_home = state / "codex"
@@ -119,47 +125,80 @@ def _codex_config(base_url: str, model: str | None) -> list[str]:
     # OPENAI_BASE_URL does not redirect codex: a provider block does. env_key names the
     # variable holding the key; wire_api="responses" is the Responses API. Retries off so a
     # 401 fails at once (a silent server still hangs forever: callers need a timeout).
-    provider = (f'model_providers.pe={{name="pe",base_url="{base_url}/v1",env_key="PE_CODEX_KEY",'
-                'wire_api="responses",request_max_retries=0,stream_max_retries=0}')
-    argv = ["-c", "model_provider=pe", "-c", provider,
-            # Even with a custom provider codex calls out at start-up: api.github.com (update
-            # check, curated plugins), chatgpt.com (plugin export), ab.chatgpt.com (metrics).
-            # With no network each costs a ~5 s DNS timeout; these three stop all of them.
-            "-c", "check_for_update_on_startup=false", "-c", "analytics.enabled=false",
-            "-c", "features.plugins=false"]
+    provider = (
+        f'model_providers.pe={{name="pe",base_url="{base_url}/v1",env_key="PE_CODEX_KEY",'
+        'wire_api="responses",request_max_retries=0,stream_max_retries=0}'
+    )
+    argv = [
+        "-c",
+        "model_provider=pe",
+        "-c",
+        provider,
+        # Even with a custom provider codex calls out at start-up: api.github.com (update
+        # check, curated plugins), chatgpt.com (plugin export), ab.chatgpt.com (metrics).
+        # With no network each costs a ~5 s DNS timeout; these three stop all of them.
+        "-c",
+        "check_for_update_on_startup=false",
+        "-c",
+        "analytics.enabled=false",
+        "-c",
+        "features.plugins=false",
+    ]
     return argv + (["-m", model] if model else [])
 
 
-def codex_run(bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str,
-              model: str | None = None) -> Invocation:
+def codex_run(
+    bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str, model: str | None = None
+) -> Invocation:
     # --dangerously-bypass-approvals-and-sandbox: --full-auto and `exec -a` are rejected by
     # this version. stdin must be /dev/null, or codex waits for "additional input" on it.
-    argv = [_bin(bin_dir, "codex"), "exec", "--json", "--dangerously-bypass-approvals-and-sandbox",
-            "-C", str(workdir), *_codex_config(base_url, model), prompt]
+    argv = [
+        _bin(bin_dir, "codex"),
+        "exec",
+        "--json",
+        "--dangerously-bypass-approvals-and-sandbox",
+        "-C",
+        str(workdir),
+        *_codex_config(base_url, model),
+        prompt,
+    ]
     return Invocation(argv, _codex_env(state), workdir)
 
 
-def codex_resume(bin_dir: Path, workdir: Path, state: Path, base_url: str, session_id: str,
-                 prompt: str, model: str | None = None) -> Invocation:
+def codex_resume(
+    bin_dir: Path, workdir: Path, state: Path, base_url: str, session_id: str, prompt: str, model: str | None = None
+) -> Invocation:
     # `exec resume` has no -C: run it with cwd = workdir.
-    argv = [_bin(bin_dir, "codex"), "exec", "resume", session_id, prompt, "--json",
-            "--dangerously-bypass-approvals-and-sandbox", *_codex_config(base_url, model)]
+    argv = [
+        _bin(bin_dir, "codex"),
+        "exec",
+        "resume",
+        session_id,
+        prompt,
+        "--json",
+        "--dangerously-bypass-approvals-and-sandbox",
+        *_codex_config(base_url, model),
+    ]
     return Invocation(argv, _codex_env(state), workdir)
-
 
 
 # --- gemini (Gemini CLI): POST {base}/v1beta/models/<m>:streamGenerateContent?alt=sse -----
+
 
 def _gemini_env(state: Path, base_url: str) -> dict[str, str]:
     env = _base_env(state)
     settings = Path(env["HOME"]) / ".gemini" / "settings.json"
     settings.parent.mkdir(parents=True, exist_ok=True)
-    settings.write_text(json.dumps({
-        # Without a selected auth type, headless gemini exits 41 even with GEMINI_API_KEY set.
-        "security": {"auth": {"selectedType": "gemini-api-key"}},
-        "privacy": {"usageStatisticsEnabled": False},  # no clearcut logging to Google
-        "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
-    }))
+    settings.write_text(
+        json.dumps(
+            {
+                # Without a selected auth type, headless gemini exits 41 even with GEMINI_API_KEY set.
+                "security": {"auth": {"selectedType": "gemini-api-key"}},
+                "privacy": {"usageStatisticsEnabled": False},  # no clearcut logging to Google
+                "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+            }
+        )
+    )
     return env | {"GEMINI_API_KEY": FAKE_KEY, "GOOGLE_GEMINI_BASE_URL": base_url}
 
 
@@ -170,32 +209,37 @@ def _gemini_argv(bin_dir: Path, prompt: str, model: str | None) -> list[str]:
     return argv + (["-m", model] if model else [])
 
 
-def gemini_run(bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str,
-               model: str | None = None) -> Invocation:
+def gemini_run(
+    bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str, model: str | None = None
+) -> Invocation:
     return Invocation(_gemini_argv(bin_dir, prompt, model), _gemini_env(state, base_url), workdir)
 
 
-def gemini_resume(bin_dir: Path, workdir: Path, state: Path, base_url: str, session_id: str,
-                  prompt: str, model: str | None = None) -> Invocation:
+def gemini_resume(
+    bin_dir: Path, workdir: Path, state: Path, base_url: str, session_id: str, prompt: str, model: str | None = None
+) -> Invocation:
     argv = _gemini_argv(bin_dir, prompt, model)
     argv[1:1] = ["--resume", session_id]
     return Invocation(argv, _gemini_env(state, base_url), workdir)
 
 
-
 # --- opencode: OpenAI chat completions via a provider in OPENCODE_CONFIG_CONTENT ------------
+
 
 def _opencode_env(state: Path, base_url: str, model: str) -> dict[str, str]:
     provider, _, model_id = model.partition("/")
     config = {
         "$schema": "https://opencode.ai/config.json",
         # @ai-sdk/openai-compatible is bundled in the binary: nothing to install.
-        "provider": {provider: {
-            "npm": "@ai-sdk/openai-compatible", "name": provider,
-            "options": {"baseURL": f"{base_url}/v1", "apiKey": FAKE_KEY},
-            # cost is per million tokens; with none, step_finish reports cost 0.
-            "models": {model_id: {"name": model_id, "cost": {"input": 1.0, "output": 2.0}}},
-        }},
+        "provider": {
+            provider: {
+                "npm": "@ai-sdk/openai-compatible",
+                "name": provider,
+                "options": {"baseURL": f"{base_url}/v1", "apiKey": FAKE_KEY},
+                # cost is per million tokens; with none, step_finish reports cost 0.
+                "models": {model_id: {"name": model_id, "cost": {"input": 1.0, "output": 2.0}}},
+            }
+        },
         "model": model,
         "small_model": model,  # titles and summaries go to the same server, not to a default
         "autoupdate": False,
@@ -211,27 +255,27 @@ def _opencode_env(state: Path, base_url: str, model: str) -> dict[str, str]:
 
 def _opencode_argv(bin_dir: Path, workdir: Path, prompt: str, model: str) -> list[str]:
     # --auto approves permissions not explicitly denied (edits, bash).
-    return [_bin(bin_dir, "opencode"), "run", "--auto", "--format", "json", "--dir", str(workdir),
-            "-m", model, prompt]
+    return [_bin(bin_dir, "opencode"), "run", "--auto", "--format", "json", "--dir", str(workdir), "-m", model, prompt]
 
 
-def opencode_run(bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str,
-                 model: str | None = None) -> Invocation:
+def opencode_run(
+    bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str, model: str | None = None
+) -> Invocation:
     m = model or f"pe/{OFFLINE_MODEL}"
-    return Invocation(_opencode_argv(bin_dir, workdir, prompt, m),
-                      _opencode_env(state, base_url, m), workdir)
+    return Invocation(_opencode_argv(bin_dir, workdir, prompt, m), _opencode_env(state, base_url, m), workdir)
 
 
-def opencode_resume(bin_dir: Path, workdir: Path, state: Path, base_url: str, session_id: str,
-                    prompt: str, model: str | None = None) -> Invocation:
+def opencode_resume(
+    bin_dir: Path, workdir: Path, state: Path, base_url: str, session_id: str, prompt: str, model: str | None = None
+) -> Invocation:
     m = model or f"pe/{OFFLINE_MODEL}"
     argv = _opencode_argv(bin_dir, workdir, prompt, m)
     argv[2:2] = ["-s", session_id]
     return Invocation(argv, _opencode_env(state, base_url, m), workdir)
 
 
-
 # --- mini (mini-swe-agent): OpenAI chat completions via litellm (not streamed) --------------
+
 
 def _litellm_registry(state: Path, model: str) -> Path:
     path = state / "litellm-models.json"
@@ -240,8 +284,9 @@ def _litellm_registry(state: Path, model: str) -> Path:
     return path
 
 
-def mini_run(bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str,
-             model: str | None = None) -> Invocation:
+def mini_run(
+    bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str, model: str | None = None
+) -> Invocation:
     m = model or f"openai/{OFFLINE_MODEL}"  # litellm routes "openai/..." to OPENAI_API_BASE
     traj = state / "mini-trajectory.json"
     env = _base_env(state) | {
@@ -258,16 +303,16 @@ def mini_run(bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: s
     }
     # -y (yolo: no confirmation) and --exit-immediately (no "anything else?" prompt at the
     # end): without both, mini reads stdin and dies on EOF. -o: the trajectory is the result.
-    argv = [_bin(bin_dir, "mini"), "-y", "--exit-immediately", "-m", m, "-t", prompt,
-            "-o", str(traj)]
+    argv = [_bin(bin_dir, "mini"), "-y", "--exit-immediately", "-m", m, "-t", prompt, "-o", str(traj)]
     return Invocation(argv, env, workdir, output_file=traj)
-
 
 
 # --- aider: OpenAI chat completions (streamed) via litellm --------------------------------
 
-def aider_run(bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str,
-              model: str | None = None) -> Invocation:
+
+def aider_run(
+    bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str, model: str | None = None
+) -> Invocation:
     m = model or f"openai/{OFFLINE_MODEL}"
     env = _base_env(state) | {
         "OPENAI_API_KEY": FAKE_KEY,  # env, not --openai-api-key: a real key stays out of ps
@@ -275,20 +320,31 @@ def aider_run(bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: 
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
     argv = [
-        _bin(bin_dir, "aider"), "--message", prompt, "--model", m,
+        _bin(bin_dir, "aider"),
+        "--message",
+        prompt,
+        "--model",
+        m,
         "--yes-always",  # create new files, run nothing interactive
         "--no-auto-commits",  # each commit costs a model call for its message; pe commits
         "--no-gitignore",  # else aider adds .aider* to the worktree's .gitignore
-        "--no-check-update", "--no-analytics", "--no-show-release-notes",
+        "--no-check-update",
+        "--no-analytics",
+        "--no-show-release-notes",
         "--no-show-model-warnings",  # unknown context window: a warning that waits for Enter
-        "--no-pretty", "--no-fancy-input",  # plain text output, parsed below
+        "--no-pretty",
+        "--no-fancy-input",  # plain text output, parsed below
         # A price file also stops aider fetching litellm's price map from GitHub (it ignores
         # LITELLM_LOCAL_MODEL_COST_MAP for its own lookup) and makes it print a cost.
-        "--model-metadata-file", str(_litellm_registry(state, m)),
+        "--model-metadata-file",
+        str(_litellm_registry(state, m)),
         # Its history and cache files would otherwise land in the worktree as untracked files.
-        "--chat-history-file", str(state / "aider.chat.history.md"),
-        "--input-history-file", str(state / "aider.input.history"),
-        "--map-tokens", "0",  # no repo map: no .aider.tags.cache in the worktree
+        "--chat-history-file",
+        str(state / "aider.chat.history.md"),
+        "--input-history-file",
+        str(state / "aider.input.history"),
+        "--map-tokens",
+        "0",  # no repo map: no .aider.tags.cache in the worktree
     ]
     # No resume: --restore-chat-history only replays the chat history file into a new chat.
     return Invocation(argv, env, workdir)

@@ -32,7 +32,9 @@ class Outcome:
 # Lines aider prints (with exit 0) when the model call failed; from aider/exceptions.py.
 _AIDER_ERRORS = re.compile(
     r"^(litellm\.\w+(Error|Exception)\b.*|The API provider .*|.*Check your API key\..*"
-    r"|Retrying in [\d.]+ seconds\.\.\.)$", re.M)
+    r"|Retrying in [\d.]+ seconds\.\.\.)$",
+    re.M,
+)
 
 
 def parse_claude(rc: int, stdout: str, stderr: str, output_file: Path | None = None) -> Outcome:
@@ -45,7 +47,8 @@ def parse_claude(rc: int, stdout: str, stderr: str, output_file: Path | None = N
     return Outcome(
         ok=rc == 0 and not doc.get("is_error", True),
         session_id=doc.get("session_id"),
-        input_tokens=int(usage.get("input_tokens", 0)) + int(usage.get("cache_read_input_tokens", 0))
+        input_tokens=int(usage.get("input_tokens", 0))
+        + int(usage.get("cache_read_input_tokens", 0))
         + int(usage.get("cache_creation_input_tokens", 0)),
         output_tokens=int(usage.get("output_tokens", 0)),
         cost_usd=doc.get("total_cost_usd"),
@@ -53,6 +56,7 @@ def parse_claude(rc: int, stdout: str, stderr: str, output_file: Path | None = N
         text=str(doc.get("result") or ""),
         error=str(doc.get("result") or "") if doc.get("is_error") else "",
     )
+
 
 def parse_codex(rc: int, stdout: str, stderr: str, output_file: Path | None = None) -> Outcome:
     # JSONL events. turn.completed carries usage (cumulative over the thread after a resume:
@@ -76,8 +80,7 @@ def parse_codex(rc: int, stdout: str, stderr: str, output_file: Path | None = No
             failed = failed or str(ev.get("message") or ev)
         elif kind == "item.completed":
             item = ev.get("item") or {}
-            if item.get("type") in ("agent_message", "command_execution", "file_change",
-                                    "mcp_tool_call", "web_search"):
+            if item.get("type") in ("agent_message", "command_execution", "file_change", "mcp_tool_call", "web_search"):
                 out.turns += 1
             if item.get("type") == "agent_message":
                 out.text = str(item.get("text") or "")
@@ -85,14 +88,16 @@ def parse_codex(rc: int, stdout: str, stderr: str, output_file: Path | None = No
     out.error = failed or ("" if out.ok else _tail(stderr or stdout))
     return out
 
+
 def parse_gemini(rc: int, stdout: str, stderr: str, output_file: Path | None = None) -> Outcome:
     # One JSON object: session_id, response, stats.models.<model>.{api,tokens}; a failure has
     # an "error" object and a non-zero exit (41 auth config, 53 turn limit, 145 on an HTTP 401).
     doc = _last_json_object(stdout) or _last_json_object(stderr)
     if doc is None:
         return Outcome(False, error=_tail(stderr or stdout))
-    out = Outcome(ok=rc == 0 and not doc.get("error"), session_id=doc.get("session_id"),
-                  text=str(doc.get("response") or ""))
+    out = Outcome(
+        ok=rc == 0 and not doc.get("error"), session_id=doc.get("session_id"), text=str(doc.get("response") or "")
+    )
     for stats in ((doc.get("stats") or {}).get("models") or {}).values():
         tokens = stats.get("tokens") or {}
         out.input_tokens += int(tokens.get("input", tokens.get("prompt", 0)))
@@ -102,6 +107,7 @@ def parse_gemini(rc: int, stdout: str, stderr: str, output_file: Path | None = N
     if doc.get("error"):
         out.error = json.dumps(doc["error"])
     return out
+
 
 def parse_opencode(rc: int, stdout: str, stderr: str, output_file: Path | None = None) -> Outcome:
     # JSON events, each with sessionID: step_start, text, tool_use, step_finish (tokens, cost
@@ -128,6 +134,7 @@ def parse_opencode(rc: int, stdout: str, stderr: str, output_file: Path | None =
     out.error = "; ".join(errors) or ("" if out.ok else _tail(stderr or stdout))
     return out
 
+
 def parse_mini(rc: int, stdout: str, stderr: str, output_file: Path | None = None) -> Outcome:
     # The trajectory JSON: info.exit_status ("Submitted" is success; "LimitsExceeded",
     # "RepeatedFormatError", exceptions all exit 0 too), info.model_stats.{instance_cost,
@@ -140,10 +147,12 @@ def parse_mini(rc: int, stdout: str, stderr: str, output_file: Path | None = Non
         return Outcome(False, error=_tail(stderr or stdout))
     info = doc.get("info") or {}
     stats = info.get("model_stats") or {}
-    out = Outcome(ok=rc == 0 and info.get("exit_status") == "Submitted",
-                  cost_usd=float(stats.get("instance_cost", 0.0)),
-                  turns=int(stats.get("api_calls", 0)),
-                  text=str(info.get("submission") or ""))
+    out = Outcome(
+        ok=rc == 0 and info.get("exit_status") == "Submitted",
+        cost_usd=float(stats.get("instance_cost", 0.0)),
+        turns=int(stats.get("api_calls", 0)),
+        text=str(info.get("submission") or ""),
+    )
     for msg in doc.get("messages") or []:
         usage = (((msg.get("extra") or {}).get("response") or {}).get("usage")) or {}
         out.input_tokens += int(usage.get("prompt_tokens") or 0)
@@ -152,14 +161,19 @@ def parse_mini(rc: int, stdout: str, stderr: str, output_file: Path | None = Non
         out.error = f"exit_status={info.get('exit_status')}: {_tail(str(info.get('submission')))}"
     return out
 
+
 def parse_aider(rc: int, stdout: str, stderr: str, output_file: Path | None = None) -> Outcome:
     # Human text only: "Tokens: 1.2k sent, 130 received. Cost: $0.0012 message, $0.0012
     # session." per model call. aider exits 0 even on a 401: a known error line, or no
     # Tokens line at all, is the failure.
     text = stdout + "\n" + stderr
     out = Outcome(ok=False)
-    for line in re.finditer(r"^Tokens: ([\d.]+k?) sent, ([\d.]+k?) received\."
-                            r"(?: Cost: \$([\d.]+) message, \$([\d.]+) session\.)?", text, re.M):
+    for line in re.finditer(
+        r"^Tokens: ([\d.]+k?) sent, ([\d.]+k?) received\."
+        r"(?: Cost: \$([\d.]+) message, \$([\d.]+) session\.)?",
+        text,
+        re.M,
+    ):
         out.turns += 1
         out.input_tokens += _count(line.group(1))
         out.output_tokens += _count(line.group(2))
@@ -169,7 +183,6 @@ def parse_aider(rc: int, stdout: str, stderr: str, output_file: Path | None = No
     out.ok = rc == 0 and out.turns > 0 and not errors
     out.error = "; ".join(errors) or ("" if out.ok else _tail(text))
     return out
-
 
 
 def _json_lines(text: str) -> Iterator[dict[str, Any]]:

@@ -70,9 +70,13 @@ def run(inv: Invocation, timeout: float, log_dir: Path | None = None) -> Finishe
     """Run ``inv`` to completion or until ``timeout``; the group is gone when this returns."""
     start = time.monotonic()
     proc = subprocess.Popen(
-        inv.argv, cwd=inv.cwd, env=inv.env, text=True,
+        inv.argv,
+        cwd=inv.cwd,
+        env=inv.env,
+        text=True,
         stdin=subprocess.PIPE if inv.stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         start_new_session=True,  # its own session and process group, pgid == pid
     )
     timed_out = False

@@ -63,12 +63,22 @@ _READERS = {
 }
 
 _AUTH_ERRORS: dict[str, Any] = {
-    "anthropic": {"type": "error", "error": {"type": "authentication_error",
-                                             "message": "invalid x-api-key"}},
-    "gemini": {"error": {"code": 401, "message": "API key not valid. Please pass a valid API key.",
-                         "status": "UNAUTHENTICATED"}},
-    "openai": {"error": {"message": "Incorrect API key provided: sk-fake.", "type":
-                         "invalid_request_error", "param": None, "code": "invalid_api_key"}},
+    "anthropic": {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
+    "gemini": {
+        "error": {
+            "code": 401,
+            "message": "API key not valid. Please pass a valid API key.",
+            "status": "UNAUTHENTICATED",
+        }
+    },
+    "openai": {
+        "error": {
+            "message": "Incorrect API key provided: sk-fake.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
+        }
+    },
 }
 
 
@@ -97,8 +107,7 @@ def _json_for_schema(schema: dict[str, Any]) -> Any:
     return "scripted"
 
 
-def choose_reply(script: Script, api: str, tools: list[str], turns: int,
-                 req: dict[str, Any]) -> wire.Reply:
+def choose_reply(script: Script, api: str, tools: list[str], turns: int, req: dict[str, Any]) -> wire.Reply:
     """The scripted turn for this request, in the tool vocabulary the client offered."""
     names = set(tools)
     if not names:
@@ -123,8 +132,7 @@ def _write_call(step: WriteFile, names: set[str]) -> wire.Reply:
     if "Write" in names:  # claude
         return wire.Reply(tool="Write", args={"file_path": step.path, "content": step.content})
     if "write_file" in names:  # gemini
-        return wire.Reply(tool="write_file",
-                          args={"file_path": step.path, "content": step.content})
+        return wire.Reply(tool="write_file", args={"file_path": step.path, "content": step.content})
     if "write" in names:  # opencode
         return wire.Reply(tool="write", args={"filePath": step.path, "content": step.content})
     if "exec_command" in names:  # codex (unified exec)
@@ -168,8 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
         if api in _READERS:
             read_tools, read_turns = _READERS[api]
             tools, turns = read_tools(req), read_turns(req)
-        rec = Recorded(self.command, url.path, parse_qs(url.query), dict(self.headers.items()),
-                       body, api, tools, turns)
+        rec = Recorded(self.command, url.path, parse_qs(url.query), dict(self.headers.items()), body, api, tools, turns)
         self.server.record(rec)
         mode = self.server.owner.mode
         if mode == "hang":
@@ -201,8 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path.endswith(":countTokens"):
             self._send(200, "application/json", json.dumps({"totalTokens": tokens}).encode())
             return
-        reply = choose_reply(self.server.owner.script, rec.api, rec.tools,
-                             rec.assistant_turns, req)
+        reply = choose_reply(self.server.owner.script, rec.api, rec.tools, rec.assistant_turns, req)
         rec.reply = reply.tool or "text"
         usage = wire.usage_for(raw, reply)
         model = str(req.get("model") or MODEL)
@@ -259,8 +265,14 @@ class _Server(ThreadingHTTPServer):
 class ModelServer:
     """Start with ``start()`` or ``with``; ``url`` is ``http://127.0.0.1:PORT`` (no /v1)."""
 
-    def __init__(self, mode: str = "normal", script: Script | None = None, port: int = 0,
-                 host: str = "127.0.0.1", verbose: bool = False) -> None:
+    def __init__(
+        self,
+        mode: str = "normal",
+        script: Script | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        verbose: bool = False,
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.mode = mode
@@ -280,8 +292,7 @@ class ModelServer:
 
     def start(self) -> ModelServer:
         self._httpd = _Server(self._addr, self, self._verbose)
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -300,8 +311,9 @@ class ModelServer:
     def __enter__(self) -> ModelServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 

@@ -67,28 +67,30 @@ def offline(inv: Invocation) -> Invocation:
     return inv
 
 
-def session(cli: Cli, workdir: Path, tmp_path: Path, srv: ModelServer, timeout: float,
-            tag: str = "run") -> tuple[runner.Finished, Outcome]:
+def session(
+    cli: Cli, workdir: Path, tmp_path: Path, srv: ModelServer, timeout: float, tag: str = "run"
+) -> tuple[runner.Finished, Outcome]:
     inv = offline(cli.run(BIN_DIR, workdir, tmp_path / "state", srv.url, PROMPT))
     done = runner.run(inv, timeout, tmp_path / "logs" / tag)
     return done, cli.parse(done.rc, done.stdout, done.stderr, inv.output_file)
 
 
 def explain(done: runner.Finished, out: Outcome) -> str:
-    return f"rc={done.rc} timed_out={done.timed_out} {out}\nstdout: {done.stdout[-1500:]}\n" \
-           f"stderr: {done.stderr[-1500:]}"
+    return (
+        f"rc={done.rc} timed_out={done.timed_out} {out}\nstdout: {done.stdout[-1500:]}\nstderr: {done.stderr[-1500:]}"
+    )
 
 
 def assert_wrote_results(workdir: Path) -> None:
     assert (workdir / "impl.txt").read_text() == Script().steps[0].content
-    headings = [line[3:].strip() for line in (workdir / "RESULTS.md").read_text().splitlines()
-                if line.startswith("## ")]
+    headings = [
+        line[3:].strip() for line in (workdir / "RESULTS.md").read_text().splitlines() if line.startswith("## ")
+    ]
     assert headings == list(RESULTS_SECTIONS)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_session_writes_files_and_reports_usage(name: str, workdir: Path, tmp_path: Path,
-                                                server: ModelServer) -> None:
+def test_session_writes_files_and_reports_usage(name: str, workdir: Path, tmp_path: Path, server: ModelServer) -> None:
     cli = need(name)
     done, out = session(cli, workdir, tmp_path, server, SESSION_TIMEOUT)
     assert not done.timed_out and done.rc == 0 and out.ok, explain(done, out)
@@ -104,8 +106,7 @@ def test_session_writes_files_and_reports_usage(name: str, workdir: Path, tmp_pa
     if cli.resume is None:
         return
     before = len(server.requests)
-    inv = offline(cli.resume(BIN_DIR, workdir, tmp_path / "state", server.url,
-                             out.session_id, "Anything left?"))
+    inv = offline(cli.resume(BIN_DIR, workdir, tmp_path / "state", server.url, out.session_id, "Anything left?"))
     again = runner.run(inv, SESSION_TIMEOUT, tmp_path / "logs" / "resume")
     resumed = cli.parse(again.rc, again.stdout, again.stderr, inv.output_file)
     assert not again.timed_out and again.rc == 0 and resumed.ok, explain(again, resumed)
@@ -118,8 +119,7 @@ def test_session_writes_files_and_reports_usage(name: str, workdir: Path, tmp_pa
 
 @pytest.mark.parametrize("server", ["401"], indirect=True)
 @pytest.mark.parametrize("name", NAMES)
-def test_auth_error_is_a_failure(name: str, workdir: Path, tmp_path: Path,
-                                 server: ModelServer) -> None:
+def test_auth_error_is_a_failure(name: str, workdir: Path, tmp_path: Path, server: ModelServer) -> None:
     cli = need(name)
     done, out = session(cli, workdir, tmp_path, server, SESSION_TIMEOUT)
     # No retry storm: claude without CLAUDE_CODE_MAX_RETRIES=0 retries a 401 for ~120 s.
@@ -133,8 +133,7 @@ def test_auth_error_is_a_failure(name: str, workdir: Path, tmp_path: Path,
 
 @pytest.mark.parametrize("server", ["hang"], indirect=True)
 @pytest.mark.parametrize("name", NAMES)
-def test_silent_server_is_killed_with_its_group(name: str, workdir: Path, tmp_path: Path,
-                                               server: ModelServer) -> None:
+def test_silent_server_is_killed_with_its_group(name: str, workdir: Path, tmp_path: Path, server: ModelServer) -> None:
     cli = need(name)
     done, out = session(cli, workdir, tmp_path, server, HANG_TIMEOUT)
     assert done.timed_out and not out.ok, explain(done, out)

@@ -20,8 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def post(url: str, body: dict[str, Any], timeout: float = 10) -> tuple[int, str, str]:
-    req = urllib.request.Request(url, json.dumps(body).encode(),
-                                 {"Content-Type": "application/json"})
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.headers["Content-Type"], resp.read().decode()
@@ -30,14 +29,17 @@ def post(url: str, body: dict[str, Any], timeout: float = 10) -> tuple[int, str,
 
 
 def events(sse: str) -> list[Any]:
-    return [json.loads(line[6:]) for line in sse.splitlines()
-            if line.startswith("data: ") and line != "data: [DONE]"]
+    return [json.loads(line[6:]) for line in sse.splitlines() if line.startswith("data: ") and line != "data: [DONE]"]
 
 
 def test_anthropic_turns_follow_the_history() -> None:
     with ModelServer() as srv:
-        body: dict[str, Any] = {"model": "m", "stream": True, "tools": [{"name": "Write"}],
-                                "messages": [{"role": "user", "content": "go"}]}
+        body: dict[str, Any] = {
+            "model": "m",
+            "stream": True,
+            "tools": [{"name": "Write"}],
+            "messages": [{"role": "user", "content": "go"}],
+        }
         _, ctype, text = post(srv.url + "/v1/messages", body)
         assert ctype == "text/event-stream"
         delta = next(e for e in events(text) if e["type"] == "content_block_delta")["delta"]
@@ -64,35 +66,47 @@ def test_chat_completions_streamed_plain_and_side_calls() -> None:
         assert chunks[-1]["usage"]["prompt_tokens"] > 0
         title = json.loads(post(url, {"messages": msgs})[2])  # no tools: plain text
         assert title["choices"][0]["message"]["content"] == script.side_text
-        mini = json.loads(post(url, {"messages": done, "tools": [
-            {"type": "function", "function": {"name": "bash"}}]})[2])
+        mini = json.loads(
+            post(url, {"messages": done, "tools": [{"type": "function", "function": {"name": "bash"}}]})[2]
+        )
         args = mini["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
         assert json.loads(args)["command"] == MINI_SUBMIT
 
 
 def test_responses_and_gemini_formats() -> None:
     with ModelServer() as srv:
-        text = post(srv.url + "/v1/responses", {"input": [], "tools": [
-            {"type": "function", "name": "exec_command"}]})[2]
+        text = post(srv.url + "/v1/responses", {"input": [], "tools": [{"type": "function", "name": "exec_command"}]})[
+            2
+        ]
         item = next(e for e in events(text) if e["type"] == "response.output_item.done")["item"]
         assert item["name"] == "exec_command" and "impl.txt" in json.loads(item["arguments"])["cmd"]
         url = srv.url + "/v1beta/models/g:streamGenerateContent?alt=sse"
-        body = {"contents": [{"role": "user", "parts": [{"text": "go"}]}],
-                "tools": [{"functionDeclarations": [{"name": "write_file"}]}]}
+        body = {
+            "contents": [{"role": "user", "parts": [{"text": "go"}]}],
+            "tools": [{"functionDeclarations": [{"name": "write_file"}]}],
+        }
         part = events(post(url, body)[2])[0]["candidates"][0]["content"]["parts"][0]
         assert part["functionCall"]["args"]["file_path"] == "impl.txt"
-        schema = {"type": "OBJECT", "properties": {"next_speaker": {"type": "STRING",
-                                                                    "enum": ["user", "model"]}}}
-        side = json.loads(post(srv.url + "/v1beta/models/g:generateContent", {
-            "contents": [], "generationConfig": {"responseJsonSchema": schema}})[2])
+        schema = {"type": "OBJECT", "properties": {"next_speaker": {"type": "STRING", "enum": ["user", "model"]}}}
+        side = json.loads(
+            post(
+                srv.url + "/v1beta/models/g:generateContent",
+                {"contents": [], "generationConfig": {"responseJsonSchema": schema}},
+            )[2]
+        )
         answer = side["candidates"][0]["content"]["parts"][0]["text"]
         assert json.loads(answer) == {"next_speaker": "user"}
 
 
-@pytest.mark.parametrize("path,needle", [("/v1/messages", "authentication_error"),
-                                         ("/v1/responses", "invalid_api_key"),
-                                         ("/v1/chat/completions", "invalid_api_key"),
-                                         ("/v1beta/models/g:generateContent", "UNAUTHENTICATED")])
+@pytest.mark.parametrize(
+    "path,needle",
+    [
+        ("/v1/messages", "authentication_error"),
+        ("/v1/responses", "invalid_api_key"),
+        ("/v1/chat/completions", "invalid_api_key"),
+        ("/v1beta/models/g:generateContent", "UNAUTHENTICATED"),
+    ],
+)
 def test_401_mode(path: str, needle: str) -> None:
     with ModelServer(mode="401") as srv:
         status, ctype, text = post(srv.url + path, {"messages": []})
@@ -108,8 +122,9 @@ def test_hang_mode_never_answers_and_stops_cleanly() -> None:
 
 
 def test_module_runs_by_hand() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.model_server", "--mode", "401"],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.model_server", "--mode", "401"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
