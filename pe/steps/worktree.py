@@ -27,14 +27,22 @@ def tree_base(layout: Layout, tree: str) -> str | None:
 
 
 def preflight(layout: Layout, tree: TreeSpec) -> None:
-    """Refuse, before anything runs, a directory at the tree's path that is not pe's."""
+    """Refuse, before anything runs, a directory or a branch of the tree's name that is not pe's.
+
+    pe's own leftovers (a killed `worktree add`) carry the `creating` marker or
+    the worktree stamp and are repaired; anything else belongs to the user.
+    """
     path = layout.tree(tree.name)
-    if path.is_dir() and not (path / ".git").exists() and any(path.iterdir()):
-        if not layout.stamp(tree.name, "creating").exists():
-            raise PeError(
-                f"{path.relative_to(layout.root)} exists and is not a git worktree; "
-                "move it away or pick another feature name"
-            )
+    ours = layout.stamp(tree.name, "creating").exists() or layout.stamp(tree.name, "worktree").exists()
+    if path.is_dir() and not (path / ".git").exists() and any(path.iterdir()) and not ours:
+        raise PeError(
+            f"{path.relative_to(layout.root)} exists and is not a git worktree; move it away or pick another feature name"
+        )
+    if not ours and git.branch_exists(layout.root, tree.name):
+        raise PeError(
+            f"a branch named {tree.name} already exists and pe did not create it; "
+            "pick another feature name, or delete or rename that branch"
+        )
 
 
 def _quarantine(layout: Layout, path: Path) -> Path:

@@ -58,8 +58,10 @@ def test_repairs_locked_initializing_prunable_and_branch_without_tree(repo: Path
     # 2: a tree whose directory was deleted by hand: prunable.
     git(repo, "worktree", "add", "-b", "feat-2", "--", "trees/feat-2", base)
     shutil.rmtree(repo / "trees" / "feat-2")
-    # 3: a branch left without its tree (the add race).
+    # 3: a branch left without its tree (the add race), with pe's marker from before the add.
     git(repo, "branch", "feat-3", base)
+    layout.stamp("feat-3", "creating").parent.mkdir(parents=True, exist_ok=True)
+    layout.stamp("feat-3", "creating").write_text("{}")
     for tree in feature.trees:
         worktree.ensure(layout, tree, base)
     listing = git(repo, "worktree", "list", "--porcelain")
@@ -118,3 +120,14 @@ def test_eight_trees_at_once_never_race(repo: Path) -> None:
             git(repo, "worktree", "remove", "--force", "--", f"trees/feat-{i}")
             git(repo, "branch", "-D", "--", f"feat-{i}")
         shutil.rmtree(repo / ".pe")
+
+
+def test_a_users_branch_of_the_same_name_is_refused(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _feature(repo)
+    git(repo, "branch", "feat-2")
+    assert main(["init", "--feature=feat", f"--dir={repo}"]) == 3
+    assert capsys.readouterr().err == (
+        "pe: error: a branch named feat-2 already exists and pe did not create it; "
+        "pick another feature name, or delete or rename that branch\n"
+    )
+    assert not (repo / "trees").exists()
