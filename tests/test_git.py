@@ -40,3 +40,20 @@ def test_commit_all_checkpoints_everything_without_an_identity(repo: Path, monke
     sha = pegit.commit_all(repo, "checkpoint")
     assert sha and git(repo, "log", "-1", "--format=%an <%ae> %s") == "pe <pe@localhost> checkpoint"
     assert pegit.commit_all(repo, "nothing") is None
+
+
+def test_detached_head_and_empty_repository_are_one_line_errors(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pe.main import main
+
+    git(repo, "checkout", "-q", "--detach")
+    assert main(["init", "--feature=feat", "--plan=specs/plan.md", f"--dir={repo}"]) == 3
+    assert capsys.readouterr().err == "pe: error: HEAD is detached: pass --base=REF or set base: in the manifest\n"
+    assert not (repo / "features").exists() and not (repo / ".pe").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    (empty / "plan.md").write_text("x")
+    assert main(["init", "--feature=feat", "--plan=plan.md", f"--dir={empty}"]) == 3
+    assert "the repository has no commits yet" in capsys.readouterr().err

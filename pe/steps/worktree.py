@@ -36,7 +36,8 @@ def preflight(layout: Layout, tree: TreeSpec) -> None:
     ours = layout.stamp(tree.name, "creating").exists() or layout.stamp(tree.name, "worktree").exists()
     if path.is_dir() and not (path / ".git").exists() and any(path.iterdir()) and not ours:
         raise PeError(
-            f"{path.relative_to(layout.root)} exists and is not a git worktree; move it away or pick another feature name"
+            f"{path.relative_to(layout.root)} exists and is not a git worktree; "
+            "move it away or pick another feature name"
         )
     if not ours and git.branch_exists(layout.root, tree.name):
         raise PeError(
