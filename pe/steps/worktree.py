@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from pathlib import Path
@@ -53,12 +54,17 @@ def _quarantine(layout: Layout, path: Path) -> Path:
     return dest
 
 
+@functools.cache
+def _exclude_once(root: Path) -> None:
+    git.ensure_excluded(root, [f"/{TREES_DIR}/", f"/{STATE_DIR}/"])
+
+
 def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
     """Make trees/<tree> a worktree on branch <tree>; return what was done."""
     root = layout.root
     path = layout.tree(tree.name)
     creating = layout.stamp(tree.name, "creating")
-    git.ensure_excluded(root, [f"/{TREES_DIR}/", f"/{STATE_DIR}/"])
+    _exclude_once(root)
     did = "exists"
     with git.mutation_lock(layout.git_lock_file):
         wt = git.find_worktree(root, path)
@@ -84,7 +90,6 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
             else:
                 did = ""
             write_json_atomic(creating, {"since": now_iso()})
-            git.prune(root)  # drops a registration whose directory is gone
             git.add_worktree(root, path, tree.name, base_sha)
             did += "created"
         elif wt.branch != tree.name:
