@@ -176,7 +176,7 @@ def _setup(layout: Layout, feature: Feature, tree: TreeSpec, log: SetupLog, prev
             log.line(f"install {inst.key}: up to date ({', '.join(inst.lockfiles)} unchanged)")
             continue
         t = time.monotonic()
-        log.line(f"install {inst.key}: {inst.describe()}")
+        log.line(f"install {inst.key} (from {', '.join(inst.lockfiles) or 'the tree'})")
         stamp["installs"][inst.key] = install.install_one(layout, tree_dir, inst, full_env, log, cfg.timeout_s)
         steps.add("install", t, key=inst.key)
 

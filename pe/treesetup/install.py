@@ -21,28 +21,28 @@ installed, one after another.
 Shared caches make trees 2..N cheap: npm, pnpm, yarn, uv, pip, cargo and go
 all keep one per user. The first tree to install a given lockfile does it
 alone (an inter-process lock per lockfile digest) so the others find the
-cache warm instead of downloading the same packages side by side. Where the
-file system can clone copy-on-write, an npm tree whose lockfile is identical
-to the main checkout's gets the main checkout's node_modules cloned instead.
+cache warm instead of downloading the same packages side by side. For npm the
+others go further and start from that first install's node_modules (or a
+copy-on-write clone of the main checkout's), see pe/treesetup/seed.py.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-import os
-import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pe import git, proc
+from pe import git
 from pe.errors import PeError
-from pe.fsutil import sha256_file, sha256_text, write_atomic
+from pe.fsutil import read_json, sha256_file, sha256_text, write_json_atomic
 from pe.layout import Layout
 from pe.lock import file_lock
 from pe.runrecord import now_iso
+from pe.treesetup import seed
 from pe.treesetup.runlog import SetupLog, require_tool
 
 MAX_DEPTH = 2
@@ -186,82 +186,60 @@ def detect(tree_dir: Path, install: str | tuple[str, ...], files: list[str] | No
     return [inst for d in sorted(by_dir) for inst in _for_dir(tree_dir, d, by_dir[d])]
 
 
-def _seed_node_modules(layout: Layout, tree_dir: Path, inst: Installer, log: SetupLog) -> bool:
-    """Clone the main checkout's node_modules copy-on-write if its lockfile is identical."""
-    if inst.kind != "npm":
-        return False
-    main_dir = layout.root / inst.dir
-    src = main_dir / "node_modules"
-    lock = inst.lockfiles[0]
-    if not (src / ".package-lock.json").is_file():
-        return False
-    try:
-        if (layout.root / lock).read_bytes() != (tree_dir / lock).read_bytes():
-            return False
-    except OSError:
-        return False
-    dest_dir = tree_dir / inst.dir
-    probe = dest_dir / ".pe-reflink-probe"
-    try:
-        proc.run(["cp", "--reflink=always", "--", str(layout.root / lock), str(probe)], timeout=30)
-    except proc.ProcError:
-        log.line("node_modules: this file system cannot clone copy-on-write; installing instead")
-        return False
-    finally:
-        probe.unlink(missing_ok=True)
-    seed = dest_dir / "node_modules.pe-seed"
-    shutil.rmtree(seed, ignore_errors=True)
-    try:
-        proc.run(["cp", "-a", "--reflink=always", "--", str(src), str(seed)], timeout=600)
-    except proc.ProcError as exc:
-        shutil.rmtree(seed, ignore_errors=True)
-        log.line(f"node_modules: clone failed ({exc}); installing instead")
-        return False
-    dest = dest_dir / "node_modules"
-    if dest.exists():
-        old = dest_dir / "node_modules.pe-old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(dest, old)
-        shutil.rmtree(old, ignore_errors=True)
-    os.replace(seed, dest)
-    log.line(f"node_modules: cloned copy-on-write from the main checkout ({lock} identical)")
-    return True
-
-
 def _run_commands(inst: Installer, tree_dir: Path, env: Mapping[str, str], log: SetupLog, timeout: float,
-                  root: Path) -> float:
+                  root: Path) -> None:
     cwd = tree_dir / inst.dir
     full_env = {**env, **dict(inst.env)}
     why = f"install ({inst.kind}, for {', '.join(inst.lockfiles) or 'the tree'})"
     require_tool(inst.commands[0], full_env, cwd, why)
-    total = 0.0
     for argv in inst.commands:
         ran = log.run(argv, cwd=cwd, env=full_env, timeout=timeout)
-        total += ran.seconds
         if not ran.ok:
             raise PeError(ran.failure("install failed", log.path, root))
-    return total
+
+
+def _seed(layout: Layout, tree_dir: Path, inst: Installer, log: SetupLog, source: dict[str, Any] | None) -> str | None:
+    if inst.kind != "npm":
+        return None
+    scripts = seed.install_scripts(tree_dir / inst.dir)
+    if scripts:
+        log.line(f"node_modules: package.json has {', '.join(scripts)} scripts, so npm ci runs (no seeding)")
+        return None
+    lock = inst.lockfiles[0]
+    how = seed.from_main(layout, tree_dir, inst.dir, lock, log)
+    if how is None and source:
+        how = seed.from_sibling(layout, tree_dir, inst.dir, lock, source, log)
+    return how
 
 
 def install_one(layout: Layout, tree_dir: Path, inst: Installer, env: Mapping[str, str], log: SetupLog,
                 timeout: float) -> dict[str, Any]:
-    """Install; the record kept in the setup stamp."""
+    """Install (or seed); the record kept in the setup stamp."""
     record: dict[str, Any] = {"hash": inst.digest(tree_dir), "at": now_iso(), "lockfiles": list(inst.lockfiles)}
-    if _seed_node_modules(layout, tree_dir, inst, log):
-        record.update(how="cloned from the main checkout", seconds=0.0)
-    else:
-        key = sha256_text(json.dumps([inst.kind, inst.commands, inst.lock_digest(tree_dir)]))[:24]
-        marker = layout.state / "cache" / f"{inst.kind}-{key}.primed"
-        record.update(how=inst.describe(), cache="warm")
-        if not marker.exists():
-            # First install of this lockfile: alone, so the package manager's cache fills once.
-            with file_lock(marker.with_suffix(".lock")):
-                if not marker.exists():
-                    record["seconds"] = round(_run_commands(inst, tree_dir, env, log, timeout, layout.root), 3)
-                    write_atomic(marker, now_iso() + "\n")
-                    record["cache"] = "filled"
-        if "seconds" not in record:
-            record["seconds"] = round(_run_commands(inst, tree_dir, env, log, timeout, layout.root), 3)
+    key = sha256_text(json.dumps([inst.kind, inst.commands, inst.lock_digest(tree_dir)]))[:24]
+    marker = layout.state / "cache" / f"{inst.kind}-{key}.json"
+    waited = 0.0
+    start = time.monotonic()
+    if not marker.exists():
+        # First install of this lockfile: alone, so the package manager's cache fills
+        # once, and the other trees can start from its result.
+        with file_lock(marker.with_suffix(".lock")):
+            waited = time.monotonic() - start
+            if not marker.exists():
+                how = _seed(layout, tree_dir, inst, log, None)
+                if how is None:
+                    _run_commands(inst, tree_dir, env, log, timeout, layout.root)
+                    write_json_atomic(marker, {"tree": tree_dir.name, "dir": str(tree_dir), "at": now_iso()})
+                    how = inst.describe()
+                record.update(how=how, cache="filled")
+    if "how" not in record:
+        how = _seed(layout, tree_dir, inst, log, read_json(marker))
+        if how is None:
+            _run_commands(inst, tree_dir, env, log, timeout, layout.root)
+            how = inst.describe()
+        record.update(how=how, cache="warm")
+    record["seconds"] = round(time.monotonic() - start - waited, 3)
+    record["waited"] = round(waited, 3)  # for the first tree's install of this lockfile
     out = inst.output_path
     record["output"] = out is not None and (tree_dir / out).is_dir()
     return record
