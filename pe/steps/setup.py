@@ -87,6 +87,13 @@ def baseline(layout: Layout, feature: str) -> dict[str, Any] | None:
     return verify.result(layout, feature)
 
 
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        # Disk full, permission denied: the user can act on these, no traceback needed.
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    return str(exc)
+
+
 class _Steps:
     """Timings of the parts of one setup, kept in the stamp."""
 
@@ -109,8 +116,8 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec) -> str | None:
     log.line(f"=== pe: setup of {tree.name} (feature {feature.name}, tree {tree.index})")
     try:
         _setup(layout, feature, tree, log, previous, stamp, steps)
-    except (PeError, ProcError) as exc:
-        reason = str(exc)
+    except (PeError, ProcError, OSError) as exc:
+        reason = _one_line(exc)
         stamp.update(ok=False, reason=reason, steps=steps.done)
         write_json_atomic(stamp_path, stamp)
         log.line(f"setup FAILED: {reason}")
@@ -137,6 +144,9 @@ def _setup(layout: Layout, feature: Feature, tree: TreeSpec, log: SetupLog, prev
     stamp["ports"] = list(lease.ports)
     steps.add("ports", t, ports=list(lease.ports), reused=lease.reused, skipped=list(lease.skipped))
 
+    if carry.tracked(tree_dir, [cfg.env_file]):
+        raise PeError(f"setup.env_file: {cfg.env_file} is tracked by git in trees/{tree.name}; "
+                      "pe must not overwrite it: choose another env_file name")
     t = time.monotonic()
     carried = carry.carry(root, tree_dir, cfg.copy, cfg.symlink, cfg.env_file)
     for rel in carried.copied:

@@ -165,13 +165,17 @@ def _candidates(root: Path, patterns: Iterable[str], env_file: str, result: Carr
 
 
 def _safe_dest(tree_dir: Path, rel: str) -> Path | None:
-    """Where `rel` goes in the tree, or None if a parent of it leads out of the tree."""
+    """Where `rel` goes in the tree, or None if a directory on the way leads out of the tree."""
     dest = tree_dir / rel
     real_tree = os.path.realpath(tree_dir)
-    parent = dest.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    if not _inside(os.path.realpath(parent), real_tree):
+    existing = dest.parent
+    while not existing.exists() and existing != tree_dir:
+        if existing.is_symlink():  # a dangling link: mkdir would follow it
+            return None
+        existing = existing.parent
+    if not _inside(os.path.realpath(existing), real_tree):
         return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
     return dest
 
 
