@@ -161,7 +161,9 @@ class Observed:
 
 
 def observe(tree_dir: Path, base_sha: str, record: RunRecord, log_path: Path) -> Observed:
-    state = record.effective_state()
+    from pe.treestate import effective  # deferred: treestate imports the steps, which import this
+
+    state = effective(record)
     how = state + (f" ({record.reason})" if record.reason else "") + (f", {record.exit}" if record.exit else "")
     if record.ended_at:
         how += f", ended {record.ended_at}"
@@ -188,7 +190,7 @@ def _observed_text(obs: Observed, base_sha: str) -> str:
     ]
     if len(obs.commits) > 10:
         parts.append(f"  - ... and {len(obs.commits) - 10} more")
-    stat = f" (+{obs.stat.insertions}/-{obs.stat.deletions} lines)" if obs.stat else ""
+    stat = f" (+{obs.stat.insertions}/-{obs.stat.deletions} lines outside RESULTS.md/PROGRESS.md)" if obs.stat else ""
     parts.append(f"- Files changed since base: {len(obs.changed)}{stat}")
     parts += [f"  - {p}" for p in obs.changed[:20]]
     parts.append(f"- Uncommitted entries: {len(obs.dirty)}")

@@ -87,7 +87,7 @@ def _done_facts(layout: Layout, tree: str, record: RunRecord) -> tuple[list[str]
         pct = completion((tree_dir / PROGRESS_FILE).read_text(encoding="utf-8", errors="replace"))
     except OSError:
         pct = None
-    last = record.effective_state() + (f" ({record.reason})" if record.reason else "")
+    last = treestate.effective(record) + (f" ({record.reason})" if record.reason else "")
     facts = [
         f"agent runs: {record.attempts}; last: {last}" + (f", ended {record.ended_at}" if record.ended_at else ""),
         f"commits since base: {facts_.commits_ahead}, files changed: {facts_.files_changed} "
@@ -103,7 +103,40 @@ def _done_facts(layout: Layout, tree: str, record: RunRecord) -> tuple[list[str]
     return facts, facts_.uncommitted or 0, short
 
 
+def index_lock(layout: Layout, tree: str) -> str | None:
+    """A tree's leftover index.lock (a git command killed in the tree), as a path from the repo root.
+
+    git refuses every later index write in that tree ("remove the file manually to continue"),
+    so pe resume could not finish the tree until it is gone.
+    """
+    dotgit = layout.trees / tree / ".git"
+    try:
+        gitdir = Path(dotgit.read_text(errors="replace").strip().removeprefix("gitdir:").strip())
+    except OSError:
+        return None
+    lock = (gitdir if gitdir.is_absolute() else dotgit.parent / gitdir) / "index.lock"
+    if not lock.exists():
+        return None
+    try:
+        return str(lock.resolve().relative_to(layout.root.resolve()))
+    except ValueError:
+        return str(lock)
+
+
+def _unlock_first(layout: Layout, f: Finding) -> Finding:
+    lock = index_lock(layout, f.tree)
+    # (A locked initializing entry is removed whole by pe resume, its lock with it.)
+    if lock is not None and f.kind not in (RUNNING, LOCKED_INIT):
+        f.facts.append(f"{lock} is left over from a git command killed in the tree")
+        f.commands.insert(0, f"rm -f -- {lock}   # no git command runs in trees/{f.tree} any more")
+    return f
+
+
 def _known_tree(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan) -> Finding:
+    return _unlock_first(layout, _classify(layout, feature, spec, s))
+
+
+def _classify(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan) -> Finding:
     name = spec.name
     rel = f"trees/{name}"
     f = Finding(feature.name, name, "", "", in_manifest=True)
@@ -159,7 +192,7 @@ def _known_tree(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan) -> Fi
         return f
     facts, dirty, short = _done_facts(layout, name, record)
     f.facts = facts
-    if dirty and record.effective_state() in ("interrupted", "running"):
+    if dirty and treestate.effective(record) in ("interrupted", "running"):
         f.kind = CRASHED_DIRTY
         f.summary = f"the agent died mid-run ({short})"
         f.commands = [f"{resume}   # the agent continues in the same tree; pe commits the work when it ends"]

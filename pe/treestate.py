@@ -6,6 +6,7 @@ Read-only and lock-free, so status works while execute runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pe.fsutil import read_json
 from pe.layout import Layout
@@ -16,6 +17,30 @@ from pe.steps import setup as setup_step
 from pe.steps import worktree as worktree_step
 
 STATES = ("pending", "setting up", "setup failed", "ready", "running", "done", "failed", "interrupted", "stale")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def agent_alive(record: RunRecord) -> bool:
+    """The recorded agent really runs: same pid and start time, and not a zombie.
+
+    An agent whose pe was killed is reparented; where PID 1 does not reap
+    (containers), it lingers as a zombie with its old start time.
+    """
+    return record.still_running() and record.pid is not None and not _zombie(record.pid)
+
+
+def effective(record: RunRecord) -> str:
+    """The record's state, with a `running` whose process is gone read as `interrupted`."""
+    if record.state == "running" and not agent_alive(record):
+        return "interrupted"
+    return record.state
 
 
 @dataclass(frozen=True)
@@ -36,7 +61,7 @@ def of(layout: Layout, feature: Feature, tree: TreeSpec) -> TreeState:
     # the agent finished (it edited a lockfile), and that must not make a done tree look new.
     if agent_step.stamp_ok(layout, feature, tree):
         return TreeState(tree.name, "done", "", record)
-    state = record.effective_state()
+    state = effective(record)
     if state == "running":
         return TreeState(tree.name, "running", f"pid {record.pid}", record)
     setup = read_json(layout.stamp(tree.name, "setup"))

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pe import archive, git, gitfacts, manifest, proc, recovery, treework
+from pe import archive, git, gitfacts, manifest, proc, recovery, treestate, treework
 from pe.commands import _common
 from pe.errors import PeError
 from pe.fsutil import read_json
@@ -141,7 +141,7 @@ def plan_tree(layout: Layout, feature: str, tree: str, args: argparse.Namespace,
     present = wt is not None and wt.prunable is None and path.is_dir()
     record = RunRecord.load(layout.run_record(tree), tree)
     problems = []
-    if record.still_running() and record.pid is not None:
+    if treestate.agent_alive(record) and record.pid is not None:
         if not args.force:
             problems.append(f"its agent is still running (pid {record.pid})")
         else:

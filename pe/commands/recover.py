@@ -27,7 +27,8 @@ recommended command for each and writes reports/<feature>/RECOVERY.md, plus,
 for unfinished trees, the PROGRESS.md that `pe resume` would give the agent
 (reports/<feature>/recovery/<tree>.PROGRESS.md).
 
-It changes nothing in git, in the trees or in .pe/: it only writes reports/.
+It changes nothing in git, in the trees or in pe's records under .pe/: it only
+writes reports/.
 Run the printed commands from the repository root.
 
 examples:
@@ -46,7 +47,7 @@ def report(layout: Layout, feature: str, findings: list[Finding]) -> str:
 
     rows = [[f.tree, f.kind, f.commands[0].split("   #")[0] if f.commands else ""] for f in findings]
     out = [f"# Recovery report: {feature}", "",
-           f"_Generated {now_iso()} by `pe recover`. Read-only: nothing in git, the trees or .pe/ was changed. "
+           f"_Generated {now_iso()} by `pe recover`. Read-only: nothing in git, the trees or pe's records was changed. "
            "Run the commands from the repository root._", "",
            tabulate(rows, headers=["tree", "finding", "recommended command"], tablefmt="github"), ""]
     for f in findings:

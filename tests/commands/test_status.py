@@ -1,0 +1,160 @@
+"""pe status on trees in every state, a running agent and a crashed one included: real git, real agents."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers_cycle import (
+    agent_pids,
+    agents_killed_after,
+    kill_group,
+    make_repo,
+    pe,
+    pe_popen,
+    set_usage,
+    wait_for,
+    write_manifest,
+)
+
+from pe import manifest
+from pe.commands import status
+from pe.layout import Layout
+
+# The --json fields, as documented in the README (the order is the rows' order).
+JSON_FIELDS = [
+    "feature", "tree", "index", "path", "branch", "strategy", "agent", "model", "state", "detail", "pid",
+    "attempts", "started_at", "ended_at", "elapsed_s", "base_sha", "commits", "files_changed", "insertions",
+    "deletions", "uncommitted", "completion", "input_tokens", "output_tokens", "turns", "cost_usd",
+    "last_activity", "last_activity_age_s", "error",
+]
+
+
+def rows(root: Path) -> dict[str, dict]:
+    rc, out, err = pe(root, "status", "--json")
+    assert rc == 0, err
+    data = json.loads(out)
+    assert all(list(r) == JSON_FIELDS for r in data)
+    return {r["tree"]: r for r in data}
+
+
+def test_every_state_running_and_crashed(tmp_path: Path) -> None:
+    root = make_repo(tmp_path)
+    marks = tmp_path / "marks"
+    write_manifest(root, count=5)
+    write_manifest(root, "idle", count=2)
+    write_manifest(root, "later", count=1)
+    write_manifest(root, "gate", count=1, setup={"install": "none", "verify": ["python", "-c", "raise SystemExit(3)"]})
+    assert pe(root, "doit", "run", "setup:idle-1", "worktree:idle-2")[0] == 0
+    assert pe(root, "init", "--feature=gate")[0] == 1  # its build gate fails
+    env = {"CYCLE_MARKS": str(marks), "CYCLE_MODE_2": "fail", "CYCLE_MODE_3": "hang", "CYCLE_MODE_5": "noresults"}
+    proc = pe_popen(root, "execute", "--feature=calc", env=env)
+    with agents_killed_after(marks):
+        try:
+            wait_for(lambda: (marks / "started-calc-3").exists(), what="calc-3's agent to start working")
+            for tree in ("calc-1", "calc-2", "calc-4", "calc-5"):
+                wait_for(lambda tree=tree: json.loads((root / f".pe/runs/{tree}.json").read_text())["state"]
+                         in ("done", "failed") if (root / f".pe/runs/{tree}.json").exists() else False,
+                         what=f"{tree} to end")
+            set_usage(root, "calc-1", {"input_tokens": 12000, "output_tokens": 345, "turns": 7, "cost_usd": 0.042})
+            (root / "trees/calc-4/RESULTS.md").write_text("# edited by hand after it finished\n")
+            running = rows(root)
+            rc, table, _ = pe(root, "status")
+            assert rc == 0
+        finally:
+            # A machine crash: pe and the agent die at once, nobody records anything.
+            kill_group(proc.pid)
+            for pid in agent_pids(marks).values():
+                kill_group(pid)
+            proc.wait(timeout=30)
+        crashed = rows(root)
+
+    agent_pid = agent_pids(marks)["calc-3"]
+    states = {t: r["state"] for t, r in running.items()}
+    assert states == {
+        "calc-1": "done", "calc-2": "failed", "calc-3": "running", "calc-4": "stale", "calc-5": "failed",
+        "idle-1": "ready", "idle-2": "setting up", "later-1": "pending", "gate-1": "setup failed",
+    }
+    assert running["calc-3"]["pid"] == agent_pid and f"pid {agent_pid}" in table
+    assert running["calc-3"]["elapsed_s"] is not None and running["calc-3"]["uncommitted"] >= 2
+    assert running["calc-3"]["completion"] == 0.5  # 2 of its 4 checklist items
+    assert "exited with status 1" in running["calc-2"]["detail"]
+    assert "RESULTS.md" in running["calc-5"]["detail"]
+    assert "exit" in running["gate-1"]["detail"] or "verify" in running["gate-1"]["detail"]
+    done = running["calc-1"]
+    assert (done["commits"], done["files_changed"], done["uncommitted"], done["completion"]) == (1, 2, 0, 1.0)
+    assert done["insertions"] > 0 and done["last_activity"] and done["base_sha"]
+    assert (done["input_tokens"], done["output_tokens"], done["turns"], done["cost_usd"]) == (12000, 345, 7, 0.042)
+    assert "12.3k / $0.042" in table
+    for word in ("setup failed", "stale", "setting up", "pending", "ready"):
+        assert word in table
+
+    # After the crash: the dead `running` agent is interrupted; its uncommitted work is visible.
+    assert crashed["calc-3"]["state"] == "interrupted" and crashed["calc-3"]["pid"] is None
+    assert crashed["calc-3"]["uncommitted"] >= 2
+    assert crashed["calc-1"]["state"] == "done"
+
+
+def test_refresh_progress_keeps_the_agents_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_repo(tmp_path)
+    write_manifest(root, count=2)
+    monkeypatch.setenv("CYCLE_MODE_2", "fail")
+    assert pe(root, "execute", "--feature=calc")[0] == 1
+    before = (root / "trees/calc-1/PROGRESS.md").read_text()
+    rc, _, err = pe(root, "status", "--refresh-progress")
+    assert rc == 0 and "refreshed trees/calc-2/PROGRESS.md" in err
+    text = (root / "trees/calc-2/PROGRESS.md").read_text()
+    assert "Agent note: kept." in text and "## Observed by pe" in text and "failing on purpose" in text
+    assert (root / "trees/calc-1/PROGRESS.md").read_text() == before  # done trees are left alone
+
+
+def test_watch_redraws_until_interrupted(tmp_path: Path) -> None:
+    root = make_repo(tmp_path)
+    write_manifest(root, count=1)
+    proc = pe_popen(root, "status", "--watch", "0.2")
+    assert proc.stdout is not None
+    frames = 0
+    deadline = time.monotonic() + 30
+    while frames < 2 and time.monotonic() < deadline:
+        if proc.stdout.readline().startswith("--- "):
+            frames += 1
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    assert frames == 2
+
+
+def test_bad_input_is_one_line(tmp_path: Path) -> None:
+    root = make_repo(tmp_path)
+    write_manifest(root, count=1)
+    rc, _, err = pe(root, "status", "--feature=../x")
+    assert rc == 3 and err.count("\n") == 1 and "invalid feature name" in err
+    rc, _, err = pe(root, "status", "--watch", "0")
+    assert rc == 3 and "--watch" in err
+    (root / "features" / "broken.yaml").write_text("feature: broken\ncount: many\n")
+    rc, out, err = pe(root, "status")
+    assert rc == 3 and "broken.yaml" in err and "calc-1" in out  # one bad manifest hides no other feature
+
+
+def test_thirty_trees_under_a_second(tmp_path: Path) -> None:
+    root = make_repo(tmp_path)
+    write_manifest(root, count=30, jobs=8)
+    assert pe(root, "init", "--feature=calc")[0] == 0
+    layout = Layout(root)
+    features = manifest.load_all(layout)
+    start = time.perf_counter()
+    found = status.rows(layout, features)
+    in_process = time.perf_counter() - start
+    start = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "pe", "status", "--dir", str(root)], capture_output=True, text=True)
+    whole = time.perf_counter() - start
+    assert res.returncode == 0 and res.stdout.count("calc-") == 30
+    assert len(found) == 30 and all(r.state == "ready" and r.commits == 0 for r in found)
+    print(f"status with 30 trees: rows {in_process:.3f}s in process, `pe status` {whole:.3f}s wall")
+    assert in_process < 1.0
+    assert whole < 2.0  # interpreter start included, on a shared 2-core machine
