@@ -28,7 +28,7 @@ from pe.manifest import Feature, TreeSpec
 from pe.proc import ProcError
 from pe.runrecord import RunRecord, now_iso
 from pe.steps.worktree import tree_base
-from pe.treesetup import carry, config, envfile, exclude, install, ports, verify
+from pe.treesetup import carry, config, envfile, exclude, install, ports, seed, verify
 from pe.treesetup.config import SetupConfig
 from pe.treesetup.runlog import SetupLog
 
@@ -68,9 +68,12 @@ def tree_env(layout: Layout, feature: Feature, tree: TreeSpec) -> dict[str, str]
     """Variables every process in this tree gets (agent, install, verify, checks).
 
     Leases the tree's ports if it holds none yet; otherwise returns the same ones.
+    The agent step calls it right before the agent starts: it first waits for
+    other trees that are copying this tree's node_modules (see treesetup/seed.py).
     """
     cfg = settings(feature)
     tree_dir = layout.tree(tree.name)
+    seed.quiesce(layout, tree.name)
     lease = ports.lease(layout, tree.name, cfg.per_tree, cfg.port_range, feature=feature.name, directory=tree_dir)
     return envfile.build(cfg, feature=feature.name, tree=tree.name, index=tree.index, ports=lease.ports,
                          tree_dir=tree_dir, root=layout.root)

@@ -28,6 +28,7 @@ copy-on-write clone of the main checkout's), see pe/treesetup/seed.py.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import time
@@ -213,31 +214,43 @@ def _seed(layout: Layout, tree_dir: Path, inst: Installer, log: SetupLog, source
 
 
 def install_one(layout: Layout, tree_dir: Path, inst: Installer, env: Mapping[str, str], log: SetupLog,
-                timeout: float) -> dict[str, Any]:
-    """Install (or seed); the record kept in the setup stamp."""
+                timeout: float, *, source_for_others: bool = True) -> dict[str, Any]:
+    """Install (or seed); the record kept in the setup stamp.
+
+    `source_for_others`: other trees may copy this install (False for the
+    baseline export, which is deleted straight after).
+    """
     record: dict[str, Any] = {"hash": inst.digest(tree_dir), "at": now_iso(), "lockfiles": list(inst.lockfiles)}
     key = sha256_text(json.dumps([inst.kind, inst.commands, inst.lock_digest(tree_dir)]))[:24]
     marker = layout.state / "cache" / f"{inst.kind}-{key}.json"
-    waited = 0.0
     start = time.monotonic()
-    if not marker.exists():
-        # First install of this lockfile: alone, so the package manager's cache fills
-        # once, and the other trees can start from its result.
-        with file_lock(marker.with_suffix(".lock")):
+    waited = 0.0
+    with contextlib.ExitStack() as first, contextlib.ExitStack() as reading:
+        if not marker.exists():
+            # First install of this lockfile: alone, so the package manager's cache fills
+            # once, and the other trees can start from its result.
+            first.enter_context(file_lock(marker.with_suffix(".lock")))
             waited = time.monotonic() - start
             if not marker.exists():
                 how = _seed(layout, tree_dir, inst, log, None)
                 if how is None:
                     _run_commands(inst, tree_dir, env, log, timeout, layout.root)
-                    write_json_atomic(marker, {"tree": tree_dir.name, "dir": str(tree_dir), "at": now_iso()})
+                    source = {"tree": tree_dir.name, "dir": str(tree_dir)} if source_for_others else {}
+                    write_json_atomic(marker, {**source, "at": now_iso()})
                     how = inst.describe()
                 record.update(how=how, cache="filled")
-    if "how" not in record:
-        how = _seed(layout, tree_dir, inst, log, read_json(marker))
-        if how is None:
-            _run_commands(inst, tree_dir, env, log, timeout, layout.root)
-            how = inst.describe()
-        record.update(how=how, cache="warm")
+        if "how" not in record:
+            source = read_json(marker) or {}
+            if source.get("tree") and inst.kind == "npm":
+                # Taken before the first lock is let go: the source's agent cannot start mid-copy.
+                reading.enter_context(seed.reading(layout, source["tree"]))
+            first.close()
+            how = _seed(layout, tree_dir, inst, log, source)
+            reading.close()
+            if how is None:
+                _run_commands(inst, tree_dir, env, log, timeout, layout.root)
+                how = inst.describe()
+            record.update(how=how, cache="warm")
     record["seconds"] = round(time.monotonic() - start - waited, 3)
     record["waited"] = round(waited, 3)  # for the first tree's install of this lockfile
     out = inst.output_path

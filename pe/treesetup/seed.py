@@ -11,15 +11,21 @@ only when the lockfile is byte-identical:
 - the tree that filled the cache for this lockfile moments ago (pe's own
   `npm ci`), copied with `cp --reflink=auto`, as long as that tree's agent has
   not started (it may change node_modules); checked again after the copy.
+A tree's agent does not start while another tree copies from it: copiers hold
+a shared lock on .pe/cache/source-<tree>.lock, and pe takes it exclusively
+(quiesce) just before the agent starts, when it computes the tree's env.
 Never when package.json has install lifecycle scripts (postinstall, prepare,
 ...): npm ci runs those, a copy would not.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,32 @@ from pe.runrecord import RunRecord
 from pe.treesetup.runlog import SetupLog
 
 LIFECYCLE = {"preinstall", "install", "postinstall", "preprepare", "prepare", "postprepare", "prepublish"}
+
+
+def _source_lock(layout: Layout, tree: str) -> Path:
+    return layout.state / "cache" / f"source-{tree}.lock"
+
+
+@contextlib.contextmanager
+def _flock(path: Path, mode: int) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, mode)
+        yield
+    finally:
+        os.close(fd)
+
+
+def reading(layout: Layout, tree: str) -> contextlib.AbstractContextManager[None]:
+    """Held while copying from `tree`: several copiers at once, never with its agent starting."""
+    return _flock(_source_lock(layout, tree), fcntl.LOCK_SH)
+
+
+def quiesce(layout: Layout, tree: str) -> None:
+    """Wait until nobody copies from `tree` (called right before its agent starts)."""
+    with _flock(_source_lock(layout, tree), fcntl.LOCK_EX):
+        pass
 
 
 def install_scripts(pkg_dir: Path) -> list[str]:

@@ -85,7 +85,7 @@ def _run(layout: Layout, feature: str, base_sha: str, cfg: SetupConfig, log: Set
         full_env = {**os.environ, **env}
         files = install.lockfiles_in_commit(layout.root, base_sha)
         for inst in install.detect(work, cfg.install, files=files):
-            install.install_one(layout, work, inst, full_env, log, cfg.timeout_s)
+            install.install_one(layout, work, inst, full_env, log, cfg.timeout_s, source_for_others=False)
         ran = run_verify(cfg, work, full_env, log)
         reason = None if ran.ok else ran.failure("verify", log.path, layout.root)
         return {"ok": ran.ok, "reason": reason, "seconds": ran.seconds}
