@@ -138,8 +138,9 @@ def _restore_notes(layout: Layout, feature: str, p: ArchivePlan, bundle_ok: bool
              "Written by `pe cleanup` before it removed the tree. To restore, from the repository root:", "",
              "```sh"]
     if bundle_ok:
-        lines += [f"git fetch {rel}/{p.bundle.name} {p.branch}:{p.branch}   # the branch, at {p.tip}",
-                  f"git worktree add trees/{p.tree} {p.branch}"]
+        branch = p.branch or p.tree  # (a re-run after the branch went: the earlier bundle holds it)
+        at = f"   # the branch, at {p.tip}" if p.tip else ""
+        lines += [f"git fetch {rel}/{p.bundle.name} {branch}:{branch}{at}", f"git worktree add trees/{p.tree} {branch}"]
     if p.patch:
         lines.append(f"git -C trees/{p.tree} apply --binary ../../{rel}/uncommitted.patch")
     if p.untracked:
@@ -168,6 +169,8 @@ def execute(layout: Layout, feature: str, p: ArchivePlan) -> tuple[bool | None, 
     said = "no branch"
     if p.branch:
         bundle_ok, said = _bundle(layout, p)
-    p.dest.mkdir(parents=True, exist_ok=True)
-    write_atomic(p.dest / "ARCHIVE.md", _restore_notes(layout, feature, p, bool(bundle_ok)))
+    if p.files or p.patch or p.untracked or bundle_ok:
+        # A re-run that finds nothing new must not overwrite the notes of the archive it made before.
+        notes = _restore_notes(layout, feature, p, bool(bundle_ok) or p.bundle.exists())
+        write_atomic(p.dest / "ARCHIVE.md", notes)
     return bundle_ok, said

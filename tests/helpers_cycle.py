@@ -180,6 +180,12 @@ def snapshot(*dirs: Path) -> dict[str, str]:
     return out
 
 
+def same(before: dict[str, str], after: dict[str, str]) -> None:
+    """Assert two snapshots are equal, naming what differs (pytest's diff of big dicts hides it)."""
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"changed: {changed}"
+
+
 def refs(root: Path) -> str:
     return git(root, "for-each-ref", "--format=%(refname) %(objectname)")
 

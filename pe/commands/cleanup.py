@@ -74,11 +74,11 @@ class TreePlan:
 
 def _trees(layout: Layout, feature: str, asked: list[str]) -> list[str]:
     """The feature's trees: the manifest's, plus any pe left in git, trees/ or .pe/."""
-    names: set[str] = set()
     if layout.manifest(feature).exists():
-        names |= {t.name for t in manifest.load(layout, feature).trees}
+        manifest.load(layout, feature)  # a broken manifest is reported before anything happens
     s = recovery.scan(layout)
-    names |= {n for n in set(s.worktrees) | s.dirs | s.branches | s.named if recovery.feature_of(n) == feature}
+    # What exists of the feature's trees anywhere; a tree already cleaned up has nothing left.
+    names = {n for n in set(s.worktrees) | s.dirs | s.branches | s.named if recovery.feature_of(n) == feature}
     wanted = [n.strip() for a in asked for n in a.split(",") if n.strip()]
     for name in wanted:
         if recovery.feature_of(name) != feature:

@@ -101,11 +101,14 @@ def _pros_cons(ev: TreeEvidence, found: list[TreeEvidence]) -> tuple[list[str], 
         if ev.tree not in per_tree or len(per_tree) < 2:
             continue
         value, factor = per_tree[ev.tree]
-        best_tree = min(per_tree, key=lambda t: (per_tree[t][1], t not in eligible))
+        # The bar is set by trees that pass every check; a failing tree may be fast because it is wrong.
+        best_tree = min(per_tree, key=lambda t: (t not in eligible, per_tree[t][1]))
         check = ev.check(name)
         unit = (check.unit if check else "") or "s"
         times = "" if factor == float("inf") else f"{factor:.1f}x "
-        if factor <= 1.0001:
+        if factor <= 1.0001 and ev.tree not in eligible:
+            pros.append(f"Measured: {value:g}{unit} on {name}, but it does not pass every check.")
+        elif factor <= 1.0001:
             pros.append(f"Measured: fastest on {name} ({value:g}{unit}).")
         elif factor >= 1.25:
             cons.append(f"Measured: {times}slower than {best_tree} on {name} "
