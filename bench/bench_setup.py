@@ -8,7 +8,9 @@ cache states, each measured for 1 tree and for 3 trees in the same run:
 - cold: the package manager's cache is a new empty directory (npm_config_cache,
   UV_CACHE_DIR), so tree 1 downloads everything;
 - warm: the cache already holds the packages (a developer's usual case).
-Target (issue 3): 3 trees cost at most 1.5x one. Needs npm and uv on PATH and
+Target (issue 3): 3 trees cost at most 1.5x one. For comparison, the same
+table has the bare install command run 1 and 3 times at once in plain copies
+of the project (no worktrees, no pe), which is what a setup script per tree does. Needs npm and uv on PATH and
 the registries reachable. Not a test: nothing here fails; it prints a markdown
 table (the medians of --rounds runs) for bench/setup.md.
 """
@@ -96,13 +98,33 @@ def one_run(where: Path, tmpl: Path, count: int, cache_env: dict[str, str]) -> t
     return wall, first, others
 
 
+def naive_run(where: Path, tmpl: Path, kind: str, count: int, cache_env: dict[str, str]) -> float:
+    """For comparison: the bare install command in `count` copies of the project at once, nothing else."""
+    dirs = []
+    for i in range(count):
+        d = where / f"naive-{time.monotonic_ns()}-{i}"
+        shutil.copytree(tmpl, d, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        dirs.append(d)
+    argv = ["npm", "ci", "--prefer-offline", "--no-audit", "--no-fund"] if kind == "npm" else ["uv", "sync", "--frozen"]
+    start = time.perf_counter()
+    procs = [subprocess.Popen(argv, cwd=d, env={**os.environ, **cache_env}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for d in dirs]
+    if any(p.wait() != 0 for p in procs):
+        sys.exit(f"{argv[0]} failed in the naive run")
+    wall = time.perf_counter() - start
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    return wall
+
+
 def cache_env(kind: str, cache: Path) -> dict[str, str]:
     return {"npm_config_cache": str(cache)} if kind == "npm" else {"UV_CACHE_DIR": str(cache)}
 
 
 def measure(where: Path, kind: str, rounds: int) -> dict[str, float]:
     tmpl = template(where, kind)
-    out: dict[str, list[float]] = {k: [] for k in ("cold1", "cold3", "warm1", "warm3", "first", "other")}
+    out: dict[str, list[float]] = {k: [] for k in ("cold1", "cold3", "warm1", "warm3", "first", "other",
+                                                   "ncold1", "ncold3", "nwarm1", "nwarm3")}
     warm = where / f"cache-{kind}-warm"
     one_run(where, tmpl, 1, cache_env(kind, warm))  # fill the warm cache
     for r in range(rounds):
@@ -116,6 +138,10 @@ def measure(where: Path, kind: str, rounds: int) -> dict[str, float]:
             shutil.rmtree(cold, ignore_errors=True)
             wall, _, _ = one_run(where, tmpl, count, cache_env(kind, warm))
             out[f"warm{count}"].append(wall)
+            cold = where / f"cache-{kind}-naive-{r}-{count}"
+            out[f"ncold{count}"].append(naive_run(where, tmpl, kind, count, cache_env(kind, cold)))
+            shutil.rmtree(cold, ignore_errors=True)
+            out[f"nwarm{count}"].append(naive_run(where, tmpl, kind, count, cache_env(kind, warm)))
     return {k: statistics.median(v) for k, v in out.items()}
 
 
@@ -144,6 +170,10 @@ def main() -> int:
                   f"| {m['first']:.2f}s, {m['other']:.2f}s |", flush=True)
             print(f"| {name} | warm | {m['warm1']:.2f}s | {m['warm3']:.2f}s | {m['warm3'] / m['warm1']:.2f}x | |",
                   flush=True)
+            for cache in ("cold", "warm"):
+                one, three = m[f"n{cache}1"], m[f"n{cache}3"]
+                print(f"| (for comparison: bare `{'npm ci' if kind == 'npm' else 'uv sync'}` x1 / x3 at once, "
+                      f"no pe) | {cache} | {one:.2f}s | {three:.2f}s | {three / one:.2f}x | |", flush=True)
     return 0
 
 

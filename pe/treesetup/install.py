@@ -21,7 +21,8 @@ installed, one after another.
 Shared caches make trees 2..N cheap: npm, pnpm, yarn, uv, pip, cargo and go
 all keep one per user. The first tree to install a given lockfile does it
 alone (an inter-process lock per lockfile digest) so the others find the
-cache warm instead of downloading the same packages side by side. For npm the
+cache warm instead of downloading the same packages side by side; uv, cargo
+and go lock their caches themselves and install in all trees at once. For npm the
 others go further and start from that first install's node_modules (or a
 copy-on-write clone of the main checkout's), see pe/treesetup/seed.py.
 """
@@ -52,6 +53,9 @@ _JS = (("package-lock.json", "npm"), ("npm-shrinkwrap.json", "npm"), ("pnpm-lock
 _PY = (("uv.lock", "uv"), ("poetry.lock", "poetry"))
 _OTHER = (("Cargo.lock", "cargo"), ("go.sum", "go"))
 _REQUIREMENTS = "requirements*.txt"
+# Their own cache locks already make concurrent installs download each package once
+# (uv locks each wheel, cargo and go their whole cache): no need to go first alone.
+_SELF_COORDINATING = {"uv", "cargo", "go"}
 _OUTPUT = {"npm": "node_modules", "pnpm": "node_modules", "bun": "node_modules", "yarn": "node_modules",
            "uv": ".venv", "poetry": ".venv", "pip": ".venv"}
 
@@ -213,22 +217,15 @@ def _seed(layout: Layout, tree_dir: Path, inst: Installer, log: SetupLog, source
     return how
 
 
-def install_one(layout: Layout, tree_dir: Path, inst: Installer, env: Mapping[str, str], log: SetupLog,
-                timeout: float, *, source_for_others: bool = True) -> dict[str, Any]:
-    """Install (or seed); the record kept in the setup stamp.
-
-    `source_for_others`: other trees may copy this install (False for the
-    baseline export, which is deleted straight after).
-    """
-    record: dict[str, Any] = {"hash": inst.digest(tree_dir), "at": now_iso(), "lockfiles": list(inst.lockfiles)}
+def _install_sharing(layout: Layout, tree_dir: Path, inst: Installer, env: Mapping[str, str], log: SetupLog,
+                     timeout: float, source_for_others: bool) -> tuple[str, str, float]:
+    """(how, cache, seconds waited): the first tree of a lockfile installs alone, the others follow."""
     key = sha256_text(json.dumps([inst.kind, inst.commands, inst.lock_digest(tree_dir)]))[:24]
     marker = layout.state / "cache" / f"{inst.kind}-{key}.json"
     start = time.monotonic()
     waited = 0.0
     with contextlib.ExitStack() as first, contextlib.ExitStack() as reading:
         if not marker.exists():
-            # First install of this lockfile: alone, so the package manager's cache fills
-            # once, and the other trees can start from its result.
             first.enter_context(file_lock(marker.with_suffix(".lock")))
             waited = time.monotonic() - start
             if not marker.exists():
@@ -238,23 +235,36 @@ def install_one(layout: Layout, tree_dir: Path, inst: Installer, env: Mapping[st
                     source = {"tree": tree_dir.name, "dir": str(tree_dir)} if source_for_others else {}
                     write_json_atomic(marker, {**source, "at": now_iso()})
                     how = inst.describe()
-                record.update(how=how, cache="filled")
-        if "how" not in record:
-            source = read_json(marker) or {}
-            if source.get("tree") and inst.kind == "npm":
-                # Taken before the first lock is let go: the source's agent cannot start mid-copy.
-                reading.enter_context(seed.reading(layout, source["tree"]))
-            first.close()
-            how = _seed(layout, tree_dir, inst, log, source)
-            reading.close()
-            if how is None:
-                _run_commands(inst, tree_dir, env, log, timeout, layout.root)
-                how = inst.describe()
-            record.update(how=how, cache="warm")
-    record["seconds"] = round(time.monotonic() - start - waited, 3)
-    record["waited"] = round(waited, 3)  # for the first tree's install of this lockfile
+                return how, "filled", waited
+        source = read_json(marker) or {}
+        if source.get("tree") and inst.kind == "npm":
+            # Taken before the first lock is let go: the source's agent cannot start mid-copy.
+            reading.enter_context(seed.reading(layout, source["tree"]))
+        first.close()
+        how = _seed(layout, tree_dir, inst, log, source)
+    if how is None:
+        _run_commands(inst, tree_dir, env, log, timeout, layout.root)
+        how = inst.describe()
+    return how, "warm", waited
+
+
+def install_one(layout: Layout, tree_dir: Path, inst: Installer, env: Mapping[str, str], log: SetupLog,
+                timeout: float, *, source_for_others: bool = True) -> dict[str, Any]:
+    """Install (or seed); the record kept in the setup stamp.
+
+    `source_for_others`: other trees may copy this install (False for the
+    baseline export, which is deleted straight after).
+    """
+    record: dict[str, Any] = {"hash": inst.digest(tree_dir), "at": now_iso(), "lockfiles": list(inst.lockfiles)}
+    start = time.monotonic()
+    if inst.kind in _SELF_COORDINATING:
+        _run_commands(inst, tree_dir, env, log, timeout, layout.root)
+        how, cache, waited = inst.describe(), "shared", 0.0
+    else:
+        how, cache, waited = _install_sharing(layout, tree_dir, inst, env, log, timeout, source_for_others)
     out = inst.output_path
-    record["output"] = out is not None and (tree_dir / out).is_dir()
+    record.update(how=how, cache=cache, seconds=round(time.monotonic() - start - waited, 3),
+                  waited=round(waited, 3), output=out is not None and (tree_dir / out).is_dir())
     return record
 
 
