@@ -7,6 +7,7 @@ left in {report_dir}), else from pytest's or unittest's summary line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from pe import proc
-from pe.fsutil import write_atomic
+from pe.fsutil import read_json, write_atomic
 from pe.layout import Layout
 from pe.manifest import Feature, TreeSpec, parse_duration
 from pe.steps import setup as setup_step
@@ -202,6 +203,22 @@ def argv(spec: CheckSpec, tree_dir: Path, values: dict[str, str]) -> list[str]:
 
 def check_dir(layout: Layout, tree: str) -> Path:
     return layout.state / "checks" / tree
+
+
+def created_file(layout: Layout, tree: str) -> Path:
+    return check_dir(layout, tree) / "created.json"
+
+
+def record_created(layout: Layout, tree: str, paths: set[str]) -> None:
+    """Remember what pe's checks left in a tree (caches, reports), so cleanup does not take it for work."""
+    old = read_json(created_file(layout, tree)) or {}
+    known = set(old.get("paths", [])) | paths
+    write_atomic(created_file(layout, tree), json.dumps({"paths": sorted(known)}, indent=2) + "\n")
+
+
+def created(layout: Layout, tree: str) -> set[str]:
+    data = read_json(created_file(layout, tree)) or {}
+    return {p for p in data.get("paths", []) if isinstance(p, str)}
 
 
 def run_check(layout: Layout, feature: Feature, tree: TreeSpec, spec: CheckSpec) -> CheckResult:

@@ -120,6 +120,12 @@ def _static(layout: Layout, feature: Feature, tree: TreeSpec) -> TreeEvidence:
     return ev
 
 
+def _loose(layout: Layout, tree: str) -> set[str]:
+    """Untracked and ignored entries of a tree (what a check run may add)."""
+    entries = gitfacts.status_entries(layout.trees / tree, ignored=True)
+    return {path for code, path in entries if code in ("??", "!!")}
+
+
 def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: int | None = None) -> list[TreeEvidence]:
     found = gitfacts.parallel(lambda t: _static(layout, feature, t), feature.trees)
     specs = checks.specs(feature) if run_checks else []
@@ -134,10 +140,13 @@ def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: i
             with lock:
                 ev.checks.append(result)
 
+    before = gitfacts.parallel(lambda pair: _loose(layout, pair[1].name), done) if specs else []
     gitfacts.parallel(run_shared, done, workers=jobs or max(1, min(len(done), os.cpu_count() or 1)))
     for spec in (s for s in specs if s.exclusive):
         for ev, tree in done:
             ev.checks.append(checks.run_check(layout, feature, tree, spec))
+    for (_, tree), had in zip(done, before, strict=True):
+        checks.record_created(layout, tree.name, _loose(layout, tree.name) - had)
     order = {s.name: i for i, s in enumerate(specs)}
     for ev in found:
         ev.checks.sort(key=lambda c: order.get(c.name, 0))

@@ -6,7 +6,8 @@ So an ignored entry is only safe when pe can tell it is not work:
 - the env file setup wrote, or a directory an install produced;
 - a reproducible cache or build directory (node_modules, .venv, __pycache__...);
 - a file carried over from the main checkout and still identical to it (or a
-  link back to it).
+  link back to it);
+- anything pe compare's checks left there (recorded in .pe/checks/<tree>/created.json).
 Anything else, e.g. a carried .env edited in the tree, is unsaved work.
 """
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pe import gitfacts
+from pe import checks, gitfacts
 from pe.fsutil import read_json
 from pe.layout import Layout
 
@@ -37,6 +38,8 @@ class Unsaved:
     changed: list[str] = field(default_factory=list)  # tracked files modified, staged, deleted
     untracked: list[str] = field(default_factory=list)
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (path, why it is work)
+    # Untracked entries that are not work (left by checks, bytecode): git still wants --force for them.
+    untracked_other: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.changed or self.untracked or self.ignored)
@@ -102,11 +105,23 @@ def _same_as_main(tree_dir: Path, root: Path, rel: str) -> bool:
     return False
 
 
+def _made_by_checks(path: str, made: set[str]) -> bool:
+    return path in made or any(path.startswith(d) for d in made if d.endswith("/"))
+
+
 def unsaved(layout: Layout, tree: str) -> Unsaved:
     tree_dir = layout.trees / tree
     out = Unsaved()
     generated, carried = _setup_managed(layout, tree)
+    made = checks.created(layout, tree)
     for code, path in gitfacts.status_entries(tree_dir, ignored=True):
+        if code in ("??", "!!") and _made_by_checks(path, made):
+            if code == "??":
+                out.untracked_other.append(path)
+            continue  # left by pe compare's checks, not by the agent or the user
+        if code == "??" and path.endswith((".pyc", ".pyo")):
+            out.untracked_other.append(path)
+            continue  # bytecode: the checkpoint commit would have taken any real file
         if code == "??":
             out.untracked.append(path)
         elif code != "!!":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -171,7 +172,8 @@ def plan_tree(layout: Layout, feature: str, tree: str, args: argparse.Namespace,
     dest = ap.dest.relative_to(root)
     tp.steps.append(Step(f"archive into {dest}/:" + "".join(f"\n{_INDENT}{line}" for line in listing), do_archive))
     if present:
-        force = 2 if wt is not None and wt.locked is not None else (1 if work.changed or work.untracked else 0)
+        loose = work.changed or work.untracked or work.untracked_other
+        force = 2 if wt is not None and wt.locked is not None else (1 if loose else 0)
         flag = {0: "", 1: " --force", 2: " --force --force"}[force]
 
         def remove() -> None:
@@ -247,7 +249,13 @@ def run(args: argparse.Namespace) -> int:
         for i, step in enumerate(p.steps, 1):
             print(f"  {i}. {prefix}{step.text}")
             if not args.dry_run:
-                note = step.act()
+                try:
+                    note = step.act()
+                except (PeError, proc.ProcError):
+                    # Each step is safe to repeat: say where it stopped, then fail.
+                    print(f"pe: cleanup stopped at {p.tree} step {i}; the steps before it are done and "
+                          f"`pe cleanup --feature={feature}` continues from here", file=sys.stderr)
+                    raise
                 if isinstance(note, str) and note:
                     print(f"{_INDENT}-> {note}")
     if args.dry_run:

@@ -222,6 +222,10 @@ def render(feature: Feature, found: list[TreeEvidence], judge: str | None = None
         pros, cons = _pros_cons(ev, found)
         out += ["**Pros**", "", *([f"- {p}" for p in pros] or ["- _none measured_"]), ""]
         out += ["**Cons**", "", *([f"- {c}" for c in cons] or ["- _none measured_"]), ""]
+        for name in ("Files Created/Modified", "Testing Strategy"):
+            items = _bullets(result_section(ev, name), limit=6)
+            if items:
+                out += [f"{name} (from RESULTS.md): " + "; ".join(items), ""]
     out += ["## Performance considerations", ""]
     benches = _bench_lines(found)
     if not benches:

@@ -136,3 +136,18 @@ def test_bad_tree_names(done3: Path) -> None:
                         ("--x", "not a tree of calc")):
         rc, _, err = pe(root, "cleanup", "--feature=calc", f"--tree={tree}")
         assert rc == 3 and words in err and err.count("\n") == 1
+
+
+def test_what_compare_checks_leave_is_not_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_repo(tmp_path)
+    lint = ["python", "-c", "open('lint-report.txt', 'w').write('ok')"]
+    write_manifest(root, count=1, checks={"lint": lint})
+    assert pe(root, "execute", "--feature=calc")[0] == 0
+    (root / "trees/calc-1/mine.txt").write_text("the user's own file\n")
+    assert pe(root, "compare", "--feature=calc")[0] == 0
+    assert (root / "trees/calc-1/lint-report.txt").exists()
+    rc, _, err = pe(root, "cleanup", "--feature=calc")
+    assert rc == 3 and "mine.txt" in err and "lint-report.txt" not in err
+    (root / "trees/calc-1/mine.txt").unlink()
+    rc, _, err = pe(root, "cleanup", "--feature=calc")
+    assert rc == 0, err
