@@ -8,6 +8,7 @@ the report; the ranking and the recommendation stay those of the printed rule.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -50,8 +51,7 @@ def spec_for(feature: Feature, preset: str, model: str | None) -> AgentSpec:
     agents.get(preset)  # a one-line error for an unknown preset
     for tree in feature.trees:
         if tree.agent is not None and tree.agent.preset == preset:
-            base = tree.agent
-            return AgentSpec(base.preset, base.command, model or base.model, base.args, base.env, base.timeout_s)
+            return dataclasses.replace(tree.agent, model=model or tree.agent.model)
     if preset == "command":
         raise PeError("--judge=command needs the manifest's agent to be a command agent (its command is reused)")
     return AgentSpec(preset, model=model)
@@ -77,13 +77,15 @@ def run(layout: Layout, feature: Feature, spec: AgentSpec, report: Path, found: 
     tree = TreeSpec(feature.name, 0, f"{feature.name}-judge", Strategy("judge", "Judge the implementations."),
                     spec, spec.timeout_s or DEFAULT_TIMEOUT_S)
     log_path = work / "judge.log"
+    # (a fresh log: the preset reads the run's output from offset 0)
     ctx = RunContext(root=layout.root, tree=tree, tree_dir=work, prompt_file=prompt_file, plan=feature.plan,
                      context="", log_path=log_path, resume=False, session_id=None)
     preset = agents.get(spec.preset)
     preset.check_available(spec, layout.root)
     env = {**os.environ, **ctx.base_env(), **preset.env(ctx), **dict(spec.env)}
     with log_path.open("ab") as log:
-        ended = proc.spawn_logged(preset.argv(ctx), cwd=work, env=env, log=log, timeout=tree.timeout_s)
+        ended = proc.spawn_logged(preset.argv(ctx), cwd=work, env=env, log=log, timeout=tree.timeout_s,
+                                  stdin_path=preset.stdin(ctx), idle_timeout=spec.idle_timeout_s)
     outcome = preset.outcome(ctx, ended.returncode)
     rel_log = log_path.relative_to(layout.root)
     if ended.timed_out or not outcome.ok:
