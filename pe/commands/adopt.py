@@ -41,8 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tree", required=True, metavar="NAME", help="the tree to adopt, e.g. auth-system-2")
     parser.add_argument("--into", metavar="BRANCH", help="the target branch (default: the feature's base branch)")
     how = parser.add_mutually_exclusive_group()
+    helps = {"squash": "one new commit with the tree's change (default)",
+             "merge": "a merge commit; the tree's history kept", "rebase": "the tree's commits replayed, linear"}
     for mode in adoption.MODES:
-        how.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode)
+        how.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode, help=helps[mode])
     parser.set_defaults(mode="squash")
     parser.add_argument("--message", metavar="TEXT", help="the commit message (squash and merge)")
     parser.add_argument("--force", action="store_true",
