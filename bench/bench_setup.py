@@ -74,8 +74,8 @@ def manifest(root: Path, count: int) -> None:
     )
 
 
-def one_run(where: Path, tmpl: Path, count: int, cache_env: dict[str, str]) -> tuple[float, float, list[float]]:
-    """Wall time of `pe init` for `count` trees; install seconds of the first tree and of the others."""
+def one_run(where: Path, tmpl: Path, count: int, cache_env: dict[str, str]) -> tuple[float, list[float]]:
+    """Wall time of `pe init` for `count` trees; each tree's install seconds (from its stamp), sorted."""
     root = where / f"run-{time.monotonic_ns()}"
     shutil.copytree(tmpl, root, symlinks=True)
     manifest(root, count)
@@ -85,17 +85,13 @@ def one_run(where: Path, tmpl: Path, count: int, cache_env: dict[str, str]) -> t
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"pe init failed:\n{proc.stdout}\n{proc.stderr}")
-    first, others = 0.0, []
+    installs = []
     for i in range(1, count + 1):
         stamp = json.loads((root / ".pe" / "stamps" / f"bench-{i}.setup.json").read_text())
-        for rec in stamp["installs"].values():
-            if rec["cache"] == "filled":
-                first = rec["seconds"]
-            else:
-                others.append(rec["seconds"])
+        installs += [rec["seconds"] for rec in stamp["installs"].values()]
     subprocess.run(["git", "worktree", "prune"], cwd=root, check=False)
     shutil.rmtree(root, ignore_errors=True)
-    return wall, first, others
+    return wall, sorted(installs, reverse=True)
 
 
 def naive_run(where: Path, tmpl: Path, kind: str, count: int, cache_env: dict[str, str]) -> float:
@@ -123,20 +119,20 @@ def cache_env(kind: str, cache: Path) -> dict[str, str]:
 
 def measure(where: Path, kind: str, rounds: int) -> dict[str, float]:
     tmpl = template(where, kind)
-    out: dict[str, list[float]] = {k: [] for k in ("cold1", "cold3", "warm1", "warm3", "first", "other",
+    out: dict[str, list[float]] = {k: [] for k in ("cold1", "cold3", "warm1", "warm3", "i1", "i2", "i3",
                                                    "ncold1", "ncold3", "nwarm1", "nwarm3")}
     warm = where / f"cache-{kind}-warm"
     one_run(where, tmpl, 1, cache_env(kind, warm))  # fill the warm cache
     for r in range(rounds):
         for count in (1, 3):
             cold = where / f"cache-{kind}-cold-{r}-{count}"
-            wall, first, others = one_run(where, tmpl, count, cache_env(kind, cold))
+            wall, installs = one_run(where, tmpl, count, cache_env(kind, cold))
             out[f"cold{count}"].append(wall)
             if count == 3:
-                out["first"].append(first)
-                out["other"].append(statistics.mean(others))
+                for i, seconds in enumerate(installs, 1):
+                    out[f"i{i}"].append(seconds)
             shutil.rmtree(cold, ignore_errors=True)
-            wall, _, _ = one_run(where, tmpl, count, cache_env(kind, warm))
+            wall, _ = one_run(where, tmpl, count, cache_env(kind, warm))
             out[f"warm{count}"].append(wall)
             cold = where / f"cache-{kind}-naive-{r}-{count}"
             out[f"ncold{count}"].append(naive_run(where, tmpl, kind, count, cache_env(kind, cold)))
@@ -159,7 +155,7 @@ def main() -> int:
     print(f"# pe tree setup: 3 trees against 1 ({platform.system()} {platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, npm {versions['npm']}, {versions['uv']}; "
           f"median of {args.rounds} rounds)\n")
-    print("| project | cache | 1 tree | 3 trees | 3 / 1 | install: first tree, each other tree (3 trees, cold) |")
+    print("| project | cache | 1 tree | 3 trees | 3 / 1 | install step of each tree (3 trees, cold) |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="pe-bench-setup-") as tmp:
         where = Path(tmp)
@@ -167,7 +163,7 @@ def main() -> int:
             name = "npm: express 4.21.2 (69 packages)" if kind == "npm" else "uv: flask 3.1.0 (7 packages)"
             m = measure(where, kind, args.rounds)
             print(f"| {name} | cold | {m['cold1']:.2f}s | {m['cold3']:.2f}s | {m['cold3'] / m['cold1']:.2f}x "
-                  f"| {m['first']:.2f}s, {m['other']:.2f}s |", flush=True)
+                  f"| {m['i1']:.2f}s, {m['i2']:.2f}s, {m['i3']:.2f}s |", flush=True)
             print(f"| {name} | warm | {m['warm1']:.2f}s | {m['warm3']:.2f}s | {m['warm3'] / m['warm1']:.2f}x | |",
                   flush=True)
             for cache in ("cold", "warm"):

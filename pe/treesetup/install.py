@@ -21,8 +21,8 @@ installed, one after another.
 Shared caches make trees 2..N cheap: npm, pnpm, yarn, uv, pip, cargo and go
 all keep one per user. The first tree to install a given lockfile does it
 alone (an inter-process lock per lockfile digest) so the others find the
-cache warm instead of downloading the same packages side by side; uv, cargo
-and go lock their caches themselves and install in all trees at once. For npm the
+cache warm instead of downloading the same packages side by side (cargo and go
+lock their caches themselves and install in all trees at once). For npm the
 others go further and start from that first install's node_modules (or a
 copy-on-write clone of the main checkout's), see pe/treesetup/seed.py.
 """
@@ -53,9 +53,10 @@ _JS = (("package-lock.json", "npm"), ("npm-shrinkwrap.json", "npm"), ("pnpm-lock
 _PY = (("uv.lock", "uv"), ("poetry.lock", "poetry"))
 _OTHER = (("Cargo.lock", "cargo"), ("go.sum", "go"))
 _REQUIREMENTS = "requirements*.txt"
-# Their own cache locks already make concurrent installs download each package once
-# (uv locks each wheel, cargo and go their whole cache): no need to go first alone.
-_SELF_COORDINATING = {"uv", "cargo", "go"}
+# Their own cache locks already serialise concurrent downloads (cargo and go lock
+# the whole cache): no need to go first alone. (uv locks per wheel, but three cold
+# `uv sync` at once still each took as long as one alone: uv goes first alone too.)
+_SELF_COORDINATING = {"cargo", "go"}
 _OUTPUT = {"npm": "node_modules", "pnpm": "node_modules", "bun": "node_modules", "yarn": "node_modules",
            "uv": ".venv", "poetry": ".venv", "pip": ".venv"}
 
