@@ -14,12 +14,24 @@ from pathlib import Path
 from typing import Any
 
 
+def _read_umask() -> int:
+    # Read once at import, in the main thread: os.umask() can only be read by setting it.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write to a temp file in the same directory, fsync, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes 0600 files; give the file what a plain open() would (reports get checked in).
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()

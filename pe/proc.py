@@ -104,13 +104,19 @@ def kill_group(pgid: int, grace: float = KILL_GRACE_S) -> None:
 
 
 def process_start_ticks(pid: int) -> int | None:
-    """Start time of `pid` in clock ticks since boot (Linux), to defeat pid reuse."""
+    """Start time of a live `pid` in clock ticks since boot (Linux), to defeat pid reuse.
+
+    None when there is no such process, or only its zombie (an init that does
+    not reap, as in some containers, keeps killed agents as zombies).
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name may contain spaces and parentheses: split after the last ')'.
     fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None
     return int(fields[19])
 
 

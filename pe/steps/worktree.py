@@ -101,6 +101,10 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
         record = RunRecord.load(layout.run_record(tree.name), tree.name)
         # Populate the files unless an agent already worked here (its changes must stay).
         if record.attempts == 0:
+            # A checkout killed mid-way leaves index.lock, and every later reset refuses
+            # to run. No agent has worked here and we hold the repository lock: it is ours.
+            gitdir = Path(git.out(path, "rev-parse", "--absolute-git-dir"))
+            (gitdir / "index.lock").unlink(missing_ok=True)
             git.checkout_tree(path)
         write_json_atomic(stamp_path, {"branch": tree.name, "base_sha": base_sha, "created_at": now_iso()})
     creating.unlink(missing_ok=True)

@@ -131,3 +131,18 @@ def test_a_users_branch_of_the_same_name_is_refused(repo: Path, capsys: pytest.C
         "pick another feature name, or delete or rename that branch\n"
     )
     assert not (repo / "trees").exists()
+
+
+def test_a_checkout_killed_mid_way_is_finished(repo: Path) -> None:
+    feature = _feature(repo, count=1)
+    layout = Layout(repo)
+    base = pegit.resolve_commit(repo, "HEAD")
+    assert base
+    # What kill -9 during the checkout leaves: registered, not populated, index.lock held.
+    layout.stamp("feat-1", "creating").parent.mkdir(parents=True)
+    layout.stamp("feat-1", "creating").write_text("{}")
+    git(repo, "worktree", "add", "--no-checkout", "-b", "feat-1", "--", "trees/feat-1", base)
+    (repo / ".git" / "worktrees" / "feat-1" / "index.lock").write_text("")
+    worktree.ensure(layout, feature.trees[0], base)
+    assert (repo / "trees" / "feat-1" / "README.md").exists()
+    assert git(repo / "trees" / "feat-1", "status", "--porcelain") == ""
