@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +18,9 @@ DESCRIPTION = """\
 Creates a tiny real project (a word-frequency function to implement, a plan,
 a manifest) in a new git repository, then runs pe on it as you would: init,
 execute with three strategies side by side, a resume that has nothing left
-to do, and the status table. The agent is pe's DEMO AGENT: a scripted stand-in
+to do, the status table, compare (the checks run in every tree, a ranking
+and a recommendation), adopt of the winner into main, and cleanup (every tree
+archived to reports/, then removed). The agent is pe's DEMO AGENT: a scripted stand-in
 that writes a prepared implementation per strategy, so it runs without a key.
 
 examples:
@@ -50,6 +53,9 @@ PROJECT = {
         "  preset: command\n"
         "  command: [python, -m, pe.demo_agent, '{prompt_file}']\n"
         "timeout: 2m\n"
+        "# the evidence pe compare gathers in every finished tree\n"
+        "checks:\n"
+        "  test: [python, -m, unittest, -q]\n"
     ),
 }
 
@@ -91,11 +97,27 @@ def run(args: argparse.Namespace) -> int:
         ("3 agents in parallel (DEMO AGENT)", ["execute", "--feature=wordfreq", d]),
         ("nothing left to do: every tree is done", ["resume", "--feature=wordfreq", d]),
         ("where every tree stands", ["status", d]),
+        ("run the checks in every tree, rank them, recommend one", ["compare", "--feature=wordfreq", d]),
     ]
     for title, argv in steps:
-        rc = _step(title, argv)
-        if rc != 0:
-            print(f"\npe demo: step `pe {argv[0]}` failed (exit {rc}); the repository is kept at {where}")
-            return rc
-    print(f"\npe demo: done in {time.monotonic() - start:.1f}s. Look around: cd {where}; ls trees/")
+        if (rc := _step(title, argv)) != 0:
+            return _failed(argv, rc, where)
+    best = json.loads((where / "reports" / "wordfreq" / "evidence.json").read_text())["recommended"]
+    for title, argv in [
+        (f"bring the recommended tree, {best}, into main", ["adopt", "--feature=wordfreq", f"--tree={best}", d]),
+        ("archive every tree to reports/ (bundles included), then remove it", ["cleanup", "--feature=wordfreq", d]),
+    ]:
+        if (rc := _step(title, argv)) != 0:
+            return _failed(argv, rc, where)
+    print(
+        f"\npe demo: done in {time.monotonic() - start:.1f}s. Look around: cd {where}\n"
+        "  reports/wordfreq/IMPLEMENTATION_COMPARISON.md   the comparison and its scoring rule\n"
+        "  git log --oneline main                          the adopted implementation\n"
+        "  reports/wordfreq/<tree>/                        each tree's archive (git bundle, logs, RESULTS.md)"
+    )
     return 0
+
+
+def _failed(argv: list[str], rc: int, where: Path) -> int:
+    print(f"\npe demo: step `pe {argv[0]}` failed (exit {rc}); the repository is kept at {where}")
+    return rc
