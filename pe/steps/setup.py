@@ -85,6 +85,16 @@ def release(layout: Layout, tree: str) -> None:
     ports.release(layout, tree)
 
 
+def created(layout: Layout, tree: str) -> list[str]:
+    """What setup put into the tree (env file, carried files, install output), relative to it.
+
+    All of it is pe's and excluded from git; cleanup may delete it without asking.
+    """
+    stamp = read_json(layout.stamp(tree, "setup")) or {}
+    paths = stamp.get("created", [])
+    return [p for p in paths if isinstance(p, str)]
+
+
 def baseline(layout: Layout, feature: str) -> dict[str, Any] | None:
     """The base commit's verify result ({base, ok, reason, at, log}), if `baseline: true` ran."""
     return verify.result(layout, feature)
@@ -175,6 +185,7 @@ def _setup(layout: Layout, feature: Feature, tree: TreeSpec, log: SetupLog, prev
     if excluded:
         log.line(f"added to .git/info/exclude: {' '.join(excluded)}")
     steps.add("env", t, file=cfg.env_file, excluded=excluded)
+    stamp["created"] = sorted({cfg.env_file, *carried.paths, *outputs})
 
     full_env = {**os.environ, **env}
     before = previous.get("installs", {}) if isinstance(previous.get("installs"), dict) else {}

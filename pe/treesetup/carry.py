@@ -9,7 +9,7 @@ paths or globs relative to the repository root (`*` and `?` within a name,
 - a link whose target lies outside the repository is refused (logged, not
   followed); a link inside it is carried as the file it points to;
 - nothing is written through a directory of the tree that leads outside it.
-`**` does not descend into symlinked directories, node_modules or .venv.
+`**` does not descend into symlinked directories, node_modules, .venv or tool caches.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from pathlib import Path
 from pe import git
 from pe.layout import STATE_DIR, TREES_DIR
 
-_NEVER_DESCEND = {".git", "node_modules", ".venv", "__pycache__"}
+# `**` never walks into these: installs, caches and build output hold no local config,
+# and in a large repository they hold most of the files.
+_NEVER_DESCEND = {".git", "node_modules", ".venv", "__pycache__", ".tox", ".nox", ".mypy_cache", ".pytest_cache",
+                  ".ruff_cache", ".next", ".turbo", ".gradle"}
 _MAGIC = set("*?[")
 
 
