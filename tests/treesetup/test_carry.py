@@ -56,3 +56,23 @@ def test_default_copies_the_env_files_present_and_symlink_links_back(repo: Path)
     assert (tree / "data").is_symlink() and os.readlink(tree / "data") == str(repo / "data")
     assert (tree / "data" / "big.bin").stat().st_size == 1024
     assert git(tree, "status", "--porcelain") == ""
+
+
+def test_nothing_is_written_through_a_link_that_leads_out_of_the_tree(repo: Path, tmp_path: Path) -> None:
+    (repo / "conf").mkdir()
+    (repo / "conf" / "local.json").write_text("{}\n")  # untracked
+    write_feature(repo, count=1, setup={"install": "none", "copy": ["conf/local.json"]})
+    assert init(repo) == 0
+    tree = repo / "trees" / "feat-1"
+    assert (tree / "conf" / "local.json").exists()
+    # In the tree, conf/ becomes a link to a directory outside it (an agent could do that).
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (tree / "conf" / "local.json").unlink()
+    (tree / "conf").rmdir()
+    os.symlink(outside, tree / "conf")
+    write_feature(repo, count=1, setup={"install": "none", "copy": ["conf/local.json"], "env": {"X": "1"}})
+    assert init(repo) == 0
+    assert list(outside.iterdir()) == []
+    assert "REFUSED conf/local.json: a directory of the tree on its path leads outside the tree" in setup_log(
+        repo, "feat-1")

@@ -39,6 +39,7 @@ def test_package_lock_installs_the_dependency_in_every_tree(repo: Path) -> None:
 @pytest.mark.skipif(shutil.which("uv") is None, reason="needs uv (pip install uv)")
 def test_uv_lock_installs_the_dependency_in_every_tree(repo: Path) -> None:
     add_project(repo, "uv")
+    add_project(repo, "npm7", subdir="web")  # a second project in the same repo: both are installed
     write_feature(repo, count=3, setup={"verify": "uv run --frozen python -c 'import iniconfig'"})
     assert init(repo) == 0
     for i in (1, 2, 3):
@@ -47,7 +48,10 @@ def test_uv_lock_installs_the_dependency_in_every_tree(repo: Path) -> None:
                               "import iniconfig, sys; print(iniconfig.__file__.startswith(sys.prefix))"],
                              check=True, capture_output=True, text=True).stdout.strip()
         assert out == "True"
-        assert stamp(repo, f"feat-{i}")["installs"]["uv:."]["how"] == "uv sync --frozen"
+        installs = stamp(repo, f"feat-{i}")["installs"]
+        assert sorted(installs) == ["npm:web", "uv:."]
+        assert installs["uv:."]["how"] == "uv sync --frozen"
+        assert _node(tree / "web", "console.log(require('is-number')(2))") == "true"
         assert git(tree, "status", "--porcelain") == ""
 
 
