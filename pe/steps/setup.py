@@ -85,14 +85,21 @@ def release(layout: Layout, tree: str) -> None:
     ports.release(layout, tree)
 
 
-def created(layout: Layout, tree: str) -> list[str]:
-    """What setup put into the tree (env file, carried files, install output), relative to it.
+def created(layout: Layout, tree: str) -> tuple[list[str], list[str]]:
+    """(generated, carried): what setup put into the tree, relative to it, from its stamp.
 
-    All of it is pe's and excluded from git; cleanup may delete it without asking.
+    generated: the env file and install output (node_modules, .venv): pe's own,
+    rebuilt by the next setup. carried: files copied or linked from the main
+    checkout. All of it is kept out of git; cleanup may compare carried files
+    with the main checkout's to tell whether someone edited them.
     """
     stamp = read_json(layout.stamp(tree, "setup")) or {}
-    paths = stamp.get("created", [])
-    return [p for p in paths if isinstance(p, str)]
+
+    def strings(key: str) -> list[str]:
+        value = stamp.get(key, [])
+        return [p for p in value if isinstance(p, str)] if isinstance(value, list) else []
+
+    return strings("generated"), strings("carried")
 
 
 def baseline(layout: Layout, feature: str) -> dict[str, Any] | None:
@@ -185,7 +192,8 @@ def _setup(layout: Layout, feature: Feature, tree: TreeSpec, log: SetupLog, prev
     if excluded:
         log.line(f"added to .git/info/exclude: {' '.join(excluded)}")
     steps.add("env", t, file=cfg.env_file, excluded=excluded)
-    stamp["created"] = sorted({cfg.env_file, *carried.paths, *outputs})
+    stamp["generated"] = sorted({cfg.env_file, *outputs})
+    stamp["carried"] = sorted(carried.paths)
 
     full_env = {**os.environ, **env}
     before = previous.get("installs", {}) if isinstance(previous.get("installs"), dict) else {}

@@ -14,6 +14,7 @@ from treesetup.helpers import DATA, commit, pe, setup_log, stamp, write_feature
 
 from pe import manifest, treestate
 from pe.layout import Layout
+from pe.steps import setup as setup_step
 
 # verify fails in tree 2 only (PE_INDEX is the tree's index; the baseline runs as index 0).
 VERIFY_FAILS_IN_2 = [sys.executable, "-c",
@@ -87,3 +88,5 @@ def test_setup_files_never_reach_the_branch(repo: Path, agent_log: Path) -> None
     committed = git(tree, "show", "--name-only", "--format=", "HEAD").split()
     assert sorted(committed) == ["RESULTS.md", "impl.txt"]
     assert git(tree, "ls-files", ".env", ".pe.env", "node_modules") == ""
+    generated, carried = setup_step.created(Layout(repo), "feat-1")
+    assert generated == [".pe.env", "node_modules"] and carried == [".env"]
