@@ -201,8 +201,8 @@ def _apply_agent(data: dict[str, Any], flag: str) -> dict[str, Any]:
     data["count"] = total
     impls = {k: dict(v) for k, v in data.get("implementations", {}).items()}
     index = 1
-    for name, n in mix:
-        for _ in range(n):
+    for name, trees in mix:
+        for _ in range(trees):
             impls.setdefault(str(index), {})["agent"] = entry(name)
             index += 1
     data["implementations"] = impls
@@ -282,6 +282,12 @@ def read_plan(layout: Layout, plan: str, where: str) -> str:
 def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: str | None = None) -> Feature:
     """Validate `data` (a manifest, overrides applied) and resolve every tree."""
     _validate(layout, data, rel)
+    if data.get("setup"):
+        # What JSON Schema cannot say (an unbalanced quote in a command, a port range
+        # too small): checked now, so it exits 3 before anything is created.
+        from pe.treesetup.config import parse as parse_setup
+
+        parse_setup(data["setup"], f"{rel}: at setup")
     name = data["feature"]
     check_feature_name(name)
     if manifest_name is not None and name != manifest_name:

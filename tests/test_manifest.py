@@ -124,3 +124,12 @@ def test_agent_flag_sets_every_tree_or_a_mix(repo: Path, capsys: pytest.CaptureF
         manifest.load(layout, "feat", manifest.Overrides(agent="telepathy"))
     with pytest.raises(Exception, match="the mix names 3 trees but count is 2"):
         manifest.load(layout, "feat", manifest.Overrides(agent="command:2,command:1", count=2))
+
+
+def test_setup_errors_schema_cannot_see_exit_3(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "features").mkdir()
+    (repo / "features" / "feat.yaml").write_text(GOOD_HEAD + "setup: {verify: \"npm run 'build\"}\n")
+    assert main(["init", "--feature=feat", f"--dir={repo}"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("pe: error: features/feat.yaml: at setup.verify: cannot split the command")
+    assert not (repo / ".pe").exists() and not (repo / "trees").exists()

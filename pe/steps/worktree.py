@@ -64,9 +64,9 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
     root = layout.root
     path = layout.tree(tree.name)
     creating = layout.stamp(tree.name, "creating")
-    _exclude_once(root)
     did = "exists"
     with git.mutation_lock(layout.git_lock_file):
+        _exclude_once(root)  # under the lock: parallel trees would append the lines twice
         wt = git.find_worktree(root, path)
         if wt is not None and wt.locked is not None and "initializing" in wt.locked:
             # A `worktree add` killed mid-way: git's own prune skips these.
