@@ -17,10 +17,8 @@ import filecmp
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pe import checks, gitfacts
-from pe.fsutil import read_json
 from pe.layout import Layout
 
 REGENERABLE_DIRS = {
@@ -61,23 +59,11 @@ class Unsaved:
 
 
 def _setup_managed(layout: Layout, tree: str) -> tuple[set[str], set[str]]:
-    """(files and dirs setup generated, files it carried over), from its stamp."""
-    stamp: dict[str, Any] = read_json(layout.stamp(tree, "setup")) or {}
-    generated: set[str] = set()
-    carried: set[str] = set()
-    if isinstance(stamp.get("env_file"), str):
-        generated.add(stamp["env_file"])
-    for step in stamp.get("steps", []) if isinstance(stamp.get("steps"), list) else []:
-        if not isinstance(step, dict):
-            continue
-        if step.get("step") == "carry":
-            carried |= {p for p in [*step.get("copied", []), *step.get("linked", [])] if isinstance(p, str)}
-        if step.get("step") == "env":
-            # Exclude patterns setup wrote: '/x' for a file, '/x/' for a directory (install output).
-            generated |= {p.strip("/") for p in step.get("excluded", []) if isinstance(p, str) and p.endswith("/")}
-            if isinstance(step.get("file"), str):
-                generated.add(step["file"])
-    return generated, carried
+    """(files and dirs setup generated, files it carried over): setup's own account of them."""
+    from pe.steps.setup import created
+
+    generated, carried = created(layout, tree)
+    return {p.strip("/") for p in generated}, set(carried)
 
 
 def _regenerable(path: str) -> bool:
