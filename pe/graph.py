@@ -19,7 +19,6 @@ from pe.layout import Layout
 from pe.manifest import Feature, TreeSpec
 from pe.proc import ProcError
 from pe.steps import agent as agent_step
-from pe.steps import compare as compare_step
 from pe.steps import setup as setup_step
 from pe.steps import worktree as worktree_step
 
@@ -110,6 +109,9 @@ def _compare_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
 
 
 def _compare(layout: Layout, feature: Feature) -> None:
+    # Imported when the task runs: the evidence machinery is a tenth of pe's start-up.
+    from pe.steps import compare as compare_step
+
     compare_step.write_report(layout, feature)
 
 
