@@ -277,7 +277,9 @@ def opencode_resume(
 # --- mini (mini-swe-agent): OpenAI chat completions via litellm (not streamed) --------------
 
 
-def _litellm_registry(state: Path, model: str) -> Path:
+def litellm_registry(state: Path, model: str) -> Path:
+    """A litellm model registry giving ``model`` a price (aider --model-metadata-file, mini)."""
+    state.mkdir(parents=True, exist_ok=True)
     path = state / "litellm-models.json"
     bare = model.split("/", 1)[-1]
     path.write_text(json.dumps({model: _LITELLM_PRICES, bare: _LITELLM_PRICES}))
@@ -297,7 +299,7 @@ def mini_run(
         "MSWEA_SILENT_STARTUP": "1",
         # litellm would otherwise download its model price map from GitHub at import.
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "LITELLM_MODEL_REGISTRY_PATH": str(_litellm_registry(state, m)),  # a price: real cost
+        "LITELLM_MODEL_REGISTRY_PATH": str(litellm_registry(state, m)),  # a price: real cost
         # A model litellm has no price for aborts the run unless cost errors are ignored.
         "MSWEA_COST_TRACKING": "ignore_errors",
     }
@@ -337,7 +339,7 @@ def aider_run(
         # A price file also stops aider fetching litellm's price map from GitHub (it ignores
         # LITELLM_LOCAL_MODEL_COST_MAP for its own lookup) and makes it print a cost.
         "--model-metadata-file",
-        str(_litellm_registry(state, m)),
+        str(litellm_registry(state, m)),
         # Its history and cache files would otherwise land in the worktree as untracked files.
         "--chat-history-file",
         str(state / "aider.chat.history.md"),
@@ -376,4 +378,4 @@ CLIS: dict[str, Cli] = {
     "mini": Cli("mini", mini_run, None, parse_mini, has_session_id=False),
 }
 
-__all__ = ["CLIS", "FAKE_KEY", "OFFLINE_MODEL", "Cli", "Invocation", "Outcome"]
+__all__ = ["CLIS", "FAKE_KEY", "OFFLINE_MODEL", "Cli", "Invocation", "Outcome", "litellm_registry"]

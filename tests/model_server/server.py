@@ -5,8 +5,10 @@
         assert srv.requests[-1].assistant_turns == 2
 
 Modes: ``normal`` replays the script; ``401`` answers every request with HTTP 401 and the
-API's own JSON auth error; ``hang`` accepts the connection and never answers (until the
-server stops). ``srv.mode`` may be changed while it runs.
+API's own JSON auth error; ``429`` (rate limited) and ``503`` (overloaded) the same with that
+status and the API's own error body, the failures an orchestrator should retry; ``hang``
+accepts the connection and never answers (until the server stops). ``srv.mode`` may be
+changed while it runs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import wire
 from .script import MINI_SUBMIT, Script, WriteFile
 
-MODES = ("normal", "401", "hang")
+MODES = ("normal", "401", "429", "503", "hang")
 MODEL = "scripted-model"
 
 
@@ -41,6 +43,12 @@ class Recorded:
     tools: list[str] = field(default_factory=list)
     assistant_turns: int = 0
     reply: str = ""  # what was answered: a tool name, "text", "401", "hang", ...
+    input_tokens: int = 0  # the usage the reply reported (0 for errors and listings)
+    output_tokens: int = 0
+
+    def is_turn(self) -> bool:
+        """A main-loop model call (not a title, routing or token-count side call)."""
+        return bool(self.tools) or (self.api == "chat" and isinstance(self.body, dict) and is_aider(self.body))
 
 
 def _api_of(path: str) -> str:
@@ -62,27 +70,52 @@ _READERS = {
     "gemini": (wire.gemini_tools, wire.gemini_turns),
 }
 
-_AUTH_ERRORS: dict[str, Any] = {
-    "anthropic": {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
-    "gemini": {
-        "error": {
-            "code": 401,
-            "message": "API key not valid. Please pass a valid API key.",
-            "status": "UNAUTHENTICATED",
-        }
+# Each API's own error body for the error modes, as its real service sends it: the CLIs read
+# these fields (type, status, code) to decide what failed and whether to retry.
+_ERRORS: dict[str, dict[str, Any]] = {
+    "401": {
+        "anthropic": {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
+        "gemini": {
+            "error": {
+                "code": 401,
+                "message": "API key not valid. Please pass a valid API key.",
+                "status": "UNAUTHENTICATED",
+            }
+        },
+        "openai": {
+            "error": {
+                "message": "Incorrect API key provided: sk-fake.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_api_key",
+            }
+        },
     },
-    "openai": {
-        "error": {
-            "message": "Incorrect API key provided: sk-fake.",
-            "type": "invalid_request_error",
-            "param": None,
-            "code": "invalid_api_key",
-        }
+    "429": {
+        "anthropic": {"type": "error", "error": {"type": "rate_limit_error", "message": "Rate limited (scripted)."}},
+        "gemini": {
+            "error": {"code": 429, "message": "Resource has been exhausted (scripted).", "status": "RESOURCE_EXHAUSTED"}
+        },
+        "openai": {
+            "error": {
+                "message": "Rate limit reached (scripted).",
+                "type": "requests",
+                "param": None,
+                "code": "rate_limit_exceeded",
+            }
+        },
+    },
+    "503": {
+        "anthropic": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded (scripted)."}},
+        "gemini": {"error": {"code": 503, "message": "The model is overloaded (scripted).", "status": "UNAVAILABLE"}},
+        "openai": {
+            "error": {"message": "The server is overloaded (scripted).", "type": "server_error", "param": None, "code": None}
+        },
     },
 }
 
 
-def _is_aider(req: dict[str, Any]) -> bool:
+def is_aider(req: dict[str, Any]) -> bool:
     """aider offers no tools: its main call is told to answer with whole-file listings."""
     first = (req.get("messages") or [{}])[0]
     content = first.get("content")
@@ -111,7 +144,7 @@ def choose_reply(script: Script, api: str, tools: list[str], turns: int, req: di
     """The scripted turn for this request, in the tool vocabulary the client offered."""
     names = set(tools)
     if not names:
-        if api == "chat" and _is_aider(req):
+        if api == "chat" and is_aider(req):
             return wire.Reply(text=script.aider_reply())
         config = req.get("generationConfig") or {}
         schema = config.get("responseJsonSchema") or config.get("responseSchema")
@@ -184,11 +217,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.stop.wait()  # never answer; released (and dropped) when the server stops
             self.close_connection = True
             return
-        if mode == "401":
-            rec.reply = "401"
+        if mode in _ERRORS:
+            rec.reply = mode
             key = api if api in ("anthropic", "gemini") else "openai"
-            self._send(401, "application/json", json.dumps(_AUTH_ERRORS[key]).encode())
+            self._send(int(mode), "application/json", json.dumps(_ERRORS[mode][key]).encode())
             return
+        if rec.is_turn():
+            self.server.owner.gather(rec)
         self._answer(rec, req, raw, url.query)
 
     def _answer(self, rec: Recorded, req: dict[str, Any], raw: bytes, query: str) -> None:
@@ -211,6 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply = choose_reply(self.server.owner.script, rec.api, rec.tools, rec.assistant_turns, req)
         rec.reply = reply.tool or "text"
         usage = wire.usage_for(raw, reply)
+        rec.input_tokens, rec.output_tokens = usage.input_tokens, usage.output_tokens
         model = str(req.get("model") or MODEL)
         chunks: Iterable[bytes]
         if rec.api == "anthropic":
@@ -278,6 +314,13 @@ class ModelServer:
         self.mode = mode
         self.script = script or Script()
         self.requests: list[Recorded] = []
+        # gather_apis: hold each API's first model turn until every API in the set has sent
+        # one (agents provably running at the same time), for at most gather_timeout seconds.
+        self.gather_apis: frozenset[str] = frozenset()
+        self.gather_timeout = 60.0
+        self._gathered: set[str] = set()
+        self.gather_missed: list[Recorded] = []  # turns answered after gather_timeout, alone
+        self._gather_cond = threading.Condition()
         self._addr = (host, port)
         self._verbose = verbose
         self._httpd: _Server | None = None
@@ -303,6 +346,18 @@ class ModelServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._httpd = None
+
+    def gather(self, rec: Recorded) -> bool:
+        """Wait for the other APIs of gather_apis to arrive; False if they did not in time."""
+        if rec.api not in self.gather_apis:
+            return True
+        with self._gather_cond:
+            self._gathered.add(rec.api)
+            self._gather_cond.notify_all()
+            met = self._gather_cond.wait_for(lambda: self.gather_apis <= self._gathered, self.gather_timeout)
+            if not met:
+                self.gather_missed.append(rec)
+            return met
 
     def model_requests(self) -> list[Recorded]:
         """Requests that asked for a model turn with tools (not side calls, not listings)."""

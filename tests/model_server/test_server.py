@@ -6,6 +6,8 @@ import json
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -111,6 +113,45 @@ def test_401_mode(path: str, needle: str) -> None:
     with ModelServer(mode="401") as srv:
         status, ctype, text = post(srv.url + path, {"messages": []})
         assert status == 401 and ctype == "application/json" and needle in text
+
+
+@pytest.mark.parametrize(
+    "mode,path,needle",
+    [
+        ("429", "/v1/messages", "rate_limit_error"),
+        ("429", "/v1/chat/completions", "rate_limit_exceeded"),
+        ("429", "/v1beta/models/g:generateContent", "RESOURCE_EXHAUSTED"),
+        ("503", "/v1/messages", "overloaded_error"),
+        ("503", "/v1/responses", "server_error"),
+        ("503", "/v1beta/models/g:generateContent", "UNAVAILABLE"),
+    ],
+)
+def test_retryable_error_modes(mode: str, path: str, needle: str) -> None:
+    with ModelServer(mode=mode) as srv:
+        status, ctype, text = post(srv.url + path, {"messages": []})
+        assert status == int(mode) and ctype == "application/json" and needle in text
+        assert [r.reply for r in srv.requests] == [mode]
+
+
+def test_gather_holds_first_turns_until_every_api_arrived() -> None:
+    anthropic = {"tools": [{"name": "Write"}], "messages": []}
+    chat = {"tools": [{"type": "function", "function": {"name": "write"}}], "messages": []}
+    with ModelServer() as srv:
+        srv.gather_apis = frozenset({"anthropic", "chat"})
+        srv.gather_timeout = 0.5
+        # Alone, the anthropic turn waits out the timeout, then is answered and noted as missed.
+        assert post(srv.url + "/v1/messages", anthropic)[0] == 200
+        assert [r.api for r in srv.gather_missed] == ["anthropic"]
+    with ModelServer() as srv:
+        srv.gather_apis = frozenset({"anthropic", "chat"})
+        done: list[float] = []
+        thread = threading.Thread(target=lambda: (post(srv.url + "/v1/messages", anthropic), done.append(1.0)))
+        thread.start()
+        time.sleep(0.5)
+        assert done == []  # still held: chat has not arrived
+        assert post(srv.url + "/v1/chat/completions", chat)[0] == 200
+        thread.join(timeout=20)
+        assert done == [1.0] and srv.gather_missed == []
 
 
 def test_hang_mode_never_answers_and_stops_cleanly() -> None:
