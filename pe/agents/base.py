@@ -91,7 +91,9 @@ class Preset:
 
     def check_available(self, spec: AgentSpec, root: Path) -> None:
         """Raise PeError naming what to install if the agent cannot run here."""
-        if self.program and shutil.which(self.program) is None:
+        # The agent is started with the manifest's env: applied, so look where it will look.
+        path = dict(spec.env).get("PATH")
+        if self.program and shutil.which(self.program, path=path) is None:
             raise PeError(f"agent {self.name}: {self.program!r} is not on PATH; install it with: {self.install_hint}")
 
     def argv(self, ctx: RunContext) -> list[str]:
