@@ -1,11 +1,12 @@
 """The `claude` preset: Claude Code (npm @anthropic-ai/claude-code), headless.
 
-    claude -p --output-format json --dangerously-skip-permissions [--resume ID] [--model M]
-           [--max-budget-usd B] ARGS...   < prompt file
+    claude -p --output-format stream-json --verbose --dangerously-skip-permissions [--resume ID]
+           [--model M] [--max-budget-usd B] ARGS...   < prompt file
 
-Tested with 2.1.197. The result is one JSON object: session_id, num_turns, total_cost_usd,
-usage, and is_error, which is the real verdict: on an API error claude exits 1 with
-"subtype": "success" and "is_error": true.
+Tested with 2.1.197. Output is one JSON object a line: system/init (the session id, known
+from the start), the conversation's messages, then the result: session_id, num_turns,
+total_cost_usd, usage/modelUsage, and is_error, which is the real verdict: on an API error
+claude exits 1 with "subtype": "success" and "is_error": true.
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ class ClaudePreset(Preset):
         argv = [
             self.program,
             "-p",  # headless: one prompt, then exit
-            "--output-format", "json",  # one JSON result with session id, usage and cost
+            # Events as they happen rather than one object at the end: the log shows progress
+            # (pe logs --follow, the idle watchdog), and a run killed at its timeout has
+            # already named its session, so resume can continue it.
+            "--output-format", "stream-json", "--verbose",  # stream-json requires --verbose
             # Edits and Bash run unasked. --permission-mode acceptEdits alone silently denies
             # Bash (only visible in permission_denials, exit 0).
             "--dangerously-skip-permissions",
@@ -91,11 +95,18 @@ class ClaudePreset(Preset):
 
     def outcome(self, ctx: RunContext, returncode: int | None) -> Outcome:
         text = ctx.output()
-        doc = _result(text)
+        started: str | None = None
+        doc: dict[str, Any] | None = None
+        for ev in output.json_lines(text):
+            if ev.get("type") == "system" and ev.get("subtype") == "init":
+                started = output.as_str(ev.get("session_id")) or started
+            elif ev.get("type") == "result":
+                doc = ev
         if doc is None:
-            return output.failed(self.name, f"exit status {returncode}, no JSON result: {output.tail(text)}")
+            error = f"exit status {returncode}, no result: {output.tail(text)}"
+            return output.failed(self.name, error, session_id=started)
         use = _usage(doc)
-        session = output.as_str(doc.get("session_id"))
+        session = output.as_str(doc.get("session_id")) or started
         subtype = str(doc.get("subtype") or "")
         if doc.get("is_error") is False and subtype == "success" and returncode == 0:
             return Outcome(ok=True, session_id=session, usage=use)
@@ -135,11 +146,3 @@ def _usage(doc: dict[str, Any]) -> dict[str, Any]:
         inp, sum(r[1] for r in rows), sum(r[2] for r in rows), output.as_int(doc.get("num_turns")),
         output.as_float(doc.get("total_cost_usd")),
     )
-
-
-def _result(text: str) -> dict[str, Any] | None:
-    """The `"type": "result"` object (with --verbose other objects may precede it)."""
-    doc = output.last_json_object(text)
-    if doc is not None and doc.get("type") not in (None, "result"):
-        return None
-    return doc

@@ -60,8 +60,10 @@ def one_line(text: str, limit: int = 300) -> str:
 
 
 def tail(text: str, lines: int = 5) -> str:
-    """The last non-empty lines that are not stack frames: what a crashed CLI said last."""
-    kept = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("at ")]
+    """What a crashed CLI said last, in words: the last non-empty lines that are neither
+    stack frames nor JSON events (an event stream cut short says nothing about why, and
+    its text, tool lists included, would be read as the error)."""
+    kept = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(("at ", "{"))]
     return " | ".join(kept[-lines:])
 
 
