@@ -21,7 +21,8 @@ REPORTS_DIR = "reports"
 
 def check_feature_name(name: str) -> str:
     """Refuse a feature name before it reaches git (argument injection, traversal)."""
-    if not isinstance(name, str) or not FEATURE_RE.match(name) or ".." in name or name.endswith(".lock"):
+    # fullmatch: `$` in FEATURE_RE also matches before a trailing newline ("feat\n").
+    if not isinstance(name, str) or not FEATURE_RE.fullmatch(name) or ".." in name or name.endswith(".lock"):
         raise PeError(
             f"invalid feature name {name!r}: use 1-41 characters a-z 0-9 . _ -, "
             "starting with a letter or digit (no '..', no '/')"

@@ -7,13 +7,14 @@ expected, raised before anything is created (exit status 3).
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pe.errors import ManifestError, PeError
 from pe.fsutil import sha256_text
-from pe.layout import Layout, check_feature_name, tree_name
+from pe.layout import STATE_DIR, TREES_DIR, Layout, check_feature_name, tree_name
 from pe.schema import first_error
 from pe.strategies import BUILTIN, DEFAULT_ORDER, Strategy
 
@@ -62,6 +63,7 @@ class Feature:
     trees: tuple[TreeSpec, ...]
     setup: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # how errors name it: the file, and the flags that overrode it
 
     def config_hash(self, tree: TreeSpec) -> str:
         """Hash of what a tree's agent was asked to do: plan, strategy, agent, model.
@@ -85,6 +87,12 @@ class Overrides:
     jobs: int | None = None
     timeout: str | None = None
     agent: str | None = None  # "claude", or a mix "claude:2,codex:1"
+    agent_command: tuple[str, ...] | None = None  # --agent-command, already split
+
+    def describe(self) -> str:
+        """The flags given, as typed (near enough): errors in what they changed must name them."""
+        given = [(k, v) for k, v in vars(self).items() if v is not None]
+        return " ".join(f"--{k.replace('_', '-')}={shlex.join(v) if isinstance(v, tuple) else v}" for k, v in given)
 
 
 def parse_duration(value: int | float | str) -> float:
@@ -96,36 +104,84 @@ def parse_duration(value: int | float | str) -> float:
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
+MANIFEST_MAX_BYTES = 1_000_000
+MAX_VALUES = 100_000  # values in a manifest with its aliases expanded: a real one has a few hundred
+MAX_DEPTH = 40
+
+
 def _yaml_load(path: Path, rel: str) -> Any:
     import yaml  # deferred: keeps `pe --help` fast
 
     try:
+        size = path.stat().st_size
+        if size > MANIFEST_MAX_BYTES:
+            raise ManifestError(f"{rel}: the file is {size} bytes; the limit is {MANIFEST_MAX_BYTES}")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ManifestError(f"{rel}: not a UTF-8 text file") from None
     except OSError as exc:
         raise ManifestError(f"{rel}: cannot read: {exc.strerror}") from None
+
     class UniqueKeyLoader(yaml.SafeLoader):
         pass
+
+    def name(loader: yaml.SafeLoader, key_node: yaml.Node) -> str:
+        key = loader.construct_object(key_node)
+        # `2:` is how anyone writes implementations' keys: an integer key means its digits.
+        # Other keys that are not text (null, yes, 1.5, a list) name nothing pe knows.
+        if isinstance(key, int) and not isinstance(key, bool):
+            return str(key)
+        if not isinstance(key, str):
+            shown = key if isinstance(key, (bool, float, type(None))) else type(key).__name__
+            raise ManifestError(f"{rel}: line {key_node.start_mark.line + 1}: a key must be a name, got {shown!r}")
+        return key
 
     def unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
         seen = set()
         for key_node, _ in node.value:
-            key = loader.construct_object(key_node)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults`: its keys may be overridden here, that is the point
+            key = name(loader, key_node)
             if key in seen:
-                mark = key_node.start_mark
-                raise ManifestError(f"{rel}: line {mark.line + 1}: key {key!r} appears twice")
+                raise ManifestError(f"{rel}: line {key_node.start_mark.line + 1}: key {key!r} appears twice")
             seen.add(key)
-        return loader.construct_mapping(node)
+        loader.flatten_mapping(node)  # merged keys first, so the mapping's own win below
+        return {name(loader, k): loader.construct_object(v, deep=True) for k, v in node.value}
 
     UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, unique_mapping)
     try:
-        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ManifestError(f"{rel}: {where}not valid YAML ({problem})") from None
+    except RecursionError:
+        raise ManifestError(f"{rel}: nested more than {MAX_DEPTH} levels deep") from None
+    _check_size(data, rel)
+    return data
+
+
+def _check_size(data: Any, rel: str) -> None:
+    """Refuse a manifest whose aliases expand it past MAX_VALUES values, or nested past MAX_DEPTH.
+
+    YAML aliases share one object, so loading nine nested levels of nine aliases
+    each is cheap, but everything that walks the result (the schema check, the
+    validation cache key) sees 9**9 values and runs out of memory.
+    """
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ManifestError(f"{rel}: more than {MAX_VALUES} values once its aliases (*name) are expanded")
+        if depth > MAX_DEPTH:
+            raise ManifestError(f"{rel}: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def read_manifest(layout: Layout, feature: str) -> dict[str, Any]:
@@ -135,6 +191,8 @@ def read_manifest(layout: Layout, feature: str) -> dict[str, Any]:
     if not path.is_file():
         raise PeError(f"no manifest {rel}: run `pe init --feature={feature} --plan=PATH` first")
     data = _yaml_load(path, rel)
+    if data is None:
+        raise ManifestError(f"{rel}: the file is empty; expected a mapping of keys (feature:, plan:, ...)")
     if not isinstance(data, dict):
         raise ManifestError(f"{rel}: at (top level): expected a mapping of keys, got {type(data).__name__}")
     return data
@@ -152,12 +210,21 @@ def apply_overrides(data: dict[str, Any], ov: Overrides) -> dict[str, Any]:
         data["jobs"] = ov.jobs
     if ov.timeout is not None:
         data["timeout"] = int(ov.timeout) if ov.timeout.isdigit() else ov.timeout
+    if ov.agent is not None and ov.agent_command is not None:
+        raise PeError("--agent and --agent-command both name the agent: give one of them")
     if ov.agent is not None:
         data = _apply_agent(data, ov.agent)
+    if ov.agent_command is not None:
+        current = data.get("agent")
+        # The manifest's other settings of a command agent (env, timeout...) stay.
+        keep = {k: v for k, v in current.items() if k != "command"} if isinstance(current, dict) else {}
+        data["agent"] = {**keep, "preset": "command", "command": list(ov.agent_command)}
     if ov.strategy is not None:
         custom = {s["name"]: s for s in data.get("strategies", []) if isinstance(s, dict) and "name" in s}
         chosen: list[Any] = []
         for name in [s.strip() for s in ov.strategy.split(",")]:
+            if not name:
+                raise PeError(f"--strategy: an empty name in {ov.strategy!r}")
             if name in BUILTIN:
                 chosen.append(name)
             elif name in custom:
@@ -259,10 +326,20 @@ def _validate(layout: Layout, data: dict[str, Any], rel: str) -> None:
 
 
 def read_plan(layout: Layout, plan: str, where: str) -> str:
-    """The plan's text; refuses paths outside the repo, directories, binaries, huge files."""
-    path = (layout.root / plan).resolve()
-    if not path.is_relative_to(layout.root.resolve()):
+    """The plan's text; refuses paths outside the repo or in pe's and git's own dirs, directories,
+    binaries, huge files."""
+    try:
+        path = (layout.root / plan).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise ManifestError(f"{where}: plan {plan!r} cannot be resolved ({exc})") from None
+    root = layout.root.resolve()
+    if not path.is_relative_to(root):
         raise ManifestError(f"{where}: plan {plan!r} is outside the repository")
+    inside = path.relative_to(root).parts[:1]
+    if inside and inside[0] in (".git", STATE_DIR, TREES_DIR):
+        # git's internals (a plan is sent to a model: .git/config may hold credentials), pe's
+        # state, and the trees: none of them is checked in with the manifest that names the plan.
+        raise ManifestError(f"{where}: plan {plan!r} is inside {inside[0]}/; keep plans with the checked-in files")
     if not path.exists():
         raise ManifestError(f"{where}: plan file {plan!r} does not exist")
     if not path.is_file():
@@ -310,6 +387,7 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
         tree_timeout = parse_duration(over["timeout"]) if "timeout" in over else (agent_timeout or timeout)
         trees.append(TreeSpec(name, i, tree_name(name, i), strategy, agent, tree_timeout))
     return Feature(
+        source=rel,
         name=name,
         manifest=layout.manifest(name),
         plan=data["plan"],
@@ -326,7 +404,10 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
 def load(layout: Layout, feature: str, overrides: Overrides | None = None) -> Feature:
     data = read_manifest(layout, feature)
     rel = str(layout.manifest(feature).relative_to(layout.root))
-    return resolve(layout, apply_overrides(data, overrides or Overrides()), rel, manifest_name=feature)
+    overrides = overrides or Overrides()
+    flags = overrides.describe()
+    where = f"{rel} with {flags}" if flags else rel
+    return resolve(layout, apply_overrides(data, overrides), where, manifest_name=feature)
 
 
 def feature_names(layout: Layout) -> list[str]:

@@ -52,7 +52,7 @@ class Finding:
 
 def feature_of(tree: str) -> str | None:
     m = _TREE_RE.match(tree)
-    return m.group(1) if m and FEATURE_RE.match(m.group(1)) and ".." not in m.group(1) else None
+    return m.group(1) if m and FEATURE_RE.fullmatch(m.group(1)) and ".." not in m.group(1) else None
 
 
 @dataclass

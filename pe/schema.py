@@ -24,7 +24,14 @@ def feature_validator() -> Any:
     registry: Registry[Any] = Registry().with_resources(
         (s["$id"], Resource.from_contents(s)) for s in schemas.values()
     )
-    return jsonschema.Draft202012Validator(schemas["feature.schema.json"], registry=registry)
+    # JSON Schema counts 2.0 as an integer; Python does not (range(2.0) fails deep inside pe):
+    # for pe an integer is written without a fraction.
+    base = jsonschema.Draft202012Validator
+    strict = base.TYPE_CHECKER.redefine(
+        "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool)
+    )
+    validator = jsonschema.validators.extend(base, type_checker=strict)
+    return validator(schemas["feature.schema.json"], registry=registry)
 
 
 def key_path(parts: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from pe import git
@@ -60,6 +61,19 @@ def add_lock(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", action="store_true", help="wait for another pe command to finish instead of failing")
 
 
+def agent_command(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """--agent-command, split like a shell would (it is run without one)."""
+    value = getattr(args, "agent_command", None)
+    if value is None:
+        return None
+    try:
+        argv = shlex.split(value)
+    except ValueError as exc:
+        raise PeError(f"--agent-command: {exc}") from None
+    require(bool(argv), "--agent-command: empty command")
+    return tuple(argv)
+
+
 def overrides(args: argparse.Namespace) -> Overrides:
     return Overrides(
         plan=getattr(args, "plan", None),
@@ -69,6 +83,7 @@ def overrides(args: argparse.Namespace) -> Overrides:
         jobs=getattr(args, "jobs", None),
         timeout=getattr(args, "timeout", None),
         agent=getattr(args, "agent", None),
+        agent_command=agent_command(args),
     )
 
 

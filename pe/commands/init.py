@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +40,8 @@ def add_agent_command(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--agent-command",
         metavar="ARGV",
-        help="for a new manifest: run this program as every tree's agent (preset command); "
-        "placeholders {prompt_file} {tree} {strategy} {index} {feature}",
+        help="run this program as every tree's agent (preset command): written to a new manifest, "
+        "else for this run only; placeholders {prompt_file} {tree} {strategy} {index} {feature}",
     )
 
 
@@ -55,17 +54,10 @@ def new_manifest(layout: Layout, name: str, args: argparse.Namespace) -> dict[st
         data["base"] = base
     if args.count:
         data["count"] = args.count
-    if args.strategy:
+    if args.strategy is not None:
         data = manifest.apply_overrides(data, manifest.Overrides(strategy=args.strategy))
-    if getattr(args, "agent_command", None):
-        try:
-            argv = shlex.split(args.agent_command)
-        except ValueError as exc:
-            _common.require(False, f"--agent-command: {exc}")
-        _common.require(bool(argv), "--agent-command: empty command")
-        data["agent"] = {"preset": "command", "command": argv}
-    if getattr(args, "agent", None):
-        data = manifest.apply_overrides(data, manifest.Overrides(agent=args.agent))
+    ov = manifest.Overrides(agent=getattr(args, "agent", None), agent_command=_common.agent_command(args))
+    data = manifest.apply_overrides(data, ov)
     data.setdefault("count", manifest.DEFAULT_COUNT)
     if args.jobs:
         data["jobs"] = args.jobs
