@@ -74,13 +74,14 @@ def changed_paths(tree_dir: Path, base_sha: str, head: str = "HEAD") -> list[str
     return [p for p in raw.split("\0") if p]
 
 
-def status_entries(tree_dir: Path, *, ignored: bool = False) -> list[tuple[str, str]]:
+def status_entries(tree_dir: Path, *, ignored: bool = False, untracked: str = "all") -> list[tuple[str, str]]:
     """(XY code, path) for every uncommitted entry; with ignored=True also `!!` entries.
 
     `--ignored=matching` lists an ignored directory (node_modules/) as one
-    entry instead of every file in it.
+    entry instead of every file in it; untracked="normal" does the same for
+    untracked directories.
     """
-    args = ["status", "--porcelain=v1", "-z", "--untracked-files=all"]
+    args = ["status", "--porcelain=v1", "-z", f"--untracked-files={untracked}"]
     if ignored:
         args.append("--ignored=matching")
     raw = read(tree_dir, *args).stdout

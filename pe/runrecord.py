@@ -33,6 +33,7 @@ class RunRecord:
     reason: str | None = None
     session_id: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # of the last run: what it changed outside its tree
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod

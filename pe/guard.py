@@ -1,0 +1,129 @@
+"""What an agent must not touch, and how pe notices when one did.
+
+pe cannot stop an agent from writing outside its tree: agents run as the user,
+with the user's permissions, and need their home directory, caches and tools.
+A sandbox that allowed all that but not the repository around the tree is not
+something pe can set up portably. What pe does:
+- it never writes outside a tree on an agent's behalf (the checkpoint commit
+  runs in the tree, on the tree's branch);
+- it compares the main checkout (HEAD, and every uncommitted entry with its
+  content) before and after each agent run, and records any change as a
+  warning on that run: "changed while this agent ran" (with agents running in
+  parallel, each of them gets it: pe cannot tell which one, or the user, did it);
+- after execute, it checks that every tree already done still holds exactly
+  what pe committed there (see execute).
+The commits themselves are safe from a stray `rm`: they live in the object store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pe import gitfacts
+from pe.fsutil import read_json
+from pe.layout import Layout
+from pe.manifest import Feature
+from pe.proc import ProcError
+from pe.runrecord import RunRecord
+
+_HASH_LIMIT = 50_000_000  # bytes of a dirty file worth hashing; past it, size and mtime stand in
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    head: str | None
+    entries: frozenset[tuple[str, str, str]]  # (XY code, path, content digest)
+
+
+def _digest(path: Path) -> str:
+    try:
+        st = path.lstat()
+        if not path.is_file() or st.st_size > _HASH_LIMIT:
+            return f"{st.st_size}:{st.st_mtime_ns}"
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def snapshot(root: Path) -> Snapshot | None:
+    """The checkout at `root` as far as an agent elsewhere could change it (None: git could not say)."""
+    try:
+        head = gitfacts.read(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip() or None
+        # untracked="normal": an untracked directory is one entry, however many files it holds.
+        listed = gitfacts.status_entries(root, untracked="normal")
+    except (ProcError, OSError):
+        return None  # a watch that cannot look must not fail the agent's run
+    entries = frozenset((code, path, _digest(root / path)) for code, path in listed)
+    return Snapshot(head, entries)
+
+
+_WHAT = {"D": "deleted", "M": "modified", "A": "added", "R": "renamed", "?": "created", "T": "type changed"}
+
+
+def changes(before: Snapshot | None, after: Snapshot | None, limit: int = 5) -> str | None:
+    """One line saying what differs between two snapshots of a checkout, or None."""
+    if before is None or after is None:
+        return None
+    said = []
+    if before.head != after.head:
+        said.append(f"HEAD moved from {(before.head or 'none')[:12]} to {(after.head or 'none')[:12]}")
+    old = {path: (code, digest) for code, path, digest in before.entries}
+    new = {path: (code, digest) for code, path, digest in after.entries}
+    for path in sorted(old.keys() | new.keys()):
+        if old.get(path) == new.get(path):
+            continue
+        if path not in new:
+            said.append(f"{path} restored")
+        else:
+            code = new[path][0].strip() or "M"
+            said.append(f"{path} {_WHAT.get(code[-1], _WHAT.get(code[0], 'changed'))}")
+    if not said:
+        return None
+    more = f" and {len(said) - limit} more" if len(said) > limit else ""
+    return ", ".join(said[:limit]) + more
+
+
+def done_tree_changes(layout: Layout, tree: str) -> str | None:
+    """What changed in a done tree since pe committed its agent's work there, or None.
+
+    pe commits everything an agent leaves, so a done tree is clean on the commit its
+    stamp names; anything else was written there afterwards (by another tree's agent,
+    or by a person). Files setup or pe compare put there do not count, nor do ignored
+    files: the checkpoint commit never takes those, so the agent may have left them.
+    """
+    from pe.treework import Unsaved, unsaved  # deferred: it pulls in the checks machinery
+
+    stamp = read_json(layout.stamp(tree, "agent")) or {}
+    tree_dir = layout.tree(tree)
+    said = []
+    head = gitfacts.read(tree_dir, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
+    if stamp.get("commit") and head != stamp["commit"]:
+        said.append(f"HEAD moved from {str(stamp['commit'])[:12]} to {head[:12] or 'none'}")
+    work = unsaved(layout, tree)
+    tracked = Unsaved(changed=work.changed, untracked=work.untracked)
+    if tracked:
+        said.append(tracked.describe())
+    return "; ".join(said) or None
+
+
+def warnings(layout: Layout, feature: Feature, attempts_before: dict[str, int]) -> list[str]:
+    """After a run: what its agents changed outside their trees, as far as pe can see."""
+    out = []
+    for tree in feature.trees:
+        record = RunRecord.load(layout.run_record(tree.name), tree.name)
+        if record.attempts > attempts_before.get(tree.name, 0):
+            out += [f"{tree.name}: {w}" for w in record.warnings]
+    for tree in feature.trees:
+        # Every tree pe committed a finished run in, stale ones included: a deleted RESULTS.md
+        # makes a tree stale (it runs again), and that, too, was written by someone else.
+        if read_json(layout.stamp(tree.name, "agent")) is not None and layout.tree(tree.name).is_dir():
+            try:
+                touched = done_tree_changes(layout, tree.name)
+            except (ProcError, OSError):
+                continue  # git cannot read the tree: status says so, this is only a watch
+            if touched:
+                out.append(f"trees/{tree.name} changed after its agent finished and pe committed the work "
+                           f"({touched}): another agent, or a person, wrote there")
+    return out
