@@ -115,6 +115,9 @@ def _bundle(layout: Layout, p: ArchivePlan) -> tuple[bool, str]:
     p.dest.mkdir(parents=True, exist_ok=True)
     tmp = p.dest / f".{p.bundle.name}.tmp"
     revs = [f"refs/heads/{p.branch}"] + ([f"^{p.prerequisite}"] if p.prerequisite else [])
+    # git's lock on the bundle it writes: one killed with an earlier cleanup leaves it behind, and
+    # `bundle create` then refuses. We hold the repository lock: no other cleanup writes here.
+    tmp.with_name(tmp.name + ".lock").unlink(missing_ok=True)
     try:
         gitfacts.read(layout.root, "bundle", "create", "--quiet", str(tmp), *revs)
         res = gitfacts.read(layout.root, "bundle", "verify", "--quiet", str(tmp), check=False)

@@ -5,11 +5,11 @@ The same graph (pe.graph.namespace) is what plain `doit` sees through dodo.py.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from pe import git, proc
@@ -32,7 +32,8 @@ def resolve_base(layout: Layout, feature: Feature) -> str:
         raise PeError("HEAD is detached: pass --base=REF or set base: in the manifest")
     sha = git.resolve_commit(root, ref)
     if sha is None:
-        raise PeError(f"{feature.manifest.relative_to(root)}: at base: {ref!r} is not a commit in this repository")
+        where = feature.source or feature.manifest.relative_to(root)
+        raise PeError(f"{where}: at base: {ref!r} is not a commit in this repository")
     return sha
 
 
@@ -41,9 +42,14 @@ def make_plan(layout: Layout, features: Sequence[Feature], context: str = "") ->
     from pe.steps.worktree import preflight
 
     bases = {f.name: resolve_base(layout, f) for f in features}
+    try:
+        worktrees = {wt.path.resolve(): wt for wt in git.worktree_list(layout.root)}
+    except proc.ProcError:
+        worktrees = {}  # an entry a crash left half-written: the worktree step repairs it first
+    branches = git.branch_names(layout.root)
     for feature in features:
         for tree in feature.trees:
-            preflight(layout, tree)
+            preflight(layout, tree, worktrees, branches)
     return Plan(layout, tuple(features), bases, context)
 
 
@@ -81,7 +87,10 @@ def run_doit(plan: Plan, args: Sequence[str], jobs: int | None = None) -> int:
     """Run doit's command line `args` over `plan`; doit's own exit status."""
     from doit.doit_cmd import DoitMain
 
+    from pe.state import check_database
+
     plan.layout.state.mkdir(parents=True, exist_ok=True)
+    check_database(plan.layout.db_file)
     main = DoitMain(
         _loader(plan, jobs),
         config_filenames=(),
@@ -97,32 +106,22 @@ def run_doit(plan: Plan, args: Sequence[str], jobs: int | None = None) -> int:
         sys.stdout, sys.stderr = out, err
 
 
-@contextmanager
-def signals_stop_agents() -> Iterator[None]:
+def signals_stop_agents() -> contextlib.AbstractContextManager[None]:
     """SIGINT/SIGTERM: kill every agent group first, then unwind so doit saves state."""
-
-    def handler(signum: int, frame: Any) -> None:
-        # Ignore repeats while we shut down; the first one is being handled.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        sys.stderr.write(f"\npe: {signal.Signals(signum).name}: stopping every agent...\n")
-        proc.REGISTRY.kill_all()
-        raise Interrupted(signum)
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+    return proc.signals_stop_children(announce=True)
 
 
 def wait_for_bookkeeping(timeout: float = 10.0) -> None:
-    """Let agent steps whose process was killed record how it ended."""
-    from pe.steps.agent import active_steps
+    """Let the steps still running in doit's threads finish after an interrupt.
+
+    Their agents and installs are dead by now, so what is left is bookkeeping: the
+    checkpoint commit, the run record, a stamp. doit's threads are daemons and
+    would die mid-step when pe exits.
+    """
+    from pe.graph import active_actions
 
     deadline = time.monotonic() + timeout
-    while active_steps() and time.monotonic() < deadline:
+    while active_actions() and time.monotonic() < deadline:
         time.sleep(0.05)
 
 

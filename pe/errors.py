@@ -7,6 +7,8 @@ Exit codes follow doit's contract so that `pe` and plain `doit` agree:
 
 from __future__ import annotations
 
+import errno
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 3
@@ -38,3 +40,13 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+# What the machine, not pe, got wrong: reported as one line naming the file, never a traceback.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO,
+                                errno.EMFILE, errno.ENFILE})
+
+
+def describe_os_error(exc: OSError) -> str:
+    """`No space left on device: .pe/runs/x.json`: what happened, and to which file."""
+    return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")

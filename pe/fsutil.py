@@ -28,7 +28,10 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     """Write to a temp file in the same directory, fsync, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     try:
         # mkstemp makes 0600 files; give the file what a plain open() would (reports get checked in).
         os.fchmod(fd, 0o666 & ~_UMASK)
@@ -37,11 +40,14 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None:
+            # A failed write() names no file (disk full): say which one, the error is shown to the user.
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     # fsync the directory so the rename itself survives a power cut.
     dfd = os.open(path.parent, os.O_RDONLY)
@@ -49,6 +55,17 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append to a log; an error names the file (a failed write() names none: disk full)."""
+    try:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

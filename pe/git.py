@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pe import proc
 from pe.errors import PeError
+from pe.leftovers import file_in_use
 from pe.lock import file_lock
 
 # Variables that would point git at another repository (set inside git hooks).
@@ -44,7 +45,8 @@ def git_env() -> dict[str, str]:
 
 
 def git(cwd: Path, *args: str, check: bool = True, timeout: float = 120) -> proc.Result:
-    return proc.run(["git", *args], cwd=cwd, env=git_env(), check=check, timeout=timeout)
+    # An interrupt lets git finish: killed mid-write it leaves locks every later call trips over.
+    return proc.run(["git", *args], cwd=cwd, env=git_env(), check=check, timeout=timeout, finish_on_interrupt=True)
 
 
 def out(cwd: Path, *args: str) -> str:
@@ -91,6 +93,12 @@ def valid_branch_name(root: Path, name: str) -> bool:
 
 def branch_exists(root: Path, branch: str) -> bool:
     return git(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False).returncode == 0
+
+
+def branch_names(root: Path) -> set[str]:
+    """Every local branch, by full name (`refname:short` can come back as heads/x when a tag is x too)."""
+    raw = out(root, "for-each-ref", "--format=%(refname)", "refs/heads/")
+    return {line.removeprefix("refs/heads/") for line in raw.splitlines() if line}
 
 
 def common_dir(root: Path) -> Path:
@@ -214,6 +222,41 @@ def delete_branch(root: Path, branch: str) -> None:
 def checkout_tree(tree: Path) -> None:
     """Populate a tree made with --no-checkout from its HEAD."""
     git(tree, "reset", "--hard", "--quiet")
+
+
+def clear_stale_index_lock(tree: Path) -> Path | None:
+    """Remove the tree's index.lock if no process holds it open; the path removed, or None.
+
+    A git killed in the tree (a crash during pe's checkpoint commit or checkout, an
+    agent's own git killed at its timeout) leaves it, and git then refuses every later
+    index write there ("remove the file manually to continue"). Callers hold the
+    repository lock and have stopped the tree's agent, so no git of pe's runs there.
+    """
+    gitdir = Path(out(tree, "rev-parse", "--absolute-git-dir"))
+    lock = gitdir / "index.lock"
+    if not lock.exists() or file_in_use(lock):
+        return None
+    lock.unlink(missing_ok=True)
+    return lock
+
+
+def half_written_entries(root: Path) -> list[Path]:
+    """Worktree admin dirs a killed `git worktree add` left without a usable gitdir or commondir.
+
+    git creates <common>/worktrees/<name>/ first and fills it in after; one cut off
+    in between makes every later `git worktree list` fail ("failed to read
+    .../commondir"), prune included, so git cannot repair it itself.
+    """
+    admin = common_dir(root) / "worktrees"
+    found = []
+    for entry in sorted(admin.iterdir()) if admin.is_dir() else []:
+        try:
+            usable = all((entry / name).read_text().strip() for name in ("gitdir", "commondir"))
+        except OSError:
+            usable = False
+        if entry.is_dir() and not usable:
+            found.append(entry)
+    return found
 
 
 def status_porcelain(tree: Path, *, ignored: bool = False) -> list[str]:

@@ -7,6 +7,7 @@ tasks against the same state database.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -14,7 +15,7 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from pe.errors import PeError
+from pe.errors import ENVIRONMENT_ERRNOS, PeError, describe_os_error
 from pe.layout import Layout
 from pe.manifest import Feature, TreeSpec
 from pe.proc import ProcError
@@ -33,18 +34,40 @@ class Plan:
     context: str = ""
 
 
+# Step actions running right now, in doit's threads: an interrupt waits for them to
+# finish their bookkeeping (engine.wait_for_bookkeeping).
+_active = 0
+_active_lock = threading.Lock()
+
+
+def active_actions() -> int:
+    with _active_lock:
+        return _active
+
+
 def _failing(fn: Callable[[], Any]) -> Callable[[], Any]:
     """Adapt a step to doit's contract: a returned string or a known error is a failure.
 
     PeError and ProcError become one-line TaskFailed reasons instead of
-    tracebacks; anything else is a bug and keeps its traceback.
+    tracebacks, and so do OSErrors the machine caused (disk full, permission
+    denied); anything else is a bug and keeps its traceback.
     """
 
     def action() -> Any:
+        global _active
+        with _active_lock:
+            _active += 1
         try:
             reason = fn()
         except (PeError, ProcError) as exc:
             return TaskFailed(str(exc))
+        except OSError as exc:
+            if exc.errno not in ENVIRONMENT_ERRNOS:
+                raise
+            return TaskFailed(describe_os_error(exc))
+        finally:
+            with _active_lock:
+                _active -= 1
         return TaskFailed(reason) if isinstance(reason, str) else None
 
     action.__name__ = getattr(fn, "__name__", "step")

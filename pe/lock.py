@@ -5,6 +5,8 @@ crash never leaves a stale lock. Two locks exist:
 - the repository lock: one mutating command (pe or plain doit) at a time;
 - the git lock: serialises `worktree add/remove/prune` and `branch -D`,
   which race when run concurrently (see shared notes on git worktree).
+Taking the repository lock also stops what a kill -9'd holder left running
+(leftovers.reap_orphans), so a new run never works beside its predecessor's children.
 """
 
 from __future__ import annotations
@@ -18,15 +20,28 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from pe import proc
 from pe.errors import LockHeld
+from pe.leftovers import reap_orphans
 
 
-def _holder(info_path: Path) -> str:
-    try:
-        info = json.loads(info_path.read_text())
-        return f"pid {info['pid']} ({info['command']}, since {info['since']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another process"
+def _holder(info_path: Path, patience: float = 1.0) -> str:
+    """Who holds the lock, from the file the holder writes right after taking it.
+
+    A holder that took the lock an instant ago may not have written it yet, and the
+    file may still name an earlier holder that died: wait a little for a live one.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            info = json.loads(info_path.read_text())
+            if proc.process_start_ticks(int(info["pid"])) is not None:
+                return f"pid {info['pid']} ({info['command']}, since {info['since']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if time.monotonic() > deadline:
+            return "another process"
+        time.sleep(0.02)
 
 
 _HELD: list[RepoLock] = []
@@ -65,11 +80,18 @@ class RepoLock:
             "command": command,
             "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        # Not atomic on purpose: readers only use it for the message above.
-        self.info_path.write_text(json.dumps(info))
+        # Not atomic on purpose: readers only use it for the message above. Best effort, too: a
+        # full disk must not stop pe here, with the lock held, before it can say what failed.
+        with contextlib.suppress(OSError):
+            self.info_path.write_text(json.dumps(info))
+        # Before anything else: what a kill -9'd pe left running here must stop first.
+        scope = str(self.path.parent.resolve())
+        reap_orphans(scope)
+        proc.claim(scope)
 
     def release(self) -> None:
         if self._fd is not None:
+            proc.claim(None)
             with contextlib.suppress(OSError):
                 self.info_path.unlink()
             os.close(self._fd)

@@ -5,14 +5,23 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from pe import __version__, commands
-from pe.errors import EXIT_SIGINT, EXIT_USAGE, Interrupted, PeError
+from pe.errors import (
+    ENVIRONMENT_ERRNOS,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EXIT_USAGE,
+    Interrupted,
+    PeError,
+    describe_os_error,
+)
 from pe.lock import release_all
-from pe.proc import ProcError
+from pe.proc import ProcError, signals_stop_children
 
 EPILOG = """\
 typical cycle:
@@ -80,15 +89,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(args.run(args))
+        # Every action, not only the graph runs: SIGTERM must stop children and exit 143 too.
+        with signals_stop_children(keyboard_interrupt=True):
+            return int(args.run(args))
     except PeError as exc:
         print(f"pe: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except ProcError as exc:
         print(f"pe: error: {exc}", file=sys.stderr)
         return 1
-    except (KeyboardInterrupt, Interrupted):
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise  # a bug: keep the traceback
+        print(f"pe: error: {describe_os_error(exc)}", file=sys.stderr)  # disk full, permission denied
+        return 1
+    except (KeyboardInterrupt, Interrupted) as exc:
         print("pe: interrupted", file=sys.stderr)
-        return EXIT_SIGINT
+        sigterm = isinstance(exc, Interrupted) and exc.signum == signal.SIGTERM
+        return EXIT_SIGTERM if sigterm else EXIT_SIGINT
     finally:
         release_all()

@@ -4,22 +4,33 @@ Every child gets its own process group (start_new_session=True), an argv
 list (never a shell), and a timeout. Groups are registered while they run so
 that SIGINT/SIGTERM to pe can kill every one of them: a child in its own
 session does not get the terminal's ^C, so nobody else would.
+
+pe's own short bookkeeping commands (git) are the exception: on an interrupt
+they are let finish, up to FINISH_GRACE_S, because a git killed mid-write
+leaves an index.lock or a `locked initializing` worktree behind, and a
+checkpoint commit cut off loses the agent's work from its branch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import IO
 
+from pe.errors import Interrupted
+
 KILL_GRACE_S = 5.0
+FINISH_GRACE_S = 10.0
 
 
 class ProcError(Exception):
@@ -75,6 +86,38 @@ class _Registry:
 REGISTRY = _Registry()
 
 
+@contextlib.contextmanager
+def signals_stop_children(*, announce: bool = False, keyboard_interrupt: bool = False) -> Iterator[None]:
+    """While inside: SIGINT/SIGTERM first kill every registered child group, then unwind.
+
+    The main thread gets Interrupted(signum), or KeyboardInterrupt for SIGINT when
+    `keyboard_interrupt` (so that `except KeyboardInterrupt`, e.g. the end of
+    `pe status --watch`, keeps working). Without this, SIGTERM would end pe at once
+    and leave its children running, and ^C would wait for children in other threads.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        # Ignore repeats while we shut down; the first one is being handled.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if announce:
+            sys.stderr.write(f"\npe: {signal.Signals(signum).name}: stopping every agent...\n")
+        REGISTRY.kill_all()
+        if keyboard_interrupt and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
 def _signal_group(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)
@@ -120,6 +163,32 @@ def process_start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
+# --- what a killed pe leaves running ------------------------------------------
+#
+# kill -9 of pe cannot take its children along: they are in sessions of their own.
+# So every child carries PE_OWNER=<scope>|<pid>:<start ticks>|<kind> (scope: the
+# repository's state dir, set by claim() when pe takes the repository lock), which
+# its own children inherit. The next pe to take that lock finds them by it
+# (pe/leftovers.py).
+
+OWNER_VAR = "PE_OWNER"
+_owner: str | None = None
+
+
+def claim(scope: str | None) -> None:
+    """Tag every child started from now on as this process's, in `scope` (None: stop tagging)."""
+    global _owner
+    _owner = None if scope is None else f"{scope}|{os.getpid()}:{process_start_ticks(os.getpid())}"
+
+
+def _tagged(env: Mapping[str, str] | None, finish: bool) -> dict[str, str] | None:
+    if _owner is None:
+        return dict(env) if env is not None else None
+    tagged = dict(env if env is not None else os.environ)
+    tagged[OWNER_VAR] = f"{_owner}|{'finish' if finish else 'kill'}"
+    return tagged
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -128,20 +197,27 @@ def run(
     timeout: float = 120,
     check: bool = True,
     stdin_text: str | None = None,
+    finish_on_interrupt: bool = False,
 ) -> Result:
-    """Run a short command, capture its output, kill its group on timeout."""
+    """Run a short command, capture its output, kill its group on timeout.
+
+    `finish_on_interrupt`: pe's own bookkeeping (git). It is not registered for
+    the signal handlers' kill, and an interrupt in this thread waits up to
+    FINISH_GRACE_S for it to finish before killing it (see the module doc).
+    """
     argv = [str(a) for a in argv]
     proc = subprocess.Popen(
         argv,
         cwd=cwd,
-        env=dict(env) if env is not None else None,
+        env=_tagged(env, finish=finish_on_interrupt),
         stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
-    REGISTRY.add(proc.pid)
+    if not finish_on_interrupt:
+        REGISTRY.add(proc.pid)
     try:
         out, err = proc.communicate(stdin_text, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -149,6 +225,9 @@ def run(
         out, err = proc.communicate()
         raise ProcError(argv, -9, out, f"timed out after {timeout:g}s\n{err}") from None
     except BaseException:
+        if finish_on_interrupt:
+            with contextlib.suppress(BaseException):
+                proc.communicate(timeout=min(timeout, FINISH_GRACE_S))
         kill_group(proc.pid, grace=1)
         proc.wait()
         raise
@@ -208,7 +287,7 @@ def spawn_logged(
         proc = subprocess.Popen(
             [str(a) for a in argv],
             cwd=cwd,
-            env=dict(env),
+            env=_tagged(env, finish=False),
             stdin=stdin,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -9,10 +9,29 @@ Registered as the doit backend `pe-sqlite` (pyproject entry point), so plain
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from doit.dependency import SqliteDB
+
+
+def check_database(path: Path) -> None:
+    """Open (or create) the database as doit will, and fail with one line if it cannot be written.
+
+    doit's own message for any sqlite error at open is "seems to use a bad format or
+    is corrupted... remove the database file(s)", with a traceback: wrong, and bad
+    advice, when the disk is full or read-only.
+    """
+    try:
+        with sqlite3.connect(path, timeout=10) as conn:
+            conn.execute("pragma journal_mode=wal")
+            conn.execute("create table if not exists doit (task_id text not null primary key, task_data json)")
+        conn.close()
+    except sqlite3.OperationalError as exc:
+        code = errno.ENOSPC if "full" in str(exc) else errno.EIO
+        raise OSError(code, f"cannot write pe's state database ({exc})", str(path)) from None
 
 
 class CommittingSqliteDB(SqliteDB):

@@ -14,7 +14,7 @@ from pathlib import Path
 from pe import archive, git, gitfacts, manifest, proc, recovery, treestate, treework
 from pe.commands import _common
 from pe.errors import PeError
-from pe.fsutil import read_json
+from pe.fsutil import read_json, write_json_atomic
 from pe.layout import Layout
 from pe.runrecord import RunRecord
 from pe.steps import setup as setup_step
@@ -116,8 +116,22 @@ def _branch_rule(layout: Layout, feature: str, tree: str, tip: str, keep_ref: st
     return None
 
 
+def _removal_cut_short(layout: Layout, tree: str, path: Path) -> bool:
+    """True if an earlier cleanup began `git worktree remove` here and was killed in it.
+
+    Its archive was made and verified before; what is left is the tree at the same
+    commit with files missing, nothing added or changed.
+    """
+    marker = read_json(layout.stamp(tree, "removing"))
+    if not marker:
+        return False
+    head = gitfacts.read(path, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
+    entries = gitfacts.status_entries(path)
+    return head == marker.get("head") and all(code.strip() == "D" for code, _ in entries)
+
+
 def _forget(layout: Layout, tree: str) -> str | None:
-    for step in ("worktree", "agent", "creating"):
+    for step in ("worktree", "agent", "creating", "removing"):
         layout.stamp(tree, step).unlink(missing_ok=True)
     layout.run_record(tree).unlink(missing_ok=True)
     layout.prompt(tree).unlink(missing_ok=True)
@@ -149,7 +163,8 @@ def plan_tree(layout: Layout, feature: str, tree: str, args: argparse.Namespace,
             pid = record.pid
             tp.steps.append(Step(f"stop the agent still running in {rel} (process group {pid})",
                                  lambda: proc.kill_group(pid)))
-    work = treework.unsaved(layout, tree) if present else treework.Unsaved()
+    finishing = present and _removal_cut_short(layout, tree, path)
+    work = treework.unsaved(layout, tree) if present and not finishing else treework.Unsaved()
     if work:
         problems.append(work.describe())
     if wt is not None and wt.locked is not None and "initializing" not in wt.locked and not args.force:
@@ -172,15 +187,20 @@ def plan_tree(layout: Layout, feature: str, tree: str, args: argparse.Namespace,
     dest = ap.dest.relative_to(root)
     tp.steps.append(Step(f"archive into {dest}/:" + "".join(f"\n{_INDENT}{line}" for line in listing), do_archive))
     if present:
-        loose = work.changed or work.untracked or work.untracked_other
+        loose = work.changed or work.untracked or work.untracked_other or finishing
         force = 2 if wt is not None and wt.locked is not None else (1 if loose else 0)
         flag = {0: "", 1: " --force", 2: " --force --force"}[force]
+        head = ap.tip
 
         def remove() -> None:
+            # Marked first: a crash inside `git worktree remove` leaves a tree with files missing,
+            # which the next cleanup must finish, not refuse as unsaved work (_removal_cut_short).
+            write_json_atomic(layout.stamp(tree, "removing"), {"head": head})
             with git.mutation_lock(layout.git_lock_file):
                 git.remove_worktree(root, path, force=force)
 
-        tp.steps.append(Step(f"git worktree remove{flag} -- {rel}", remove))
+        note = " (finishing a removal a crash cut short)" if finishing else ""
+        tp.steps.append(Step(f"git worktree remove{flag} -- {rel}{note}", remove))
     elif wt is None and path.is_dir():
         dest = layout.state / "quarantine" / f"{tree}-{time.strftime('%Y%m%d-%H%M%S')}"
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pe import agents, engine, manifest
+from pe import agents, engine, guard, manifest
 from pe.commands import _common, init, status
+from pe.errors import PeError
+from pe.runrecord import RunRecord
 
 NAME = "execute"
 ORDER = 20
@@ -45,7 +47,10 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     trees = manifest.require_agents(feature)
     for tree in trees:
         assert tree.agent is not None
-        agents.get(tree.agent.preset).check_available(tree.agent, layout.root)
+        try:
+            agents.get(tree.agent.preset).check_available(tree.agent, layout.root)
+        except PeError as exc:
+            raise PeError(f"{feature.source}: {exc}") from None  # where the agent was named
     plan = engine.make_plan(layout, [feature], context=args.context)
     _common.lock(layout, args)
     if new_data is not None:
@@ -57,6 +62,7 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
         refresh_incomplete(layout, feature)
     print(f"{feature.name}: {feature.count} trees, up to {feature.jobs} agents at once; logs in .pe/logs/")
     tasks = [f"agent:{t.name}" for t in trees]
+    attempts = {t.name: RunRecord.load(layout.run_record(t.name), t.name).attempts for t in trees}
     if sys.stdout.isatty() and not args.plain:
         from pe.live import LiveView
         from pe.reporter import PeReporter
@@ -71,6 +77,8 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
         rc = engine.run_tasks(plan, tasks, jobs=feature.jobs)
     print()
     print(status.table(layout, [feature]))
+    for warning in guard.warnings(layout, feature, attempts):
+        print(f"pe: warning: {warning}", file=sys.stderr)
     if rc == 1:
         print(f"\nsome trees did not finish; see the logs, then: pe resume --feature={feature.name}")
     return rc

@@ -9,14 +9,14 @@ every run, so an edited plan, strategy or RESULTS.md re-runs exactly that tree.
 from __future__ import annotations
 
 import os
-import threading
+import shutil
 import time
 from pathlib import Path
 
-from pe import agents, git, proc
+from pe import agents, git, guard, proc
 from pe import prompt as prompts
 from pe.agents.base import Outcome, RunContext
-from pe.fsutil import newest_mtime, read_json, sha256_file, write_atomic, write_json_atomic
+from pe.fsutil import append_text, newest_mtime, read_json, sha256_file, write_atomic, write_json_atomic
 from pe.layout import Layout
 from pe.manifest import Feature, TreeSpec
 from pe.progress import refresh as refresh_progress
@@ -24,16 +24,6 @@ from pe.results import PROGRESS_FILE, RESULTS_FILE, check_results
 from pe.runrecord import RunRecord, now_iso
 from pe.steps import setup as setup_step
 from pe.steps.worktree import tree_base
-
-# Agent steps that are between "process exited" and "record saved": the
-# interrupt path waits for these so a ^C does not cut bookkeeping in half.
-_active_count = 0
-_active_lock = threading.Lock()
-
-
-def active_steps() -> int:
-    with _active_lock:
-        return _active_count
 
 
 def stamp_ok(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
@@ -51,7 +41,8 @@ def _set_aside_incomplete(layout: Layout, tree: TreeSpec) -> Path | None:
         return None
     dest = layout.logs(tree.name) / f"RESULTS.incomplete-{time.strftime('%Y%m%d-%H%M%S')}.md"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(results, dest)
+    # A move, not a rename: .pe/ may be on another file system than the tree (EXDEV).
+    shutil.move(results, dest)
     return dest
 
 
@@ -94,7 +85,6 @@ def _wait_backoff(seconds: float) -> bool:
 
 def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str | None:
     """Run the agent; None on success, else the reason it failed."""
-    global _active_count
     if stamp_ok(layout, feature, tree):
         return None  # done by an earlier run whose success doit had not saved
     if tree.agent is None:
@@ -106,33 +96,27 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
     record_path = layout.run_record(tree.name)
     record = RunRecord.load(record_path, tree.name)
     _kill_leftover(record)
+    git.clear_stale_index_lock(tree_dir)  # a crash mid-checkpoint: the agent's git would trip over it
     set_aside = _set_aside_incomplete(layout, tree)
     layout.stamp(tree.name, "agent").unlink(missing_ok=True)
     prompt_file = _prompt(layout, feature, tree, record, context, record.attempts > 0 or set_aside is not None)
     log_path = layout.agent_log(tree.name)
     log_path.parent.mkdir(parents=True, exist_ok=True)
 
-    with _active_lock:
-        _active_count += 1
-    try:
-        for try_no in range(spec.retries + 1):
-            ctx = RunContext(
-                root=layout.root, tree=tree, tree_dir=tree_dir, prompt_file=prompt_file, plan=feature.plan,
-                context=context, log_path=log_path, resume=record.attempts > 0 or set_aside is not None,
-                session_id=record.session_id, log_offset=log_path.stat().st_size if log_path.exists() else 0,
-            )
-            ended, outcome, reason = _run_once(layout, feature, tree, preset, ctx, record, record_path)
-            if reason is None or not outcome.transient or ended.interrupted or try_no == spec.retries:
-                break
-            pause = BACKOFF_S[min(try_no, len(BACKOFF_S) - 1)]
-            with log_path.open("ab") as log:
-                log.write(f"\n=== pe: transient failure ({reason}); retry in {pause:g}s\n".encode())
-            if not _wait_backoff(pause):
-                break
-        return _finish(layout, feature, tree, record, record_path, ended, reason)
-    finally:
-        with _active_lock:
-            _active_count -= 1
+    for try_no in range(spec.retries + 1):
+        ctx = RunContext(
+            root=layout.root, tree=tree, tree_dir=tree_dir, prompt_file=prompt_file, plan=feature.plan,
+            context=context, log_path=log_path, resume=record.attempts > 0 or set_aside is not None,
+            session_id=record.session_id, log_offset=log_path.stat().st_size if log_path.exists() else 0,
+        )
+        ended, outcome, reason = _run_once(layout, feature, tree, preset, ctx, record, record_path)
+        if reason is None or not outcome.transient or ended.interrupted or try_no == spec.retries:
+            break
+        pause = BACKOFF_S[min(try_no, len(BACKOFF_S) - 1)]
+        append_text(log_path, f"\n=== pe: transient failure ({reason}); retry in {pause:g}s\n")
+        if not _wait_backoff(pause):
+            break
+    return _finish(layout, feature, tree, record, record_path, ended, reason)
 
 
 def _run_once(
@@ -148,19 +132,25 @@ def _run_once(
     record.state = "running"
     record.started_at = now_iso()
     record.ended_at = record.reason = record.exit = None
+    record.warnings = []
 
     def on_start(pid: int) -> None:
         record.pid, record.pid_start = pid, proc.process_start_ticks(pid)
         record.save(record_path)
 
+    main_before = guard.snapshot(layout.root)
+    append_text(ctx.log_path, f"\n=== pe: attempt {record.attempts} at {record.started_at}: {' '.join(argv)}\n")
     with ctx.log_path.open("ab") as log:
-        log.write(f"\n=== pe: attempt {record.attempts} at {record.started_at}: {' '.join(argv)}\n".encode())
-        log.flush()
         ended = proc.spawn_logged(
             argv, cwd=ctx.tree_dir, env=env, log=log, timeout=tree.timeout_s, on_start=on_start,
             stdin_path=preset.stdin(ctx), idle_timeout=spec.idle_timeout_s,
             last_activity=lambda: newest_mtime(ctx.tree_dir),
         )
+    # pe cannot keep an agent out of the main checkout (see pe/guard.py), but it can tell.
+    touched = guard.changes(main_before, guard.snapshot(layout.root))
+    record.warnings = [f"the main checkout changed while this agent ran: {touched}"] if touched else []
+    for warning in record.warnings:
+        append_text(ctx.log_path, f"\n=== pe: WARNING: {warning}\n")
     outcome = preset.outcome(ctx, ended.returncode)
     if ended.interrupted:
         reason: str | None = "interrupted by the user"
@@ -188,6 +178,7 @@ def _finish(
     tree_dir = layout.tree(tree.name)
     # Checkpoint whatever the agent left, success or not: the branch must hold the work.
     verdict = "done" if reason is None else "incomplete"
+    git.clear_stale_index_lock(tree_dir)  # the agent's own git, killed with its group at a timeout
     git.commit_all(tree_dir, f"pe: {tree.name} ({tree.strategy.name}) attempt {record.attempts}, {verdict}")
     if reason is None:
         write_json_atomic(
@@ -204,6 +195,6 @@ def _finish(
     record.pid = record.pid_start = None
     record.history.append({"attempt": record.attempts, "state": record.state, "exit": record.exit,
                            "reason": reason, "started_at": record.started_at, "ended_at": record.ended_at,
-                           "usage": record.usage})
+                           "usage": record.usage, "warnings": record.warnings})
     record.save(record_path)
     return reason

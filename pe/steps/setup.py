@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pe.errors import PeError
+from pe.errors import PeError, describe_os_error
 from pe.fsutil import read_json, sha256_file, sha256_text, write_json_atomic
 from pe.layout import Layout
 from pe.manifest import Feature, TreeSpec
@@ -110,7 +110,7 @@ def baseline(layout: Layout, feature: str) -> dict[str, Any] | None:
 def _one_line(exc: Exception) -> str:
     if isinstance(exc, OSError):
         # Disk full, permission denied: the user can act on these, no traceback needed.
-        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+        return describe_os_error(exc)
     return str(exc)
 
 

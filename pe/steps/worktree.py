@@ -27,24 +27,38 @@ def tree_base(layout: Layout, tree: str) -> str | None:
     return stamp.get("base_sha") if stamp else None
 
 
-def preflight(layout: Layout, tree: TreeSpec) -> None:
-    """Refuse, before anything runs, a directory or a branch of the tree's name that is not pe's.
+def preflight(layout: Layout, tree: TreeSpec, worktrees: dict[Path, git.Worktree], branches: set[str]) -> None:
+    """Refuse, before anything runs, what is at the tree's path or name and is not pe's.
 
     pe's own leftovers (a killed `worktree add`) carry the `creating` marker or
     the worktree stamp and are repaired; anything else belongs to the user.
+    `worktrees`: `git worktree list` by resolved path (empty if git could not read
+    it); `branches`: every local branch.
     """
     path = layout.tree(tree.name)
+    rel = path.relative_to(layout.root)
+    if layout.trees.exists() and not layout.trees.is_dir():
+        raise PeError(f"{TREES_DIR} exists and is not a directory; pe keeps its worktrees there: move it away")
+    if (path.exists() or path.is_symlink()) and not path.is_dir():
+        raise PeError(f"{rel} exists and is not a directory; move it away or pick another feature name")
     ours = layout.stamp(tree.name, "creating").exists() or layout.stamp(tree.name, "worktree").exists()
     if path.is_dir() and not (path / ".git").exists() and any(path.iterdir()) and not ours:
-        raise PeError(
-            f"{path.relative_to(layout.root)} exists and is not a git worktree; "
-            "move it away or pick another feature name"
-        )
-    if not ours and git.branch_exists(layout.root, tree.name):
+        raise PeError(f"{rel} exists and is not a git worktree; move it away or pick another feature name")
+    registered = worktrees.get(path.resolve())
+    if registered is not None and registered.prunable is None and registered.branch != tree.name:
+        on = f"branch {registered.branch}" if registered.branch else "a detached HEAD"
+        raise PeError(f"{rel} is a worktree on {on}, not pe's (expected branch {tree.name}); "
+                      "remove it with `git worktree remove`, or pick another feature name")
+    if not ours and tree.name in branches:
         raise PeError(
             f"a branch named {tree.name} already exists and pe did not create it; "
             "pick another feature name, or delete or rename that branch"
         )
+    below = sorted(b for b in branches if b.startswith(tree.name + "/"))
+    if below:
+        # refs/heads/<tree>/x is a directory where refs/heads/<tree> would be a file: git refuses.
+        raise PeError(f"a branch named {below[0]} exists, so git cannot create branch {tree.name}; "
+                      "pick another feature name, or rename that branch")
 
 
 def _quarantine(layout: Layout, path: Path) -> Path:
@@ -52,6 +66,17 @@ def _quarantine(layout: Layout, path: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(path), str(dest))
     return dest
+
+
+def _remove_half_written(layout: Layout) -> None:
+    """Drop the admin entries of pe's own `worktree add`s that a crash cut off (before git lists anything).
+
+    Only trees pe was creating (the `creating` marker): their add never finished, so
+    nothing was checked out and nothing can be lost. Under the mutation lock.
+    """
+    for entry in git.half_written_entries(layout.root):
+        if layout.stamp(entry.name, "creating").exists():
+            shutil.rmtree(entry)
 
 
 @functools.cache
@@ -67,6 +92,7 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
     did = "exists"
     with git.mutation_lock(layout.git_lock_file):
         _exclude_once(root)  # under the lock: parallel trees would append the lines twice
+        _remove_half_written(layout)
         wt = git.find_worktree(root, path)
         if wt is not None and wt.locked is not None and "initializing" in wt.locked:
             # A `worktree add` killed mid-way: git's own prune skips these.
@@ -101,10 +127,8 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
         record = RunRecord.load(layout.run_record(tree.name), tree.name)
         # Populate the files unless an agent already worked here (its changes must stay).
         if record.attempts == 0:
-            # A checkout killed mid-way leaves index.lock, and every later reset refuses
-            # to run. No agent has worked here and we hold the repository lock: it is ours.
-            gitdir = Path(git.out(path, "rev-parse", "--absolute-git-dir"))
-            (gitdir / "index.lock").unlink(missing_ok=True)
+            # A checkout killed mid-way leaves index.lock, and every later reset refuses to run.
+            git.clear_stale_index_lock(path)
             git.checkout_tree(path)
         write_json_atomic(stamp_path, {"branch": tree.name, "base_sha": base_sha, "created_at": now_iso()})
     creating.unlink(missing_ok=True)
