@@ -1,0 +1,1 @@
+"""Fault injection: pe killed, interrupted, starved of disk, raced, and agents that misbehave."""

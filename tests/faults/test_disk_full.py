@@ -1,0 +1,90 @@
+"""Disk full during execute: the repository's state dir (.pe/) on a small tmpfs, filled up.
+
+Where the test cannot mount one (not root, no CAP_SYS_ADMIN, no `mount`), it is skipped
+and says why.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import git, pe_run, write_manifest
+
+from faults.harness import events, no_processes_left
+
+
+@pytest.fixture
+def small_state_dir(repo: Path) -> Iterator[Path]:
+    state = repo / ".pe"
+    state.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no `mount` command to put .pe/ on a small tmpfs")
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(state)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs for .pe/ here: {res.stderr.strip() or res.returncode}")
+    try:
+        yield state
+    finally:
+        subprocess.run(["umount", "-l", str(state)], check=False)
+
+
+def fill(state: Path, leave_kb: int) -> Path:
+    """A file that takes all of the tmpfs but `leave_kb`."""
+    st = shutil.disk_usage(state)
+    filler = state / "filler"
+    with filler.open("ab") as fh:
+        fh.write(b"\0" * max(0, st.free - leave_kb * 1024))
+    return filler
+
+
+def all_json_parses(state: Path) -> None:
+    """State files are written atomically: none is ever half-written, disk full or not."""
+    for path in state.rglob("*.json"):
+        json.loads(path.read_text())
+
+
+def runs(log: Path, tree: str, event: str, tag: str) -> int:
+    return sum(1 for e in events(log) if (e["tree"], e["event"], e.get("tag")) == (tree, event, tag))
+
+
+@pytest.mark.parametrize(("leave_kb", "output"), [(0, 0), (40, 0), (300, 200_000)],
+                         ids=["nothing-left", "no-room-for-the-prompts", "logs-fill-it-mid-run"])
+def test_disk_full_during_execute(small_state_dir: Path, repo: Path, agent_log: Path, leave_kb: int,
+                                  output: int) -> None:
+    write_manifest(repo, count="3")
+    assert pe_run(repo, "init", "--feature=feat").returncode == 0
+    filler = fill(small_state_dir, leave_kb)
+    res = pe_run(repo, "execute", "--feature=feat", env={"PE_TEST_OUTPUT": str(output), "PE_TEST_TAG": "full"})
+    said = res.stdout + res.stderr
+    assert res.returncode == 1, said
+    assert "Traceback" not in said and "Error:" not in said, said
+    failed = [line for line in res.stdout.splitlines() if " FAILED " in line]
+    if leave_kb == 0:
+        # Not even doit's database opens: one line, before any task (doit itself would blame "corruption").
+        assert res.stderr == f"pe: error: cannot write pe's state database (disk I/O error): {small_state_dir}/doit.sqlite3\n"
+        assert not failed
+    else:
+        assert len(failed) == 3, said
+        for line in failed:  # one line each, saying what and where
+            assert f"No space left on device: {small_state_dir}/" in line, line
+    all_json_parses(small_state_dir)
+    no_processes_left(agent_log)
+    status = pe_run(repo, "status", "--json")  # status still reads it all
+    assert status.returncode == 0 and {r["state"] for r in json.loads(status.stdout)} <= {"ready", "interrupted"}
+    stamped = {p.name.split(".")[0] for p in (small_state_dir / "stamps").glob("*.agent.json")}
+
+    filler.unlink()
+    res = pe_run(repo, "resume", "--feature=feat", env={"PE_TEST_OUTPUT": str(output), "PE_TEST_TAG": "resume"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    for i in (1, 2, 3):
+        tree = f"feat-{i}"
+        # Done once: a tree the full disk kept pe from recording as done runs again, the others do not.
+        assert runs(agent_log, tree, "start", "resume") == (0 if tree in stamped else 1)
+        assert json.loads((small_state_dir / "runs" / f"{tree}.json").read_text())["state"] == "done"
+        assert git(repo / "trees" / tree, "status", "--porcelain") == ""
+    all_json_parses(small_state_dir)
