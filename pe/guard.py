@@ -115,15 +115,19 @@ def warnings(layout: Layout, feature: Feature, attempts_before: dict[str, int]) 
         record = RunRecord.load(layout.run_record(tree.name), tree.name)
         if record.attempts > attempts_before.get(tree.name, 0):
             out += [f"{tree.name}: {w}" for w in record.warnings]
-    for tree in feature.trees:
-        # Every tree pe committed a finished run in, stale ones included: a deleted RESULTS.md
-        # makes a tree stale (it runs again), and that, too, was written by someone else.
-        if read_json(layout.stamp(tree.name, "agent")) is not None and layout.tree(tree.name).is_dir():
-            try:
-                touched = done_tree_changes(layout, tree.name)
-            except (ProcError, OSError):
-                continue  # git cannot read the tree: status says so, this is only a watch
-            if touched:
-                out.append(f"trees/{tree.name} changed after its agent finished and pe committed the work "
-                           f"({touched}): another agent, or a person, wrote there")
+    # Every tree pe committed a finished run in, stale ones included: a deleted RESULTS.md
+    # makes a tree stale (it runs again), and that, too, was written by someone else.
+    finished = [t.name for t in feature.trees
+                if read_json(layout.stamp(t.name, "agent")) is not None and layout.tree(t.name).is_dir()]
+
+    def check(tree: str) -> str | None:
+        try:
+            return done_tree_changes(layout, tree)
+        except (ProcError, OSError):
+            return None  # git cannot read the tree: status says so, this is only a watch
+
+    for name, touched in zip(finished, gitfacts.parallel(check, finished), strict=True):
+        if touched:
+            out.append(f"trees/{name} changed after its agent finished and pe committed the work "
+                       f"({touched}): another agent, or a person, wrote there")
     return out
