@@ -270,7 +270,11 @@ def _apply_agent(data: dict[str, Any], flag: str) -> dict[str, Any]:
     index = 1
     for name, trees in mix:
         for _ in range(trees):
-            impls.setdefault(str(index), {})["agent"] = entry(name)
+            slot = impls.setdefault(str(index), {})
+            mine = slot.get("agent")
+            # A per-tree agent mapping of the same preset keeps its env:/args:/model.
+            if not ((isinstance(mine, dict) and mine.get("preset") == name) or mine == name):
+                slot["agent"] = entry(name)
             index += 1
     data["implementations"] = impls
     data.setdefault("agent", entry(mix[0][0]))

@@ -12,6 +12,8 @@ from pe.fsutil import write_atomic
 from pe.layout import Layout
 from pe.schema import SCHEMA_FILES, schema_text
 
+DEFAULT_AGENT = "claude"  # what a new manifest names when no --agent/--agent-command is given
+
 NAME = "init"
 ORDER = 10
 HELP = "write features/NAME.yaml from the flags and create the N worktrees"
@@ -58,6 +60,8 @@ def new_manifest(layout: Layout, name: str, args: argparse.Namespace) -> dict[st
         data = manifest.apply_overrides(data, manifest.Overrides(strategy=args.strategy))
     ov = manifest.Overrides(agent=getattr(args, "agent", None), agent_command=_common.agent_command(args))
     data = manifest.apply_overrides(data, ov)
+    # pe ships as a Claude Code slash command: Claude Code is the agent its users have.
+    data.setdefault("agent", DEFAULT_AGENT)
     data.setdefault("count", manifest.DEFAULT_COUNT)
     if args.jobs:
         data["jobs"] = args.jobs
@@ -77,7 +81,7 @@ def write_manifest(layout: Layout, data: dict[str, Any]) -> Path:
         "# yaml-language-server: $schema=.schema/feature.schema.json\n"
         "# pe feature manifest: check it in. Reference: `pe validate --help` and the README.\n"
     )
-    write_atomic(path, header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+    write_atomic(path, header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
     return path
 
 

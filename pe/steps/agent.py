@@ -110,7 +110,9 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
             session_id=record.session_id, log_offset=log_path.stat().st_size if log_path.exists() else 0,
         )
         ended, outcome, reason = _run_once(layout, feature, tree, preset, ctx, record, record_path)
-        if reason is None or not outcome.transient or ended.interrupted or try_no == spec.retries:
+        # A run pe killed (timeout, idle) is not retried: the limit was the user's answer.
+        retry = outcome.transient and not ended.timed_out and not ended.interrupted
+        if reason is None or not retry or try_no == spec.retries:
             break
         pause = BACKOFF_S[min(try_no, len(BACKOFF_S) - 1)]
         append_text(log_path, f"\n=== pe: transient failure ({reason}); retry in {pause:g}s\n")
@@ -163,8 +165,7 @@ def _run_once(
     else:
         reason = check_results(ctx.tree_dir)
     record.session_id = outcome.session_id or record.session_id
-    if outcome.usage:
-        record.usage = outcome.usage
+    record.usage = outcome.usage  # this run's own figures; earlier runs' stay in history
     record.exit = ended.describe()
     record.reason = reason
     record.duration_s = round(ended.duration_s, 3)

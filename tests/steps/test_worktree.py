@@ -34,6 +34,7 @@ def test_creates_trees_on_their_branches_and_excludes_pe_dirs(repo: Path) -> Non
     manifest_text = (repo / "features" / "feat.yaml").read_text()
     assert manifest_text.startswith("# yaml-language-server: $schema=.schema/feature.schema.json")
     assert (repo / "features" / ".schema" / "feature.schema.json").exists()
+    assert "\nagent: claude\n" in manifest_text  # the default agent of a new manifest
 
 
 def test_creating_again_is_a_no_op(repo: Path) -> None:
