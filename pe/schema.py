@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 SCHEMA_FILES = ("feature.schema.json", "agent.schema.json", "setup.schema.json", "checks.schema.json")
 
 
 def schema_text(name: str) -> str:
+    # Installed, the top-level schemas/ ships as the package pe.schemas. Running from a
+    # checkout (`python -m pytest` puts the source tree first on sys.path) there is no
+    # such package under pe/: read schemas/ beside it.
+    source = Path(__file__).resolve().parent.parent / "schemas" / name
+    if source.is_file():
+        return source.read_text()
     return resources.files("pe.schemas").joinpath(name).read_text()
 
 
