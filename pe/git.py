@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pe import proc
 from pe.errors import PeError
-from pe.leftovers import file_in_use
+from pe.leftovers import file_in_use, git_running_under
 from pe.lock import file_lock
 
 # Variables that would point git at another repository (set inside git hooks).
@@ -213,6 +213,9 @@ def prune(root: Path) -> None:
 
 
 def delete_branch(root: Path, branch: str) -> None:
+    # Deleting a ref rewrites packed-refs too: a crash in an earlier delete leaves both locks.
+    common = common_dir(root)
+    _clear_stale([common / "packed-refs.lock", common / "refs" / "heads" / f"{branch}.lock"], root)
     _mutate(root, "branch", "-D", "--", branch)
 
 
@@ -224,20 +227,31 @@ def checkout_tree(tree: Path) -> None:
     git(tree, "reset", "--hard", "--quiet")
 
 
-def clear_stale_index_lock(tree: Path) -> Path | None:
-    """Remove the tree's index.lock if no process holds it open; the path removed, or None.
+def _clear_stale(locks: Sequence[Path], where: Path) -> list[Path]:
+    """Remove those of `locks` that a killed git left: nobody holds them open, no git runs in `where`."""
+    present = [lock for lock in locks if lock.exists()]
+    if not present or git_running_under(where):
+        return []
+    removed = [lock for lock in present if not file_in_use(lock)]
+    for lock in removed:
+        lock.unlink(missing_ok=True)
+    return removed
+
+
+def clear_stale_locks(tree: Path) -> list[Path]:
+    """Remove the tree's index.lock and its branch's ref lock if a killed git left them.
 
     A git killed in the tree (a crash during pe's checkpoint commit or checkout, an
-    agent's own git killed at its timeout) leaves it, and git then refuses every later
-    index write there ("remove the file manually to continue"). Callers hold the
+    agent's own git killed at its timeout) leaves them, and git then refuses every
+    later write there ("remove the file manually to continue"). Callers hold the
     repository lock and have stopped the tree's agent, so no git of pe's runs there.
     """
     gitdir = Path(out(tree, "rev-parse", "--absolute-git-dir"))
-    lock = gitdir / "index.lock"
-    if not lock.exists() or file_in_use(lock):
-        return None
-    lock.unlink(missing_ok=True)
-    return lock
+    locks = [gitdir / "index.lock"]
+    head = (gitdir / "HEAD").read_text(errors="replace").strip() if (gitdir / "HEAD").is_file() else ""
+    if head.startswith("ref: refs/heads/"):
+        locks.append(common_dir(tree) / f"{head.removeprefix('ref: ')}.lock")
+    return _clear_stale(locks, tree)
 
 
 def half_written_entries(root: Path) -> list[Path]:

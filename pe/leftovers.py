@@ -105,3 +105,26 @@ def _signal(groups: set[int], sig: int) -> None:
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, sig)
+
+
+def git_running_under(path: Path) -> bool:
+    """True if a git process works in `path` or below it (its working directory).
+
+    git writes a ref's lock, closes it, and renames it only later (after the
+    reference-transaction hook, say): an unopened lock is stale only if no git runs there.
+    """
+    want = os.path.realpath(path)
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            if not Path(f"/proc/{pid}/comm").read_text().startswith("git"):
+                continue
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if cwd == want or cwd.startswith(want + os.sep):
+            return True
+    return False

@@ -42,7 +42,10 @@ class ProcError(Exception):
         self.stdout = stdout
         self.stderr = stderr
         detail = (stderr.strip() or stdout.strip()).splitlines()
-        last = detail[-1] if detail else ""
+        # git ends some errors with advice ("remove the file manually to continue."); the
+        # line that says what failed, and on which file, is its last fatal:/error: line.
+        said = [line for line in detail if line.startswith(("fatal:", "error:"))] or detail
+        last = said[-1] if said else ""
         super().__init__(f"`{shlex.join(self.argv)}` exited {returncode}: {last}")
 
 

@@ -96,7 +96,7 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
     record_path = layout.run_record(tree.name)
     record = RunRecord.load(record_path, tree.name)
     _kill_leftover(record)
-    git.clear_stale_index_lock(tree_dir)  # a crash mid-checkpoint: the agent's git would trip over it
+    git.clear_stale_locks(tree_dir)  # a crash mid-checkpoint: the agent's git would trip over it
     set_aside = _set_aside_incomplete(layout, tree)
     layout.stamp(tree.name, "agent").unlink(missing_ok=True)
     prompt_file = _prompt(layout, feature, tree, record, context, record.attempts > 0 or set_aside is not None)
@@ -179,7 +179,7 @@ def _finish(
     tree_dir = layout.tree(tree.name)
     # Checkpoint whatever the agent left, success or not: the branch must hold the work.
     verdict = "done" if reason is None else "incomplete"
-    git.clear_stale_index_lock(tree_dir)  # the agent's own git, killed with its group at a timeout
+    git.clear_stale_locks(tree_dir)  # the agent's own git, killed with its group at a timeout
     git.commit_all(tree_dir, f"pe: {tree.name} ({tree.strategy.name}) attempt {record.attempts}, {verdict}")
     if reason is None:
         write_json_atomic(

@@ -128,7 +128,7 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
         # Populate the files unless an agent already worked here (its changes must stay).
         if record.attempts == 0:
             # A checkout killed mid-way leaves index.lock, and every later reset refuses to run.
-            git.clear_stale_index_lock(path)
+            git.clear_stale_locks(path)
             git.checkout_tree(path)
         write_json_atomic(stamp_path, {"branch": tree.name, "base_sha": base_sha, "created_at": now_iso()})
     creating.unlink(missing_ok=True)
