@@ -139,6 +139,7 @@ CASES = [
          GOOD + "#" + "x" * 2_000_000 + "\n"),
     # --- wrong types ---------------------------------------------------------------------------
     Case("count-a-float", INIT, f"{MF}: at count: 2.0 is not of type 'integer'", GOOD + "count: 2.0\n"),
+    Case("jobs-a-float", INIT, f"{MF}: at jobs: 2.0 is not of type 'integer'", GOOD + "jobs: 2.0\n"),
     Case("jobs-a-fraction", INIT, f"{MF}: at jobs: 2.5 is not of type 'integer'", GOOD + "jobs: 2.5\n"),
     Case("jobs-a-string", INIT, f"{MF}: at jobs: '3' is not of type 'integer'", GOOD + "jobs: '3'\n"),
     Case("count-infinite", INIT, f"{MF}: at count: inf is not of type 'integer'", GOOD + "count: .inf\n"),
@@ -327,3 +328,14 @@ def test_a_feature_named_like_an_existing_branch_is_fine(repo: Path) -> None:
     assert main(["init", "--feature=feat", "--plan=specs/plan.md", "--count=1", f"--dir={repo}"]) == 0
     assert git(repo, "rev-parse", "feat") == tip
     assert git(repo, "branch", "--list", "feat*").split() == ["feat", "+", "feat-1"]
+
+
+def test_integer_keys_of_implementations_are_tree_numbers(repo: Path) -> None:
+    """Not hostile either: `2:` unquoted is how anyone writes it (it used to be ignored, silently)."""
+    from pe import manifest
+    from pe.layout import Layout
+
+    (repo / "features").mkdir()
+    (repo / "features" / "feat.yaml").write_text(GOOD + "implementations: {2: {strategy: innovative}}\n")
+    feature = manifest.load(Layout(repo), "feat")
+    assert [t.strategy.name for t in feature.trees] == ["simple", "innovative", "extensible"]

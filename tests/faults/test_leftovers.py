@@ -1,0 +1,83 @@
+"""What a crash leaves in git, made on purpose: the next pe command clears what is stale and
+leaves alone what a live git still holds. (The random trials in test_interrupts find these;
+here each is pinned down.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import git, pe_run, write_manifest
+
+from faults.harness import events
+
+
+def starts(log: Path, tree: str) -> int:
+    return sum(1 for e in events(log) if e["tree"] == tree and e["event"] == "start")
+
+
+def test_stale_ref_locks_from_a_crashed_branch_delete_are_cleared(repo: Path, agent_log: Path) -> None:
+    write_manifest(repo, count="2")
+    assert pe_run(repo, "execute", "--feature=feat").returncode == 0
+    # What a crash inside `git branch -D` leaves: the packed-refs lock and the ref's own.
+    (repo / ".git" / "packed-refs.lock").write_text("")
+    (repo / ".git" / "refs" / "heads" / "feat-1.lock").write_text("")
+    res = pe_run(repo, "cleanup", "--feature=feat")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert git(repo, "branch", "--list", "feat-*") == ""
+    assert not list((repo / ".git").rglob("*.lock"))
+
+
+def test_a_lock_a_live_process_holds_is_left_alone_and_named(repo: Path, agent_log: Path) -> None:
+    write_manifest(repo, count="1")
+    assert pe_run(repo, "execute", "--feature=feat").returncode == 0
+    lock = repo / ".git" / "packed-refs.lock"
+    holder = subprocess.Popen([sys.executable, "-c", f"f = open({str(lock)!r}, 'w'); import time; time.sleep(60)"])
+    try:
+        while not lock.exists():
+            pass
+        res = pe_run(repo, "cleanup", "--feature=feat")
+        assert res.returncode == 1 and lock.exists()
+        # git's own line naming the file, not its closing advice.
+        assert f"Unable to create '{lock}': File exists." in res.stderr.splitlines()[-1], res.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    lock.unlink()
+    assert pe_run(repo, "cleanup", "--feature=feat").returncode == 0
+
+
+def test_stale_index_and_branch_locks_in_a_tree_do_not_stop_resume(repo: Path, agent_log: Path) -> None:
+    write_manifest(repo, count="1")
+    res = pe_run(repo, "execute", "--feature=feat", env={"PE_TEST_FAIL": "1"})
+    assert res.returncode == 1
+    # A crash during the checkpoint commit: the tree's index lock and its branch's ref lock stay.
+    (repo / ".git" / "worktrees" / "feat-1" / "index.lock").write_text("")
+    (repo / ".git" / "refs" / "heads" / "feat-1.lock").write_text("")
+    res = pe_run(repo, "resume", "--feature=feat")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert starts(agent_log, "feat-1") == 2
+    assert git(repo / "trees" / "feat-1", "status", "--porcelain") == ""
+
+
+def test_a_half_written_worktree_entry_is_removed(repo: Path, agent_log: Path) -> None:
+    """A crash inside `git worktree add`: the admin dir exists, its commondir is empty, and every
+    `git worktree list` fails until it is gone."""
+    write_manifest(repo, count="2")
+    admin = repo / ".git" / "worktrees" / "feat-1"
+    admin.mkdir(parents=True)
+    (admin / "locked").write_text("initializing")
+    (admin / "gitdir").write_text(f"{repo}/trees/feat-1/.git\n")
+    (admin / "HEAD").write_text("ref: refs/heads/feat-1\n")
+    (admin / "commondir").write_text("")  # created, not yet written
+    stamps = repo / ".pe" / "stamps"
+    stamps.mkdir(parents=True)
+    (stamps / "feat-1.creating.json").write_text(json.dumps({"since": "then"}))
+    (repo / "trees" / "feat-1").mkdir(parents=True)
+    assert subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True).returncode != 0
+    res = pe_run(repo, "resume", "--feature=feat")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert git(repo, "worktree", "list", "--porcelain").count("branch refs/heads/feat-") == 2
+    assert [starts(agent_log, f"feat-{i}") for i in (1, 2)] == [1, 1]
