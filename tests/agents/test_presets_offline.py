@@ -240,7 +240,10 @@ def test_silent_server_timeout_kills_every_agent_group(repo: Path, tmp_path: Pat
             assert rec["state"] == "failed" and rec["attempts"] == 1, (name, rec)  # a kill is not transient
             expected = "timed out after 30s" if i % 2 else "without output or file changes"
             assert expected in rec["reason"] and "(process group killed)" in rec["reason"], (name, rec)
-            assert any(r.reply == "hang" for r in servers[name].requests), f"{name} never reached the model"
+            if i % 2:
+                # Killed at the 30 s timeout: it had time to reach the silent server. An idle-killed
+                # CLI may not have (opencode alone takes >15 s to start on a loaded 2-core CI box).
+                assert any(r.reply == "hang" for r in servers[name].requests), f"{name} never reached the model"
             assert seen[i], f"{name}: no agent process was seen"
             assert _procs_with(markers[i]) == set(), f"{name}: processes left behind"
             if name in ("claude", "codex"):
