@@ -45,7 +45,8 @@ def preflight(layout: Layout, tree: TreeSpec, worktrees: dict[Path, git.Worktree
     if path.is_dir() and not (path / ".git").exists() and any(path.iterdir()) and not ours:
         raise PeError(f"{rel} exists and is not a git worktree; move it away or pick another feature name")
     registered = worktrees.get(path.resolve())
-    if registered is not None and registered.prunable is None and registered.branch != tree.name:
+    # (pe's own half-made entry is `locked initializing` on a detached HEAD: ensure() repairs it.)
+    if registered is not None and not ours and registered.prunable is None and registered.branch != tree.name:
         on = f"branch {registered.branch}" if registered.branch else "a detached HEAD"
         raise PeError(f"{rel} is a worktree on {on}, not pe's (expected branch {tree.name}); "
                       "remove it with `git worktree remove`, or pick another feature name")

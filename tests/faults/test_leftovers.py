@@ -81,3 +81,25 @@ def test_a_half_written_worktree_entry_is_removed(repo: Path, agent_log: Path) -
     assert res.returncode == 0, res.stdout + res.stderr
     assert git(repo, "worktree", "list", "--porcelain").count("branch refs/heads/feat-") == 2
     assert [starts(agent_log, f"feat-{i}") for i in (1, 2)] == [1, 1]
+
+
+def test_a_worktree_add_cut_off_before_its_branch_is_repaired(repo: Path, agent_log: Path) -> None:
+    """A crash inside `git worktree add -b`: registered, `locked initializing`, HEAD not yet on
+    the branch (detached, all zeros). pe's own (its `creating` marker): repaired, not refused."""
+    write_manifest(repo, count="2")
+    admin = repo / ".git" / "worktrees" / "feat-1"
+    admin.mkdir(parents=True)
+    (admin / "locked").write_text("initializing")
+    (admin / "gitdir").write_text(f"{repo}/trees/feat-1/.git\n")
+    (admin / "commondir").write_text("../..\n")
+    (admin / "HEAD").write_text("0" * 40 + "\n")
+    (repo / "trees" / "feat-1").mkdir(parents=True)
+    (repo / "trees" / "feat-1" / ".git").write_text(f"gitdir: {admin}\n")
+    stamps = repo / ".pe" / "stamps"
+    stamps.mkdir(parents=True)
+    (stamps / "feat-1.creating.json").write_text(json.dumps({"since": "then"}))
+    assert "detached" in git(repo, "worktree", "list", "--porcelain")
+    res = pe_run(repo, "resume", "--feature=feat")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert git(repo, "worktree", "list", "--porcelain").count("branch refs/heads/feat-") == 2
+    assert [starts(agent_log, f"feat-{i}") for i in (1, 2)] == [1, 1]
