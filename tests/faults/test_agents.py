@@ -18,10 +18,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
+import pytest
 from conftest import git, pe_run, write_manifest
+from helpers_cycle import kill_group, make_repo, pe_popen, wait_for
+from helpers_cycle import pe as cycle_pe
+from helpers_cycle import write_manifest as write_cycle_manifest
 
 from faults.harness import events, no_processes_left
 
@@ -110,3 +115,33 @@ def test_parallel_agents_all_get_the_warning(repo: Path, agent_log: Path) -> Non
     assert res.returncode == 0, res.stdout + res.stderr
     for tree in ("feat-1", "feat-2"):
         assert record(repo, tree)["warnings"] == ["the main checkout changed while this agent ran: README.md deleted"]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_during_compare_stops_its_checks(tmp_path: Path, sig: int, code: int) -> None:
+    """compare runs its checks on threads: ^C used to wait for every one of them to end by itself."""
+    root = make_repo(tmp_path)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    hang = "import os, sys, time; open(os.path.join(sys.argv[1], os.environ['PE_TREE']), 'w').close(); time.sleep(300)"
+    checks = {"hang": {"command": ["python", "-c", hang, str(marks)], "timeout": 600}}
+    write_cycle_manifest(root, count=2, checks=checks)
+    assert cycle_pe(root, "execute", "--feature=calc")[0] == 0
+    compare = pe_popen(root, "compare", "--feature=calc")
+    try:
+        wait_for(lambda: len(list(marks.iterdir())) == 2, timeout=60, what="both checks to start")
+        start = time.monotonic()
+        compare.send_signal(sig)
+        assert compare.wait(30) == code
+        assert time.monotonic() - start < 15
+    finally:
+        kill_group(compare.pid)
+    left = [p for p in os.listdir("/proc") if p.isdigit() and str(marks).encode() in _cmdline(p)]
+    assert not left, left
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
