@@ -19,6 +19,13 @@ from pathlib import Path
 from pe.proc import KILL_GRACE_S, OWNER_VAR, group_alive, process_start_ticks
 
 
+def _proc_pids() -> list[str] | None:
+    """Every pid in /proc, or None where there is no /proc (macOS): callers then know nothing."""
+    try:
+        return [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+
 def file_in_use(path: Path) -> bool:
     """True if a live process holds `path` open (Linux: /proc/<pid>/fd).
 
@@ -27,9 +34,8 @@ def file_in_use(path: Path) -> bool:
     Without /proc there is no way to tell, and the answer is False.
     """
     want = os.path.realpath(path)
-    try:
-        pids = [p for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
+    pids = _proc_pids()
+    if pids is None:
         return False
     for pid in pids:
         try:
@@ -49,11 +55,7 @@ def _owned_by_the_dead(scope: str) -> dict[int, str]:
     """pid -> kind ('finish' or 'kill') of live processes a dead pe started in `scope`."""
     needle = f"{OWNER_VAR}={scope}|".encode()
     found: dict[int, str] = {}
-    try:
-        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return found
-    for pid in pids:
+    for pid in map(int, _proc_pids() or []):
         if pid == os.getpid():
             continue
         try:
@@ -114,9 +116,8 @@ def git_running_under(path: Path) -> bool:
     reference-transaction hook, say): an unopened lock is stale only if no git runs there.
     """
     want = os.path.realpath(path)
-    try:
-        pids = [p for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
+    pids = _proc_pids()
+    if pids is None:
         return False
     for pid in pids:
         try:
