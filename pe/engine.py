@@ -9,7 +9,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pe import git, proc
@@ -25,13 +25,15 @@ BACKEND_LOCATION = "pe.state:CommittingSqliteDB"
 
 def resolve_base(layout: Layout, feature: Feature) -> str:
     root = layout.root
-    if not git.has_commits(root):
-        raise PeError("the repository has no commits yet: commit something for the trees to start from")
+    no_commits = "the repository has no commits yet: commit something for the trees to start from"
+    # The usual case costs two git calls; has_commits() only tells the failures apart.
     ref = feature.base or git.current_branch(root)
     if ref is None:
         raise PeError("HEAD is detached: pass --base=REF or set base: in the manifest")
     sha = git.resolve_commit(root, ref)
     if sha is None:
+        if not git.has_commits(root):
+            raise PeError(no_commits)
         where = feature.source or feature.manifest.relative_to(root)
         raise PeError(f"{where}: at base: {ref!r} is not a commit in this repository")
     return sha
@@ -101,9 +103,31 @@ def run_doit(plan: Plan, args: Sequence[str], jobs: int | None = None) -> int:
     # swaps interleave and can leave a capture buffer installed. Put ours back.
     out, err = sys.stdout, sys.stderr
     try:
-        return int(main.run(list(args)))
+        with _no_plugin_scan():
+            return int(main.run(list(args)))
     finally:
         sys.stdout, sys.stderr = out, err
+
+
+@contextlib.contextmanager
+def _no_plugin_scan() -> Iterator[None]:
+    """Embedded doit takes no plugins from other installed packages.
+
+    pe hands doit everything it uses (backend, reporter, loader) and reads no
+    config files, so a doit plugin some other package installed must not change
+    how pe runs. doit finds plugins through importlib.metadata.entry_points(),
+    which reads the metadata of every installed distribution, three times per run:
+    7 ms with 120 packages, more in a big environment, on every pe command.
+    Plain `doit` through dodo.py still scans (that is how it finds pe's backend).
+    """
+    from doit import plugin
+
+    saved = plugin.entry_points_impl
+    plugin.entry_points_impl = lambda: (lambda group: ())
+    try:
+        yield
+    finally:
+        plugin.entry_points_impl = saved
 
 
 def signals_stop_agents() -> contextlib.AbstractContextManager[None]:

@@ -24,8 +24,12 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write to a temp file in the same directory, fsync, then rename."""
+def write_atomic(path: Path, data: str | bytes, *, durable: bool = True) -> None:
+    """Write to a temp file in the same directory, fsync, then rename.
+
+    durable=False skips the fsync, for caches: after a crash the file may be gone or empty
+    (readers treat that as a miss), but never holds a mix of old and new.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode() if isinstance(data, str) else data
     try:
@@ -38,7 +42,8 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         try:

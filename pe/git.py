@@ -57,14 +57,17 @@ def toplevel(cwd: Path) -> Path:
     """The root of the main checkout containing `cwd`, or a one-line error."""
     if not cwd.is_dir():
         raise PeError(f"{cwd} is not a directory")
-    res = git(cwd, "rev-parse", "--show-toplevel", check=False)
-    if res.returncode != 0 or not res.stdout.strip():
+    # One process for both answers: this runs before every action.
+    res = git(cwd, "rev-parse", "--show-toplevel", "--path-format=absolute", "--git-common-dir", check=False)
+    lines = res.stdout.splitlines()
+    if res.returncode != 0 or len(lines) != 2 or not lines[0]:
         bare = git(cwd, "rev-parse", "--is-bare-repository", check=False).stdout.strip()
         if bare == "true":
             raise PeError(f"{cwd} is a bare repository: pe needs a checkout to put trees/ in")
+        if git(cwd, "rev-parse", "--is-inside-git-dir", check=False).stdout.strip() == "true":
+            raise PeError(f"{cwd} is inside git's own directory: run pe from the checkout")
         raise PeError(f"{cwd} is not inside a git repository (run `git init` first)")
-    top = Path(res.stdout.strip())
-    common = Path(out(top, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+    top, common = Path(lines[0]), Path(lines[1])
     if common.parent != top:
         # Inside a linked worktree (e.g. one of pe's own trees): use the main checkout.
         top = common.parent
@@ -246,12 +249,38 @@ def clear_stale_locks(tree: Path) -> list[Path]:
     later write there ("remove the file manually to continue"). Callers hold the
     repository lock and have stopped the tree's agent, so no git of pe's runs there.
     """
-    gitdir = Path(out(tree, "rev-parse", "--absolute-git-dir"))
+    gitdir, common = admin_dirs(tree)
     locks = [gitdir / "index.lock"]
     head = (gitdir / "HEAD").read_text(errors="replace").strip() if (gitdir / "HEAD").is_file() else ""
     if head.startswith("ref: refs/heads/"):
-        locks.append(common_dir(tree) / f"{head.removeprefix('ref: ')}.lock")
+        locks.append(common / f"{head.removeprefix('ref: ')}.lock")
     return _clear_stale(locks, tree)
+
+
+def admin_dirs(tree: Path) -> tuple[Path, Path]:
+    """(git dir, common dir) of a checkout.
+
+    Read from the `.git` file and `commondir` (gitrepository-layout(5)) when they
+    are there: this runs twice around every agent run, and two git processes per
+    call were a measurable part of pe's overhead with many trees. Anything unusual
+    is left to git itself.
+    """
+    dotgit = tree / ".git"
+    try:
+        if dotgit.is_dir():
+            return dotgit, dotgit
+        text = dotgit.read_text(encoding="utf-8").strip()
+        if text.startswith("gitdir: "):
+            gitdir = (tree / text.removeprefix("gitdir: ")).resolve()
+            commondir = gitdir / "commondir"
+            common = (gitdir / commondir.read_text(encoding="utf-8").strip()).resolve() \
+                if commondir.is_file() else gitdir
+            if (gitdir / "HEAD").is_file() and common.is_dir():
+                return gitdir, common
+    except (OSError, UnicodeDecodeError):
+        pass
+    lines = out(tree, "rev-parse", "--path-format=absolute", "--absolute-git-dir", "--git-common-dir").splitlines()
+    return Path(lines[0]), Path(lines[1])
 
 
 def half_written_entries(root: Path) -> list[Path]:

@@ -8,6 +8,7 @@ work while agents run.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pe import git, proc
+from pe.fsutil import read_json, write_atomic
 from pe.results import PROGRESS_FILE, RESULTS_FILE
 
 # pe's bookkeeping documents: required of every agent, so not part of "the change".
@@ -74,30 +76,54 @@ def changed_paths(tree_dir: Path, base_sha: str, head: str = "HEAD") -> list[str
     return [p for p in raw.split("\0") if p]
 
 
-def status_entries(tree_dir: Path, *, ignored: bool = False, untracked: str = "all") -> list[tuple[str, str]]:
-    """(XY code, path) for every uncommitted entry; with ignored=True also `!!` entries.
+@dataclass(frozen=True)
+class Scan:
+    """One `git status` of a checkout: its HEAD, its branch and every uncommitted entry."""
+
+    head: str | None  # None: no commit yet
+    branch: str | None  # None: detached HEAD
+    entries: tuple[tuple[str, str], ...]  # (XY code as porcelain v1 writes it, path)
+
+
+def scan(tree_dir: Path, *, ignored: bool = False, untracked: str = "all") -> Scan:
+    """HEAD, branch and uncommitted entries in one git process (porcelain v2 with --branch).
 
     `--ignored=matching` lists an ignored directory (node_modules/) as one
     entry instead of every file in it; untracked="normal" does the same for
-    untracked directories.
+    untracked directories. Codes come back in v1's spelling ("??", "!!", " M")
+    so callers compare against what `git status --short` shows.
     """
-    args = ["status", "--porcelain=v1", "-z", f"--untracked-files={untracked}"]
+    args = ["status", "--porcelain=v2", "--branch", "-z", f"--untracked-files={untracked}"]
     if ignored:
         args.append("--ignored=matching")
-    raw = read(tree_dir, *args).stdout
+    fields = read(tree_dir, *args).stdout.split("\0")
+    head = branch = None
     out: list[tuple[str, str]] = []
-    fields = raw.split("\0")
     i = 0
     while i < len(fields):
         entry = fields[i]
         i += 1
-        if len(entry) < 4:
-            continue
-        code, path = entry[:2], entry[3:]
-        if code[0] in "RC":
-            i += 1  # a rename's second field is the old path
-        out.append((code, path))
-    return out
+        kind = entry[:1]
+        if kind == "#":
+            key, _, value = entry[2:].partition(" ")
+            if key == "branch.oid" and value != "(initial)":
+                head = value
+            elif key == "branch.head" and value != "(detached)":
+                branch = value
+        elif kind in ("?", "!"):
+            out.append((kind * 2, entry[2:]))
+        elif kind in ("1", "2", "u"):
+            # Fields before the path: 1 has 8, 2 has 9 (then the old path as its own field), u has 10.
+            parts = entry.split(" ", {"1": 8, "2": 9, "u": 10}[kind])
+            out.append((parts[1].replace(".", " "), parts[-1]))
+            if kind == "2":
+                i += 1
+    return Scan(head, branch, tuple(out))
+
+
+def status_entries(tree_dir: Path, *, ignored: bool = False, untracked: str = "all") -> list[tuple[str, str]]:
+    """(XY code, path) for every uncommitted entry; with ignored=True also `!!` entries."""
+    return list(scan(tree_dir, ignored=ignored, untracked=untracked).entries)
 
 
 @dataclass(frozen=True)
@@ -112,19 +138,50 @@ class TreeFacts:
     error: str | None = None
 
 
-def tree_facts(tree_dir: Path, base_sha: str | None) -> TreeFacts:
-    """Commits ahead, diffstat, uncommitted entries; three git calls, no writes."""
+def _committed(tree_dir: Path, base_sha: str, head: str, cache: Path | None) -> tuple[int, float | None, Diffstat]:
+    """Commits, last commit time and diffstat of base..head: two git calls, or none.
+
+    Both are facts about two immutable commits, so a result keyed by the pair never
+    goes stale; `pe status --watch` and the table after execute then cost one git
+    process per tree (its `git status`) instead of three.
+    """
+    if head == base_sha:
+        return 0, None, Diffstat(0, 0, 0)
+    entry = cache / f"{base_sha}-{head}.json" if cache is not None else None
+    if entry is not None:
+        known = read_json(entry)
+        if known is not None:
+            try:
+                return int(known["commits"]), known["last"], Diffstat(*known["diffstat"])
+            except (KeyError, TypeError, ValueError):
+                pass  # a cache entry from another version: recompute it
+    log = read(tree_dir, "log", "--format=%ct", f"{base_sha}..{head}").stdout.split()
+    stat = diffstat(tree_dir, base_sha, head)
+    last = float(log[0]) if log else None
+    if entry is not None:
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(entry, json.dumps({"commits": len(log), "last": last,
+                                            "diffstat": [stat.files, stat.insertions, stat.deletions]}),
+                         durable=False)
+        except OSError:
+            pass  # a full disk or a read-only .pe/ costs speed, not the answer
+    return len(log), last, stat
+
+
+def tree_facts(tree_dir: Path, base_sha: str | None, cache: Path | None = None) -> TreeFacts:
+    """Commits ahead, diffstat, uncommitted entries. Reads only; `cache` is a directory
+    where the commit facts may be kept (see _committed)."""
     if base_sha is None or not (tree_dir / ".git").exists():
         return TreeFacts()
     try:
-        log = read(tree_dir, "log", "--format=%H %ct", f"{base_sha}..HEAD").stdout.split()
-        stat = diffstat(tree_dir, base_sha)
-        dirty = status_entries(tree_dir)
+        now = scan(tree_dir)
+        if now.head is None:
+            return TreeFacts(error="the tree has no commit checked out")
+        commits, last, stat = _committed(tree_dir, base_sha, now.head, cache)
     except proc.ProcError as exc:
         return TreeFacts(error=str(exc))
-    head = log[0] if log else None
-    last = float(log[1]) if len(log) > 1 else None
-    return TreeFacts(len(log) // 2, stat.files, stat.insertions, stat.deletions, len(dirty), last, head)
+    return TreeFacts(commits, stat.files, stat.insertions, stat.deletions, len(now.entries), last, now.head)
 
 
 def branch_tip(root: Path, branch: str) -> str | None:

@@ -50,13 +50,12 @@ def _digest(path: Path) -> str:
 def snapshot(root: Path) -> Snapshot | None:
     """The checkout at `root` as far as an agent elsewhere could change it (None: git could not say)."""
     try:
-        head = gitfacts.read(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip() or None
         # untracked="normal": an untracked directory is one entry, however many files it holds.
-        listed = gitfacts.status_entries(root, untracked="normal")
+        now = gitfacts.scan(root, untracked="normal")
     except (ProcError, OSError):
         return None  # a watch that cannot look must not fail the agent's run
-    entries = frozenset((code, path, _digest(root / path)) for code, path in listed)
-    return Snapshot(head, entries)
+    entries = frozenset((code, path, _digest(root / path)) for code, path in now.entries)
+    return Snapshot(now.head, entries)
 
 
 _WHAT = {"D": "deleted", "M": "modified", "A": "added", "R": "renamed", "?": "created", "T": "type changed"}
@@ -98,10 +97,10 @@ def done_tree_changes(layout: Layout, tree: str) -> str | None:
     stamp = read_json(layout.stamp(tree, "agent")) or {}
     tree_dir = layout.tree(tree)
     said = []
-    head = gitfacts.read(tree_dir, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
-    if stamp.get("commit") and head != stamp["commit"]:
-        said.append(f"HEAD moved from {str(stamp['commit'])[:12]} to {head[:12] or 'none'}")
-    work = unsaved(layout, tree)
+    now = gitfacts.scan(tree_dir, ignored=True)
+    if stamp.get("commit") and now.head != stamp["commit"]:
+        said.append(f"HEAD moved from {str(stamp['commit'])[:12]} to {(now.head or 'none')[:12]}")
+    work = unsaved(layout, tree, now.entries)
     tracked = Unsaved(changed=work.changed, untracked=work.untracked)
     if tracked:
         said.append(tracked.describe())

@@ -55,6 +55,11 @@ class Layout:
         return self.state / "doit.sqlite3"
 
     @property
+    def facts_cache(self) -> Path | None:
+        """Where read-only commands may keep commit facts; None before pe has a state dir."""
+        return self.state / "cache" / "facts" if self.state.is_dir() else None
+
+    @property
     def lock_file(self) -> Path:
         return self.state / "lock"
 

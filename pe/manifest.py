@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pe import yamlfile
 from pe.errors import ManifestError, PeError
 from pe.fsutil import sha256_text
 from pe.layout import STATE_DIR, TREES_DIR, Layout, check_feature_name, tree_name
@@ -104,93 +105,13 @@ def parse_duration(value: int | float | str) -> float:
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
-MANIFEST_MAX_BYTES = 1_000_000
-MAX_VALUES = 100_000  # values in a manifest with its aliases expanded: a real one has a few hundred
-MAX_DEPTH = 40
-
-
-def _yaml_load(path: Path, rel: str) -> Any:
-    import yaml  # deferred: keeps `pe --help` fast
-
-    try:
-        size = path.stat().st_size
-        if size > MANIFEST_MAX_BYTES:
-            raise ManifestError(f"{rel}: the file is {size} bytes; the limit is {MANIFEST_MAX_BYTES}")
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ManifestError(f"{rel}: not a UTF-8 text file") from None
-    except OSError as exc:
-        raise ManifestError(f"{rel}: cannot read: {exc.strerror}") from None
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        pass
-
-    def name(loader: yaml.SafeLoader, key_node: yaml.Node) -> str:
-        key = loader.construct_object(key_node)
-        # `2:` is how anyone writes implementations' keys: an integer key means its digits.
-        # Other keys that are not text (null, yes, 1.5, a list) name nothing pe knows.
-        if isinstance(key, int) and not isinstance(key, bool):
-            return str(key)
-        if not isinstance(key, str):
-            shown = key if isinstance(key, (bool, float, type(None))) else type(key).__name__
-            raise ManifestError(f"{rel}: line {key_node.start_mark.line + 1}: a key must be a name, got {shown!r}")
-        return key
-
-    def unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *defaults`: its keys may be overridden here, that is the point
-            key = name(loader, key_node)
-            if key in seen:
-                raise ManifestError(f"{rel}: line {key_node.start_mark.line + 1}: key {key!r} appears twice")
-            seen.add(key)
-        loader.flatten_mapping(node)  # merged keys first, so the mapping's own win below
-        return {name(loader, k): loader.construct_object(v, deep=True) for k, v in node.value}
-
-    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, unique_mapping)
-    try:
-        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ManifestError(f"{rel}: {where}not valid YAML ({problem})") from None
-    except RecursionError:
-        raise ManifestError(f"{rel}: nested more than {MAX_DEPTH} levels deep") from None
-    _check_size(data, rel)
-    return data
-
-
-def _check_size(data: Any, rel: str) -> None:
-    """Refuse a manifest whose aliases expand it past MAX_VALUES values, or nested past MAX_DEPTH.
-
-    YAML aliases share one object, so loading nine nested levels of nine aliases
-    each is cheap, but everything that walks the result (the schema check, the
-    validation cache key) sees 9**9 values and runs out of memory.
-    """
-    stack: list[tuple[Any, int]] = [(data, 0)]
-    count = 0
-    while stack:
-        value, depth = stack.pop()
-        count += 1
-        if count > MAX_VALUES:
-            raise ManifestError(f"{rel}: more than {MAX_VALUES} values once its aliases (*name) are expanded")
-        if depth > MAX_DEPTH:
-            raise ManifestError(f"{rel}: nested more than {MAX_DEPTH} levels deep")
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
-
-
 def read_manifest(layout: Layout, feature: str) -> dict[str, Any]:
     check_feature_name(feature)
     path = layout.manifest(feature)
     rel = str(path.relative_to(layout.root))
     if not path.is_file():
         raise PeError(f"no manifest {rel}: run `pe init --feature={feature} --plan=PATH` first")
-    data = _yaml_load(path, rel)
+    data = yamlfile.load(path, rel, layout.state / "cache" / "yaml" if layout.state.is_dir() else None)
     if data is None:
         raise ManifestError(f"{rel}: the file is empty; expected a mapping of keys (feature:, plan:, ...)")
     if not isinstance(data, dict):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,12 +96,15 @@ def _made_by_checks(path: str, made: set[str]) -> bool:
     return path in made or any(path.startswith(d) for d in made if d.endswith("/"))
 
 
-def unsaved(layout: Layout, tree: str) -> Unsaved:
+def unsaved(layout: Layout, tree: str, entries: Sequence[tuple[str, str]] | None = None) -> Unsaved:
+    """`entries`: the tree's status with ignored entries, if the caller has just read it."""
     tree_dir = layout.trees / tree
     out = Unsaved()
     generated, carried = _setup_managed(layout, tree)
     made = checks.created(layout, tree)
-    for code, path in gitfacts.status_entries(tree_dir, ignored=True):
+    if entries is None:
+        entries = gitfacts.status_entries(tree_dir, ignored=True)
+    for code, path in entries:
         if code in ("??", "!!") and _made_by_checks(path, made):
             if code == "??":
                 out.untracked_other.append(path)

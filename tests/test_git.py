@@ -34,6 +34,34 @@ def test_not_a_repository_and_bare_repository(tmp_path: Path) -> None:
         pegit.toplevel(bare)
 
 
+def test_inside_git_s_own_directory_says_so(repo: Path) -> None:
+    with pytest.raises(PeError, match="is inside git's own directory: run pe from the checkout"):
+        pegit.toplevel(repo / ".git" / "refs")
+
+
+def test_admin_dirs_agree_with_git_for_checkouts_and_linked_trees(repo: Path) -> None:
+    git(repo, "worktree", "add", "-q", "-b", "t", "--", "trees/t")
+    for where in (repo, repo / "trees" / "t"):
+        expected = git(where, "rev-parse", "--path-format=absolute", "--absolute-git-dir", "--git-common-dir")
+        assert [str(p) for p in pegit.admin_dirs(where)] == expected.splitlines()
+    # A gitfile pe cannot read plainly (here: pointing nowhere) is left to git, which says what is wrong.
+    (repo / "trees" / "t" / ".git").write_text("gitdir: /nonexistent/place\n")
+    with pytest.raises(pegit.proc.ProcError):
+        pegit.admin_dirs(repo / "trees" / "t")
+
+
+def test_clear_stale_locks_removes_a_killed_commit_s_locks_in_a_linked_tree(repo: Path) -> None:
+    git(repo, "worktree", "add", "-q", "-b", "t", "--", "trees/t")
+    tree = repo / "trees" / "t"
+    gitdir = Path(git(tree, "rev-parse", "--absolute-git-dir"))
+    (gitdir / "index.lock").write_text("")
+    (repo / ".git" / "refs" / "heads" / "t.lock").write_text("")
+    cleared = pegit.clear_stale_locks(tree)
+    assert sorted(p.name for p in cleared) == ["index.lock", "t.lock"]
+    (tree / "x.txt").write_text("x")
+    assert pegit.commit_all(tree, "works again")
+
+
 def test_commit_all_checkpoints_everything_without_an_identity(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (repo / "new.txt").write_text("work")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(repo / "no-such-config"))

@@ -125,9 +125,8 @@ def _removal_cut_short(layout: Layout, tree: str, path: Path) -> bool:
     marker = read_json(layout.stamp(tree, "removing"))
     if not marker:
         return False
-    head = gitfacts.read(path, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
-    entries = gitfacts.status_entries(path)
-    return head == marker.get("head") and all(code.strip() == "D" for code, _ in entries)
+    now = gitfacts.scan(path)
+    return now.head == marker.get("head") and all(code.strip() == "D" for code, _ in now.entries)
 
 
 def _forget(layout: Layout, tree: str) -> str | None:

@@ -99,7 +99,9 @@ def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float) -> Row:
     rec = st.record
     tree_dir = layout.tree(tree.name)
     base = tree_base(layout, tree.name)
-    facts = gitfacts.tree_facts(tree_dir, base) if st.state != "pending" or tree_dir.exists() else gitfacts.TreeFacts()
+    facts = gitfacts.TreeFacts()
+    if st.state != "pending" or tree_dir.exists():
+        facts = gitfacts.tree_facts(tree_dir, base, layout.facts_cache)
     try:
         progress = (tree_dir / PROGRESS_FILE).read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -134,7 +136,7 @@ def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float) -> Row:
 def rows(layout: Layout, features: list[Feature]) -> list[Row]:
     now = time.time()
     pairs = [(f, t) for f in features for t in f.trees]
-    # Each row costs three git processes; they are independent, so run them side by side.
+    # Each row costs one to three git processes; they are independent, so run them side by side.
     return gitfacts.parallel(lambda p: _row(layout, p[0], p[1], now), pairs, workers=16)
 
 

@@ -12,18 +12,24 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pe import agents, git, guard, proc
-from pe import prompt as prompts
-from pe.agents.base import Outcome, RunContext
+from pe import git, proc
 from pe.fsutil import append_text, newest_mtime, read_json, sha256_file, write_atomic, write_json_atomic
 from pe.layout import Layout
 from pe.manifest import Feature, TreeSpec
-from pe.progress import refresh as refresh_progress
 from pe.results import PROGRESS_FILE, RESULTS_FILE, check_results
 from pe.runrecord import RunRecord, now_iso
 from pe.steps import setup as setup_step
 from pe.steps.worktree import tree_base
+
+if TYPE_CHECKING:
+    from pe.agents import Preset
+    from pe.agents.base import Outcome, RunContext
+
+# The presets, the prompt and the outside-write guard load when an agent runs:
+# doit's up-to-date check (stamp_ok), status and a no-op resume import this module
+# on every run and need none of them.
 
 
 def stamp_ok(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
@@ -56,6 +62,9 @@ BACKOFF_S = (5.0, 20.0, 60.0)
 
 
 def _prompt(layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord, context: str, resume: bool) -> Path:
+    from pe import prompt as prompts
+    from pe.progress import refresh as refresh_progress
+
     tree_dir = layout.tree(tree.name)
     if resume:
         if record.state == "done":
@@ -89,6 +98,9 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
         return None  # done by an earlier run whose success doit had not saved
     if tree.agent is None:
         return f"no agent configured for {tree.name} (add agent: to the manifest)"
+    from pe import agents
+    from pe.agents.base import RunContext
+
     spec = tree.agent
     preset = agents.get(spec.preset)
     preset.check_available(spec, layout.root)
@@ -122,10 +134,12 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
 
 
 def _run_once(
-    layout: Layout, feature: Feature, tree: TreeSpec, preset: agents.Preset, ctx: RunContext,
+    layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, ctx: RunContext,
     record: RunRecord, record_path: Path,
 ) -> tuple[proc.Exit, Outcome, str | None]:
     """One process start: record it, run it, judge it. The reason it failed, or None."""
+    from pe import guard
+
     spec = ctx.agent
     argv = preset.argv(ctx)
     tree_env = setup_step.tree_env(layout, feature, tree)
@@ -180,14 +194,14 @@ def _finish(
     # Checkpoint whatever the agent left, success or not: the branch must hold the work.
     verdict = "done" if reason is None else "incomplete"
     git.clear_stale_locks(tree_dir)  # the agent's own git, killed with its group at a timeout
-    git.commit_all(tree_dir, f"pe: {tree.name} ({tree.strategy.name}) attempt {record.attempts}, {verdict}")
+    commit = git.commit_all(tree_dir, f"pe: {tree.name} ({tree.strategy.name}) attempt {record.attempts}, {verdict}")
     if reason is None:
         write_json_atomic(
             layout.stamp(tree.name, "agent"),
             {
                 "config": feature.config_hash(tree),
                 "results": sha256_file(tree_dir / RESULTS_FILE),
-                "commit": git.out(tree_dir, "rev-parse", "HEAD"),
+                "commit": commit or git.out(tree_dir, "rev-parse", "HEAD"),
                 "at": now_iso(),
             },
         )

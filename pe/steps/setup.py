@@ -19,7 +19,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pe.errors import PeError, describe_os_error
 from pe.fsutil import read_json, sha256_file, sha256_text, write_json_atomic
@@ -28,9 +28,13 @@ from pe.manifest import Feature, TreeSpec
 from pe.proc import ProcError
 from pe.runrecord import RunRecord, now_iso
 from pe.steps.worktree import tree_base
-from pe.treesetup import carry, config, envfile, exclude, install, ports, seed, verify
+from pe.treesetup import config, install
 from pe.treesetup.config import SetupConfig
-from pe.treesetup.runlog import SetupLog
+
+# Only what is_done() needs loads with this module: doit's up-to-date check, status and
+# a no-op resume import it on every run. The parts that do the work load when they run.
+if TYPE_CHECKING:
+    from pe.treesetup.runlog import SetupLog
 
 
 def config_hash(feature: Feature) -> str:
@@ -71,6 +75,8 @@ def tree_env(layout: Layout, feature: Feature, tree: TreeSpec) -> dict[str, str]
     The agent step calls it right before the agent starts: it first waits for
     other trees that are copying this tree's node_modules (see treesetup/seed.py).
     """
+    from pe.treesetup import envfile, ports, seed
+
     cfg = settings(feature)
     tree_dir = layout.tree(tree.name)
     seed.quiesce(layout, tree.name)
@@ -81,6 +87,8 @@ def tree_env(layout: Layout, feature: Feature, tree: TreeSpec) -> dict[str, str]
 
 def release(layout: Layout, tree: str) -> None:
     """Forget a tree's setup and free its ports (on cleanup), so a new tree of that name starts afresh."""
+    from pe.treesetup import ports
+
     layout.stamp(tree, "setup").unlink(missing_ok=True)
     ports.release(layout, tree)
 
@@ -104,6 +112,8 @@ def created(layout: Layout, tree: str) -> tuple[list[str], list[str]]:
 
 def baseline(layout: Layout, feature: str) -> dict[str, Any] | None:
     """The base commit's verify result ({base, ok, reason, at, log}), if `baseline: true` ran."""
+    from pe.treesetup import verify
+
     return verify.result(layout, feature)
 
 
@@ -129,6 +139,8 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec) -> str | None:
     stamp_path = layout.stamp(tree.name, "setup")
     if is_done(layout, feature, tree):
         return None  # done by an earlier run whose success doit had not saved
+    from pe.treesetup.runlog import SetupLog
+
     log = SetupLog(log_path(layout, tree.name))
     previous = read_json(stamp_path) or {}
     stamp: dict[str, Any] = {"config": config_hash(feature), "ok": False, "at": now_iso(), "installs": {}}
@@ -150,6 +162,8 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec) -> str | None:
 
 def _setup(layout: Layout, feature: Feature, tree: TreeSpec, log: SetupLog, previous: dict[str, Any],
            stamp: dict[str, Any], steps: _Steps) -> None:
+    from pe.treesetup import carry, envfile, exclude, ports, verify
+
     root = layout.root
     tree_dir = layout.tree(tree.name)
     if not (tree_dir / ".git").exists():
