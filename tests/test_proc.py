@@ -1,0 +1,58 @@
+"""proc: the one place processes start. Real children, real process groups."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pe import proc
+
+
+def test_wait_exit_reports_a_live_child_then_reaps_it_when_it_exits(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        assert proc._wait_exit(child, 0.2) is False
+        assert child.returncode is None
+        assert child.stdin is not None
+        child.stdin.close()  # the child reads EOF and exits
+        assert proc._wait_exit(child, 30) is True
+        assert child.returncode == 0  # reaped: no zombie left behind
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_spawn_logged_passes_the_exit_status_and_output_through(tmp_path: Path) -> None:
+    log_path = tmp_path / "agent.log"
+    with log_path.open("ab") as log:
+        ended = proc.spawn_logged([sys.executable, "-c", "print('hello'); raise SystemExit(3)"],
+                                  cwd=tmp_path, env=dict(os.environ), log=log, timeout=60)
+    assert (ended.returncode, ended.timed_out, ended.interrupted) == (3, False, False)
+    assert log_path.read_text() == "hello\n"
+
+
+def test_spawn_logged_kills_the_whole_group_at_its_timeout(tmp_path: Path) -> None:
+    # The agent starts a grandchild that would outlive it, then hangs.
+    script = ("import subprocess, sys, time\n"
+              "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+              "print(p.pid, flush=True)\n"
+              "time.sleep(600)\n")
+    log_path = tmp_path / "agent.log"
+    with log_path.open("ab") as log:
+        ended = proc.spawn_logged([sys.executable, "-c", script], cwd=tmp_path, env=dict(os.environ), log=log,
+                                  timeout=2)
+    assert ended.timed_out and ended.returncode is not None and ended.returncode < 0
+    grandchild = int(log_path.read_text().split()[0])
+    assert proc.process_start_ticks(grandchild) is None  # gone, or only a zombie awaiting its reaper
+
+
+def test_spawn_logged_kills_an_agent_that_goes_quiet(tmp_path: Path) -> None:
+    log_path = tmp_path / "agent.log"
+    with log_path.open("ab") as log:
+        ended = proc.spawn_logged([sys.executable, "-c", "import time; time.sleep(600)"], cwd=tmp_path,
+                                  env=dict(os.environ), log=log, timeout=600, idle_timeout=1,
+                                  last_activity=lambda: 0.0)
+    assert ended.timed_out and ended.idle_s is not None and ended.idle_s >= 1
+    assert "without output or file changes" in ended.describe()
