@@ -71,6 +71,6 @@ def of(layout: Layout, feature: Feature, tree: TreeSpec) -> TreeState:
         return TreeState(tree.name, "stale", "plan, strategy, agent or RESULTS.md changed since it finished", record)
     if state in ("failed", "interrupted"):
         return TreeState(tree.name, state, record.reason or record.exit or "", record)
-    if not setup_step.is_done(layout, feature, tree):
+    if setup_step.finished(layout, feature, tree) is None:
         return TreeState(tree.name, "setting up", "setup not finished", record)
     return TreeState(tree.name, "ready", "agent not started", record)

@@ -49,16 +49,31 @@ def log_path(layout: Layout, tree: str) -> Path:
     return layout.logs(tree) / "setup.log"
 
 
-def is_done(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
-    """Cheap enough for doit's uptodate: reads the stamp, hashes lockfiles, one git call."""
+def finished(layout: Layout, feature: Feature, tree: TreeSpec) -> dict[str, Any] | None:
+    """The stamp of a setup that succeeded with today's configuration and env file, or None.
+
+    What status shows as "ready": no git call, so a status of many trees stays cheap.
+    Whether a lockfile changed since (setup then re-runs before the agent) is is_done's part.
+    """
     stamp = read_json(layout.stamp(tree.name, "setup"))
     if not stamp or stamp.get("ok") is not True or stamp.get("config") != config_hash(feature):
+        return None
+    try:
+        if sha256_file(layout.tree(tree.name) / settings(feature).env_file) != stamp.get("env_sha"):
+            return None
+    except (PeError, OSError):
+        return None
+    return stamp
+
+
+def is_done(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
+    """Cheap enough for doit's uptodate: reads the stamp, hashes lockfiles, one git call."""
+    stamp = finished(layout, feature, tree)
+    if stamp is None:
         return False
     try:
         tree_dir = layout.tree(tree.name)
         cfg = settings(feature)
-        if sha256_file(tree_dir / cfg.env_file) != stamp.get("env_sha"):
-            return False
         current = install.detect(tree_dir, cfg.install)
         recorded = stamp.get("installs", {})
         if {i.key for i in current} != set(recorded):
