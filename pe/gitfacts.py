@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from pe import git, proc
-from pe.fsutil import read_json, write_atomic
+from pe import cache, git, proc
 from pe.results import PROGRESS_FILE, RESULTS_FILE
 
 # pe's bookkeeping documents: required of every agent, so not part of "the change".
@@ -138,7 +137,7 @@ class TreeFacts:
     error: str | None = None
 
 
-def _committed(tree_dir: Path, base_sha: str, head: str, cache: Path | None) -> tuple[int, float | None, Diffstat]:
+def _committed(tree_dir: Path, base_sha: str, head: str, cache_dir: Path | None) -> tuple[int, float | None, Diffstat]:
     """Commits, last commit time and diffstat of base..head: two git calls, or none.
 
     Both are facts about two immutable commits, so a result keyed by the pair never
@@ -147,30 +146,24 @@ def _committed(tree_dir: Path, base_sha: str, head: str, cache: Path | None) -> 
     """
     if head == base_sha:
         return 0, None, Diffstat(0, 0, 0)
-    entry = cache / f"{base_sha}-{head}.json" if cache is not None else None
+    entry = cache_dir / f"{base_sha}-{head}.json" if cache_dir is not None else None
     if entry is not None:
-        known = read_json(entry)
-        if known is not None:
-            try:
-                return int(known["commits"]), known["last"], Diffstat(*known["diffstat"])
-            except (KeyError, TypeError, ValueError):
-                pass  # a cache entry from another version: recompute it
+        try:
+            known = json.loads(cache.get(entry) or "null")
+            return int(known["commits"]), known["last"], Diffstat(*known["diffstat"])
+        except (KeyError, TypeError, ValueError):
+            pass  # not cached yet, torn, or from another version: recompute it
     log = read(tree_dir, "log", "--format=%ct", f"{base_sha}..{head}").stdout.split()
     stat = diffstat(tree_dir, base_sha, head)
     last = float(log[0]) if log else None
     if entry is not None:
-        try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(entry, json.dumps({"commits": len(log), "last": last,
-                                            "diffstat": [stat.files, stat.insertions, stat.deletions]}),
-                         durable=False)
-        except OSError:
-            pass  # a full disk or a read-only .pe/ costs speed, not the answer
+        cache.write(entry, json.dumps({"commits": len(log), "last": last,
+                                       "diffstat": [stat.files, stat.insertions, stat.deletions]}))
     return len(log), last, stat
 
 
-def tree_facts(tree_dir: Path, base_sha: str | None, cache: Path | None = None) -> TreeFacts:
-    """Commits ahead, diffstat, uncommitted entries. Reads only; `cache` is a directory
+def tree_facts(tree_dir: Path, base_sha: str | None, cache_dir: Path | None = None) -> TreeFacts:
+    """Commits ahead, diffstat, uncommitted entries. Reads only; `cache_dir` is a directory
     where the commit facts may be kept (see _committed)."""
     if base_sha is None or not (tree_dir / ".git").exists():
         return TreeFacts()
@@ -178,7 +171,7 @@ def tree_facts(tree_dir: Path, base_sha: str | None, cache: Path | None = None) 
         now = scan(tree_dir)
         if now.head is None:
             return TreeFacts(error="the tree has no commit checked out")
-        commits, last, stat = _committed(tree_dir, base_sha, now.head, cache)
+        commits, last, stat = _committed(tree_dir, base_sha, now.head, cache_dir)
     except proc.ProcError as exc:
         return TreeFacts(error=str(exc))
     return TreeFacts(commits, stat.files, stat.insertions, stat.deletions, len(now.entries), last, now.head)

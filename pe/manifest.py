@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pe import yamlfile
+from pe import cache, yamlfile
 from pe.errors import ManifestError, PeError
 from pe.fsutil import sha256_text
 from pe.layout import STATE_DIR, TREES_DIR, Layout, check_feature_name, tree_name
@@ -111,7 +111,7 @@ def read_manifest(layout: Layout, feature: str) -> dict[str, Any]:
     rel = str(path.relative_to(layout.root))
     if not path.is_file():
         raise PeError(f"no manifest {rel}: run `pe init --feature={feature} --plan=PATH` first")
-    data = yamlfile.load(path, rel, layout.state / "cache" / "yaml" if layout.state.is_dir() else None)
+    data = yamlfile.load(path, rel, layout.state)
     if data is None:
         raise ManifestError(f"{rel}: the file is empty; expected a mapping of keys (feature:, plan:, ...)")
     if not isinstance(data, dict):
@@ -239,15 +239,13 @@ def _validate(layout: Layout, data: dict[str, Any], rel: str) -> None:
     from pe.schema import SCHEMA_FILES, schema_text
 
     key = sha256_text(json.dumps(data, sort_keys=True, default=str) + "".join(map(schema_text, SCHEMA_FILES)))
-    marker = layout.state / "cache" / "valid" / key
+    marker = cache.entry(layout.state, "valid", key)
     if marker.exists():
         return
     err = first_error(data)
     if err is not None:
         raise ManifestError(f"{rel}: at {err[0]}: {err[1]}")
-    if layout.state.is_dir():  # never create .pe/ just to cache
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
+    cache.put(layout.state, marker, "")
 
 
 def read_plan(layout: Layout, plan: str, where: str) -> str:

@@ -11,22 +11,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pe import __version__
+from pe import __version__, cache
 from pe.errors import ManifestError
-from pe.fsutil import sha256_text, write_atomic
+from pe.fsutil import sha256_text
 
 MANIFEST_MAX_BYTES = 1_000_000
 MAX_VALUES = 100_000  # values in a manifest with its aliases expanded: a real one has a few hundred
 MAX_DEPTH = 40
 
 
-def load(path: Path, rel: str, cache: Path | None = None) -> Any:
+def load(path: Path, rel: str, state: Path | None = None) -> Any:
     """The YAML in `path`, or a one-line ManifestError naming `rel`.
 
-    `cache`: a directory where the parsed result may be kept as JSON, keyed by the
-    file's text. Importing PyYAML and parsing is about a tenth of a no-op `pe
-    resume` or a `pe status`; a manifest changes rarely, so every later run reads
-    JSON instead. Only results JSON gives back unchanged are cached.
+    `state`: pe's state dir, where the parsed result is kept as JSON, keyed by the
+    file's text (pe/cache.py). Importing PyYAML and parsing is about a tenth of a
+    no-op `pe resume` or a `pe status`; a manifest changes rarely, so every later
+    run reads JSON instead. Only results JSON gives back unchanged are cached.
     """
     try:
         size = path.stat().st_size
@@ -37,19 +37,16 @@ def load(path: Path, rel: str, cache: Path | None = None) -> Any:
         raise ManifestError(f"{rel}: not a UTF-8 text file") from None
     except OSError as exc:
         raise ManifestError(f"{rel}: cannot read: {exc.strerror}") from None
-    entry = cache / f"{cache_key(text)}.json" if cache is not None else None
-    if entry is not None:
+    entry = cache.entry(state, "yaml", f"{cache_key(text)}.json") if state is not None else None
+    known = cache.get(entry) if entry is not None else None
+    if known is not None:
         try:
-            return json.loads(entry.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass  # not cached yet, or a torn entry: parse the YAML
+            return json.loads(known)
+        except ValueError:
+            pass  # a torn entry: parse the YAML
     data = _parse(text, rel)
-    if entry is not None and _json_exact(data):
-        try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(entry, json.dumps(data), durable=False)
-        except OSError:
-            pass  # a full disk or read-only .pe/ costs speed, not the answer
+    if state is not None and entry is not None and _json_exact(data):
+        cache.put(state, entry, json.dumps(data))
     return data
 
 

@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from pe import git
+from pe import cache, git
 from pe.errors import PeError
 from pe.layout import Layout, check_feature_name
 from pe.lock import RepoLock, describe_command
@@ -100,6 +100,7 @@ def lock(layout: Layout, args: argparse.Namespace) -> RepoLock:
     """Take the repository lock (released when the process ends)."""
     repo_lock = RepoLock(layout.lock_file)
     repo_lock.acquire(describe_command(), wait=getattr(args, "wait", False))
+    cache.flush(layout.state)  # .pe/ exists now: keep what loading the manifest computed
     return repo_lock
 
 
