@@ -106,7 +106,13 @@ def parse_duration(value: int | float | str) -> float:
 
 
 def read_manifest(layout: Layout, feature: str) -> dict[str, Any]:
-    check_feature_name(feature)
+    try:
+        check_feature_name(feature)
+    except PeError as exc:
+        # A file in features/ whose name is not a feature name: say which file.
+        if "/" not in feature and feature not in (".", "..") and layout.manifest(feature).is_file():
+            raise ManifestError(f"features/{feature}.yaml: {exc} (a manifest is named after its feature)") from None
+        raise
     path = layout.manifest(feature)
     rel = str(path.relative_to(layout.root))
     if not path.is_file():

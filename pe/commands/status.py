@@ -240,5 +240,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"refreshed trees/{name}/{PROGRESS_FILE}", file=sys.stderr)
     if args.watch is not None:
         return watch(layout, features, args.watch, args.json)
-    print(_frame(layout, features, args.json))
+    if features or not errors:  # "no features yet" would be wrong beside a manifest that does not load
+        print(_frame(layout, features, args.json))
     return EXIT_USAGE if errors else 0

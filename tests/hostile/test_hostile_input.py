@@ -226,6 +226,11 @@ CASES = [
          where=_other_dir("bare.git")),
     Case("dir-missing", NEW, "{tmp}/missing is not a directory", where=_other_dir("missing")),
     Case("dir-a-file", NEW, "{tmp}/a-file is not a directory", where=_other_dir("a-file")),
+    Case("inside-dot-git", NEW, "{root}/.git/refs is inside git's own directory: run pe from the checkout",
+         where=lambda root, tmp: root / ".git" / "refs"),
+    Case("manifest-file-not-a-feature-name", ("status",), f"features/My Feature.yaml: invalid feature name "
+         f"'My Feature': {NOT_A_NAME} (a manifest is named after its feature)",
+         prepare=_file("features/My Feature.yaml", GOOD.encode())),
     # --- what is already at a tree's path or branch ------------------------------------------
     Case("file-at-tree-path", NEW, "trees/feat-1 exists and is not a directory; move it away or pick another "
          "feature name", prepare=_file("trees/feat-1")),
