@@ -69,7 +69,9 @@ def manifest(root: Path, feature: str, count: int, sleep: float = 0.0) -> None:
     (root / "features").mkdir(exist_ok=True)
     (root / "features" / f"{feature}.yaml").write_text(
         f"feature: {feature}\nplan: specs/plan.md\ncount: {count}\njobs: {count}\n"
-        f"agent: {{preset: command, command: [python, tools/sleep_agent.py, '{sleep}']}}\n"
+        # The interpreter by its full path: `python` may be a version manager's shim, whose
+        # own start-up (0.1 s for pyenv's) would be counted as pe's overhead.
+        f"agent: {{preset: command, command: ['{sys.executable}', tools/sleep_agent.py, '{sleep}']}}\n"
     )
 
 

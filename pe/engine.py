@@ -14,7 +14,7 @@ from typing import Any
 
 from pe import git, proc
 from pe.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, Interrupted, PeError
-from pe.graph import Plan, namespace
+from pe.graph import Plan, namespace, prefetch_setup_state
 from pe.layout import Layout
 from pe.manifest import Feature
 from pe.reporter import PeReporter
@@ -151,6 +151,7 @@ def wait_for_bookkeeping(timeout: float = 10.0) -> None:
 
 def run_tasks(plan: Plan, tasks: Sequence[str], jobs: int | None = None) -> int:
     """Run `tasks` (and what they depend on); pe's exit status."""
+    prefetch_setup_state(plan)
     return run_command(plan, ["run", *tasks], jobs)
 
 

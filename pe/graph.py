@@ -8,8 +8,9 @@ tasks against the same state database.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -32,6 +33,36 @@ class Plan:
     features: tuple[Feature, ...]
     bases: dict[str, str]  # feature -> base commit sha
     context: str = ""
+    # tree -> (setup up to date?, when checked): see prefetch_setup_state.
+    setup_known: dict[str, tuple[bool, float]] = field(default_factory=dict)
+
+
+SETUP_KNOWN_FOR_S = 2.0
+
+
+def prefetch_setup_state(plan: Plan) -> None:
+    """Check every tree's setup up-to-dateness in parallel, just before doit starts.
+
+    doit evaluates `uptodate` one task after another in its dispatching thread,
+    and setup's check runs a git process per tree, so with N trees the last agent
+    started N git calls late. The answers are used only within SETUP_KNOWN_FOR_S
+    of being computed; a check doit makes later is made afresh.
+    """
+    from pe.gitfacts import parallel
+
+    trees = [(f, t) for f in plan.features for t in f.trees if worktree_step.is_done(plan.layout, t)]
+    if len(trees) < 2:
+        return
+    answers = parallel(lambda ft: setup_step.is_done(plan.layout, ft[0], ft[1]), trees)
+    now = time.monotonic()
+    plan.setup_known.update({t.name: (ok, now) for (_, t), ok in zip(trees, answers, strict=True)})
+
+
+def _setup_up_to_date(plan: Plan, feature: Feature, tree: TreeSpec) -> bool:
+    known = plan.setup_known.pop(tree.name, None)
+    if known is not None and time.monotonic() - known[1] < SETUP_KNOWN_FOR_S:
+        return known[0]
+    return setup_step.is_done(plan.layout, feature, tree)
 
 
 # Step actions running right now, in doit's threads: an interrupt waits for them to
@@ -99,7 +130,7 @@ def _setup_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
                 "doc": f"prepare trees/{tree.name} for its agent",
                 "actions": [_failing(partial(setup_step.run, layout, feature, tree))],
                 "task_dep": [f"worktree:{tree.name}"],
-                "uptodate": [lambda f=feature, t=tree: setup_step.is_done(layout, f, t)],
+                "uptodate": [lambda f=feature, t=tree: _setup_up_to_date(plan, f, t)],
                 "verbosity": 0,
             }
 
