@@ -162,19 +162,36 @@ def _committed(tree_dir: Path, base_sha: str, head: str, cache_dir: Path | None)
     return len(log), last, stat
 
 
-def tree_facts(tree_dir: Path, base_sha: str | None, cache_dir: Path | None = None) -> TreeFacts:
+def tree_facts(tree_dir: Path, base_sha: str | None, cache_dir: Path | None = None,
+               scanned: Scan | None = None) -> TreeFacts:
     """Commits ahead, diffstat, uncommitted entries. Reads only; `cache_dir` is a directory
-    where the commit facts may be kept (see _committed)."""
+    where the commit facts may be kept (see _committed); `scanned`, the tree's scan if the
+    caller has just made one (ignored entries in it are not counted)."""
     if base_sha is None or not (tree_dir / ".git").exists():
         return TreeFacts()
     try:
-        now = scan(tree_dir)
+        now = scanned or scan(tree_dir)
         if now.head is None:
             return TreeFacts(error="the tree has no commit checked out")
         commits, last, stat = _committed(tree_dir, base_sha, now.head, cache_dir)
     except proc.ProcError as exc:
         return TreeFacts(error=str(exc))
-    return TreeFacts(commits, stat.files, stat.insertions, stat.deletions, len(now.entries), last, now.head)
+    dirty = sum(1 for code, _ in now.entries if code != "!!")
+    return TreeFacts(commits, stat.files, stat.insertions, stat.deletions, dirty, last, now.head)
+
+
+def scan_all(dirs: Sequence[Path]) -> dict[Path, Scan]:
+    """A scan with ignored entries of each of `dirs` that is a checkout, in parallel; one git
+    process each, enough for both the status table and guard's check of finished trees."""
+    present = [d for d in dirs if (d / ".git").exists()]
+
+    def one(d: Path) -> Scan | None:
+        try:
+            return scan(d, ignored=True)
+        except proc.ProcError:
+            return None  # whoever reads it asks git again and reports the error
+
+    return {d: found for d, found in zip(present, parallel(one, present), strict=True) if found is not None}
 
 
 def branch_tip(root: Path, branch: str) -> str | None:

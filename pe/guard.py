@@ -84,7 +84,7 @@ def changes(before: Snapshot | None, after: Snapshot | None, limit: int = 5) -> 
     return ", ".join(said[:limit]) + more
 
 
-def done_tree_changes(layout: Layout, tree: str) -> str | None:
+def done_tree_changes(layout: Layout, tree: str, scanned: gitfacts.Scan | None = None) -> str | None:
     """What changed in a done tree since pe committed its agent's work there, or None.
 
     pe commits everything an agent leaves, so a done tree is clean on the commit its
@@ -97,7 +97,7 @@ def done_tree_changes(layout: Layout, tree: str) -> str | None:
     stamp = read_json(layout.stamp(tree, "agent")) or {}
     tree_dir = layout.tree(tree)
     said = []
-    now = gitfacts.scan(tree_dir, ignored=True)
+    now = scanned or gitfacts.scan(tree_dir, ignored=True)
     if stamp.get("commit") and now.head != stamp["commit"]:
         said.append(f"HEAD moved from {str(stamp['commit'])[:12]} to {(now.head or 'none')[:12]}")
     work = unsaved(layout, tree, now.entries)
@@ -107,8 +107,11 @@ def done_tree_changes(layout: Layout, tree: str) -> str | None:
     return "; ".join(said) or None
 
 
-def warnings(layout: Layout, feature: Feature, attempts_before: dict[str, int]) -> list[str]:
-    """After a run: what its agents changed outside their trees, as far as pe can see."""
+def warnings(layout: Layout, feature: Feature, attempts_before: dict[str, int],
+             scans: dict[Path, gitfacts.Scan] | None = None) -> list[str]:
+    """After a run: what its agents changed outside their trees, as far as pe can see.
+
+    `scans`: the trees' scans with ignored entries (gitfacts.scan_all), if just made."""
     out = []
     for tree in feature.trees:
         record = RunRecord.load(layout.run_record(tree.name), tree.name)
@@ -121,7 +124,7 @@ def warnings(layout: Layout, feature: Feature, attempts_before: dict[str, int]) 
 
     def check(tree: str) -> str | None:
         try:
-            return done_tree_changes(layout, tree)
+            return done_tree_changes(layout, tree, (scans or {}).get(layout.tree(tree)))
         except (ProcError, OSError):
             return None  # git cannot read the tree: status says so, this is only a watch
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pe import agents, engine, guard, manifest
+from pe import agents, engine, gitfacts, guard, manifest
 from pe.commands import _common, init, status
 from pe.errors import PeError
 from pe.runrecord import RunRecord
@@ -76,8 +76,10 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     else:
         rc = engine.run_tasks(plan, tasks, jobs=feature.jobs)
     print()
-    print(status.table(layout, [feature]))
-    for warning in guard.warnings(layout, feature, attempts):
+    # One git status per tree serves both the table and the check of finished trees.
+    scans = gitfacts.scan_all([layout.tree(t.name) for t in trees])
+    print(status.table(layout, [feature], scans))
+    for warning in guard.warnings(layout, feature, attempts, scans):
         print(f"pe: warning: {warning}", file=sys.stderr)
     if rc == 1:
         print(f"\nsome trees did not finish; see the logs, then: pe resume --feature={feature.name}")

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from pe import gitfacts, manifest, treestate, usage
@@ -94,14 +95,14 @@ def _epoch(iso: str | None) -> float | None:
         return None
 
 
-def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float) -> Row:
+def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: gitfacts.Scan | None) -> Row:
     st = treestate.of(layout, feature, tree)
     rec = st.record
     tree_dir = layout.tree(tree.name)
     base = tree_base(layout, tree.name)
     facts = gitfacts.TreeFacts()
     if st.state != "pending" or tree_dir.exists():
-        facts = gitfacts.tree_facts(tree_dir, base, layout.facts_cache)
+        facts = gitfacts.tree_facts(tree_dir, base, layout.facts_cache, scanned)
     try:
         progress = (tree_dir / PROGRESS_FILE).read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -133,11 +134,14 @@ def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float) -> Row:
     )
 
 
-def rows(layout: Layout, features: list[Feature]) -> list[Row]:
+def rows(layout: Layout, features: list[Feature], scans: dict[Path, gitfacts.Scan] | None = None) -> list[Row]:
+    """`scans`: trees' scans the caller has just made (gitfacts.scan_all), to reuse."""
     now = time.time()
     pairs = [(f, t) for f in features for t in f.trees]
+    known = scans or {}
     # Each row costs one to three git processes; they are independent, so run them side by side.
-    return gitfacts.parallel(lambda p: _row(layout, p[0], p[1], now), pairs, workers=16)
+    return gitfacts.parallel(lambda p: _row(layout, p[0], p[1], now, known.get(layout.tree(p[1].name))),
+                             pairs, workers=16)
 
 
 def _duration(secs: float | None) -> str:
@@ -171,8 +175,8 @@ def render(found: list[Row]) -> str:
     return tabulate(table, headers=HEADERS, disable_numparse=True)
 
 
-def table(layout: Layout, features: list[Feature]) -> str:
-    return render(rows(layout, features))
+def table(layout: Layout, features: list[Feature], scans: dict[Path, gitfacts.Scan] | None = None) -> str:
+    return render(rows(layout, features, scans))
 
 
 def load_features(layout: Layout, feature: str | None) -> tuple[list[Feature], list[str]]:
