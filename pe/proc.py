@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 from pe.errors import Interrupted
 
@@ -67,15 +67,19 @@ class _Registry:
 
     def add(self, pgid: int) -> None:
         with self._lock:
-            self._groups.add(pgid)
+            if not self.stopping:
+                self._groups.add(pgid)
+                return
+        # Started by another thread after SIGINT/SIGTERM's kill_all looked: it must not live on.
+        _signal_group(pgid, signal.SIGKILL)
 
     def discard(self, pgid: int) -> None:
         with self._lock:
             self._groups.discard(pgid)
 
     def kill_all(self, grace: float = KILL_GRACE_S) -> None:
-        self.stopping = True
         with self._lock:
+            self.stopping = True
             groups = list(self._groups)
         for pgid in groups:
             kill_group(pgid, grace=0)
@@ -90,6 +94,15 @@ class _Registry:
 REGISTRY = _Registry()
 
 
+class _CtrlC(KeyboardInterrupt):
+    """What pe's handler raises for SIGINT where code wants a KeyboardInterrupt.
+
+    Not KeyboardInterrupt itself: once one of those has left any exec()'d code (a dataclass
+    or namedtuple being made by a lazy import, say), `python -m pe` dies by SIGINT at exit
+    instead of returning pe's 130, even though pe caught it. CPython checks the exact type.
+    """
+
+
 @contextlib.contextmanager
 def signals_stop_children(*, announce: bool = False, keyboard_interrupt: bool = False) -> Iterator[None]:
     """While inside: SIGINT/SIGTERM first kill every registered child group, then unwind.
@@ -102,24 +115,45 @@ def signals_stop_children(*, announce: bool = False, keyboard_interrupt: bool = 
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
+    received: list[int] = []
+    dropped: list[int] = []
+
+    def interruption(signum: int) -> BaseException:
+        return _CtrlC() if keyboard_interrupt and signum == signal.SIGINT else Interrupted(signum)
 
     def handler(signum: int, frame: FrameType | None) -> None:
         # Ignore repeats while we shut down; the first one is being handled.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        received.append(signum)
         if announce:
             sys.stderr.write(f"\npe: {signal.Signals(signum).name}: stopping every agent...\n")
         REGISTRY.kill_all()
-        if keyboard_interrupt and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Interrupted(signum)
+        raise interruption(signum)
+
+    # Python runs a handler between any two bytecodes, also inside a __del__ or a weakref
+    # callback (every import runs one). An exception raised there is printed as "Exception
+    # ignored" and dropped, and pe would carry on as if nothing happened, its children killed
+    # and signals ignored. So a dropped interruption is not printed, and is raised again when
+    # the block ends (nothing new starts meanwhile: see _Registry.add).
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        if received and isinstance(info.exc_value, (KeyboardInterrupt, Interrupted)):
+            dropped.append(received[0])
+        else:
+            previous_hook(info)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for s, h in old.items():
             signal.signal(s, h)
+    if dropped:
+        raise interruption(dropped[0])
 
 
 def _signal_group(pgid: int, sig: int) -> None:
