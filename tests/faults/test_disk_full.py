@@ -68,15 +68,22 @@ def test_disk_full_during_execute(small_state_dir: Path, repo: Path, agent_log: 
         # Not even doit's database opens: one line, before any task (doit itself would blame "corruption").
         assert res.stderr == f"pe: error: cannot write pe's state database (disk I/O error): {small_state_dir}/doit.sqlite3\n"
         assert not failed
-    else:
+    elif output == 0:
         assert len(failed) == 3, said
-        for line in failed:  # one line each, saying what and where
-            assert f"No space left on device: {small_state_dir}/" in line, line
+    else:
+        # Three agents' logs do not fit: at most one can finish before the disk is full. Which one,
+        # and whether it gets its stamp written before its run record fails, is up to the scheduler.
+        done = [line for line in res.stdout.splitlines() if "] done   agent:" in line]
+        assert len(failed) >= 2 and len(failed) + len(done) == 3, said
+    for line in failed:  # one line each, saying what and where
+        assert f"No space left on device: {small_state_dir}/" in line, line
     all_json_parses(small_state_dir)
     no_processes_left(agent_log)
-    status = pe_run(repo, "status", "--json")  # status still reads it all
-    assert status.returncode == 0 and {r["state"] for r in json.loads(status.stdout)} <= {"ready", "interrupted"}
     stamped = {p.name.split(".")[0] for p in (small_state_dir / "stamps").glob("*.agent.json")}
+    status = pe_run(repo, "status", "--json")  # status still reads it all, and says what the stamps say
+    assert status.returncode == 0, status.stderr
+    for row in json.loads(status.stdout):
+        assert row["state"] in ({"done"} if row["tree"] in stamped else {"ready", "interrupted"}), row
 
     filler.unlink()
     res = pe_run(repo, "resume", "--feature=feat", env={"PE_TEST_OUTPUT": str(output), "PE_TEST_TAG": "resume"})
