@@ -105,7 +105,7 @@ def branch_names(root: Path) -> set[str]:
 
 
 def common_dir(root: Path) -> Path:
-    return Path(out(root, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+    return admin_dirs(root)[1]
 
 
 def ensure_excluded(root: Path, patterns: Sequence[str]) -> None:
