@@ -315,11 +315,13 @@ def commit_all(tree: Path, message: str) -> str | None:
     git(tree, "add", "--all")
     if git(tree, "diff", "--cached", "--quiet", check=False).returncode == 0:
         return None
-    identity: tuple[str, ...] = ()
-    if git(tree, "config", "user.email", check=False).returncode != 0:
-        identity = _FALLBACK_IDENTITY
     # --no-verify: this is a checkpoint of the agent's work; a hook must not lose it.
-    git(tree, *identity, "commit", "--quiet", "--no-verify", "-m", message)
+    # useConfigOnly: no identity guessed from the host name; without a configured one the
+    # commit fails, and goes again with pe's. A failed commit changes nothing, so the
+    # usual case costs one process instead of asking `git config` first.
+    commit = ("commit", "--quiet", "--no-verify", "-m", message)
+    if git(tree, "-c", "user.useConfigOnly=true", *commit, check=False).returncode != 0:
+        git(tree, *_FALLBACK_IDENTITY, *commit)
     return out(tree, "rev-parse", "HEAD")
 
 

@@ -70,6 +70,12 @@ def test_commit_all_checkpoints_everything_without_an_identity(repo: Path, monke
     assert pegit.commit_all(repo, "nothing") is None
 
 
+def test_commit_all_keeps_the_user_s_identity(repo: Path) -> None:
+    (repo / "new.txt").write_text("work")
+    assert pegit.commit_all(repo, "checkpoint")
+    assert git(repo, "log", "-1", "--format=%an <%ae>") == "pe tests <tests@pe.invalid>"
+
+
 def test_detached_head_and_empty_repository_are_one_line_errors(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
