@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
 import sqlite3
 import sys
@@ -116,6 +118,16 @@ def _branch_rule(layout: Layout, feature: str, tree: str, tip: str, keep_ref: st
     return None
 
 
+def _admin_dir(layout: Layout, path: Path) -> Path | None:
+    """The worktree admin dir (<common>/worktrees/<id>) whose gitdir file names `path`."""
+    want = os.path.realpath(path / ".git")
+    for gitdir in sorted((git.common_dir(layout.root) / "worktrees").glob("*/gitdir")):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if os.path.realpath(gitdir.read_text(encoding="utf-8").strip()) == want:
+                return gitdir.parent
+    return None
+
+
 def _removal_cut_short(layout: Layout, tree: str, path: Path) -> bool:
     """True if an earlier cleanup began `git worktree remove` here and was killed in it.
 
@@ -125,8 +137,20 @@ def _removal_cut_short(layout: Layout, tree: str, path: Path) -> bool:
     marker = read_json(layout.stamp(tree, "removing"))
     if not marker:
         return False
-    now = gitfacts.scan(path)
-    return now.head == marker.get("head") and all(code.strip() == "D" for code, _ in now.entries)
+    if (path / ".git").exists():
+        now = gitfacts.scan(path)
+        head, codes = now.head, [code for code, _ in now.entries]
+    else:
+        # git deletes the tree's files, its .git file among them, before the admin dir: cut off
+        # in between, the entry shows as prunable, and git can still be asked through that dir.
+        admin = _admin_dir(layout, path)
+        if admin is None:
+            return False
+        where = (f"--git-dir={admin}", f"--work-tree={path}")
+        head = git.out(layout.root, *where, "rev-parse", "HEAD")
+        status = git.git(layout.root, *where, "status", "--porcelain=v1", "-z", "--untracked-files=all").stdout
+        codes = [entry[:2] for entry in status.split("\0") if entry]
+    return head == marker.get("head") and all(code.strip() == "D" for code in codes)
 
 
 def _forget(layout: Layout, tree: str) -> str | None:
@@ -163,6 +187,7 @@ def plan_tree(layout: Layout, feature: str, tree: str, args: argparse.Namespace,
             tp.steps.append(Step(f"stop the agent still running in {rel} (process group {pid})",
                                  lambda: proc.kill_group(pid)))
     finishing = present and _removal_cut_short(layout, tree, path)
+    leftover = wt is not None and wt.prunable is not None and path.is_dir() and _removal_cut_short(layout, tree, path)
     work = treework.unsaved(layout, tree) if present and not finishing else treework.Unsaved()
     if work:
         problems.append(work.describe())
@@ -200,6 +225,9 @@ def plan_tree(layout: Layout, feature: str, tree: str, args: argparse.Namespace,
 
         note = " (finishing a removal a crash cut short)" if finishing else ""
         tp.steps.append(Step(f"git worktree remove{flag} -- {rel}{note}", remove))
+    elif leftover:
+        tp.steps.append(Step(f"delete what is left of {rel} (a `git worktree remove` a crash cut short)",
+                             lambda: shutil.rmtree(path)))
     elif wt is None and path.is_dir():
         dest = layout.state / "quarantine" / f"{tree}-{time.strftime('%Y%m%d-%H%M%S')}"
 

@@ -103,3 +103,39 @@ def test_a_worktree_add_cut_off_before_its_branch_is_repaired(repo: Path, agent_
     assert res.returncode == 0, res.stdout + res.stderr
     assert git(repo, "worktree", "list", "--porcelain").count("branch refs/heads/feat-") == 2
     assert [starts(agent_log, f"feat-{i}") for i in (1, 2)] == [1, 1]
+
+
+def test_a_worktree_remove_cut_off_after_the_trees_git_file_went_is_finished(repo: Path, agent_log: Path) -> None:
+    """A crash inside `git worktree remove` once git had deleted the tree's .git file (it deletes the
+    files first, the admin dir last): the entry is prunable, the directory still holds files of the
+    archived commit. The next cleanup deletes them, instead of leaving them behind for good."""
+    write_manifest(repo, count="2")
+    assert pe_run(repo, "execute", "--feature=feat").returncode == 0
+    tree = repo / "trees" / "feat-1"
+    tip = git(repo, "rev-parse", "feat-1")
+    (repo / ".pe" / "stamps" / "feat-1.removing.json").write_text(json.dumps({"head": tip}))
+    for name in (".git", "RESULTS.md", "PROGRESS.md"):
+        (tree / name).unlink(missing_ok=True)
+    assert (tree / "impl.txt").exists()
+    assert "prunable" in git(repo, "worktree", "list", "--porcelain")
+    res = pe_run(repo, "cleanup", "--feature=feat")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "delete what is left of trees/feat-1" in res.stdout
+    assert not tree.exists() and not (repo / ".pe" / "quarantine").exists()
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert git(repo, "branch", "--list", "feat-*") == ""
+    assert tip in git(repo, "bundle", "list-heads", str(repo / "reports" / "feat" / "feat-1" / "feat-1.bundle"))
+
+
+def test_files_added_to_such_a_leftover_are_never_deleted(repo: Path, agent_log: Path) -> None:
+    write_manifest(repo, count="1")
+    assert pe_run(repo, "execute", "--feature=feat").returncode == 0
+    tree = repo / "trees" / "feat-1"
+    (repo / ".pe" / "stamps" / "feat-1.removing.json").write_text(json.dumps({"head": git(repo, "rev-parse", "feat-1")}))
+    (tree / ".git").unlink()
+    (tree / "notes.txt").write_text("written after the crash\n")
+    res = pe_run(repo, "cleanup", "--feature=feat")
+    assert "delete what is left" not in res.stdout, res.stdout
+    kept = [tree / "notes.txt", *(repo / ".pe" / "quarantine").glob("feat-1-*/notes.txt")]
+    assert [p.read_text() for p in kept if p.exists()] == ["written after the crash\n"]
+
