@@ -9,6 +9,7 @@ from pe import agents, engine, gitfacts, guard, manifest
 from pe.commands import _common, init, status
 from pe.errors import PeError
 from pe.runrecord import RunRecord
+from pe.steps import agent as agent_step
 
 NAME = "execute"
 ORDER = 20
@@ -56,6 +57,8 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     if new_data is not None:
         path = init.write_manifest(layout, new_data)
         print(f"wrote {path.relative_to(layout.root)} (check it in)")
+    for tree in trees:
+        agent_step.settle_record(layout, feature, tree)
     if resuming:
         from pe.commands.resume import refresh_incomplete
 

@@ -40,6 +40,26 @@ def stamp_ok(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
     return stamp.get("config") == feature.config_hash(tree) and results is not None and stamp.get("results") == results
 
 
+def settle_record(layout: Layout, feature: Feature, tree: TreeSpec) -> None:
+    """Record as done a run whose stamp pe wrote but whose record a crash cut off.
+
+    _finish writes the stamp (what makes the tree done) before the run record: a kill -9
+    in between left `running` with a dead pid beside a done tree, for good, since a done
+    tree's step never runs again. Call with the repository lock held.
+    """
+    path = layout.run_record(tree.name)
+    record = RunRecord.load(path, tree.name)
+    if record.state != "running" or record.still_running() or not stamp_ok(layout, feature, tree):
+        return
+    stamp = read_json(layout.stamp(tree.name, "agent")) or {}
+    record.state, record.ended_at, record.reason = "done", stamp.get("at"), None
+    record.pid = record.pid_start = None
+    record.history.append({"attempt": record.attempts, "state": "done", "exit": record.exit, "reason": None,
+                           "started_at": record.started_at, "ended_at": record.ended_at, "usage": record.usage,
+                           "warnings": record.warnings})
+    record.save(path)
+
+
 def _set_aside_incomplete(layout: Layout, tree: TreeSpec) -> Path | None:
     """Move a RESULTS.md that no valid stamp vouches for out of the tree."""
     results = layout.tree(tree.name) / RESULTS_FILE

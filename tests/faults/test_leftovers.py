@@ -139,3 +139,22 @@ def test_files_added_to_such_a_leftover_are_never_deleted(repo: Path, agent_log:
     kept = [tree / "notes.txt", *(repo / ".pe" / "quarantine").glob("feat-1-*/notes.txt")]
     assert [p.read_text() for p in kept if p.exists()] == ["written after the crash\n"]
 
+
+def test_a_stamp_written_just_before_pe_was_killed_gets_its_run_recorded(repo: Path, agent_log: Path) -> None:
+    """kill -9 between the agent's stamp and its run record: the tree is done (the stamp says so, and
+    it is not run again), but its record said `running`, with a dead pid, for good."""
+    write_manifest(repo, count="2")
+    assert pe_run(repo, "execute", "--feature=feat").returncode == 0
+    path = repo / ".pe" / "runs" / "feat-1.json"
+    record = json.loads(path.read_text())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    cut_off = {**record, "state": "running", "pid": int(dead.stdout), "pid_start": 1, "ended_at": None,
+               "history": record["history"][:-1]}
+    path.write_text(json.dumps(cut_off))
+    res = pe_run(repo, "resume", "--feature=feat")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert [starts(agent_log, "feat-1"), starts(agent_log, "feat-2")] == [1, 1]  # done is done
+    settled = json.loads(path.read_text())
+    stamp = json.loads((repo / ".pe" / "stamps" / "feat-1.agent.json").read_text())
+    assert (settled["state"], settled["pid"], settled["ended_at"]) == ("done", None, stamp["at"])
+    assert [h["state"] for h in settled["history"]] == ["done"]
