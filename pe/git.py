@@ -222,6 +222,16 @@ def delete_branch(root: Path, branch: str) -> None:
     _mutate(root, "branch", "-D", "--", branch)
 
 
+def clear_stale_branch_lock(root: Path, branch: str, tree: Path) -> list[Path]:
+    """The lock of a branch that a killed `git worktree add -b` was creating for `tree`.
+
+    That add creates the branch with a `git branch` of its own; killed in it, it leaves
+    refs/heads/<branch>.lock, and every later add fails ("cannot lock ref"). Callers hold
+    the mutation lock, under which pe's own writers of that ref run.
+    """
+    return _clear_stale([common_dir(root) / "refs" / "heads" / f"{branch}.lock"], tree)
+
+
 # --- inside one tree --------------------------------------------------------
 
 

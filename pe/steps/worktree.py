@@ -116,6 +116,8 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
                 path.rmdir()
             else:
                 did = ""
+            if creating.exists():  # a pe was killed creating it, maybe inside `worktree add -b`
+                git.clear_stale_branch_lock(root, tree.name, path)
             write_json_atomic(creating, {"since": now_iso()})
             git.add_worktree(root, path, tree.name, base_sha)
             did += "created"

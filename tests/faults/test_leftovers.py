@@ -158,3 +158,18 @@ def test_a_stamp_written_just_before_pe_was_killed_gets_its_run_recorded(repo: P
     stamp = json.loads((repo / ".pe" / "stamps" / "feat-1.agent.json").read_text())
     assert (settled["state"], settled["pid"], settled["ended_at"]) == ("done", None, stamp["at"])
     assert [h["state"] for h in settled["history"]] == ["done"]
+
+
+def test_a_worktree_add_cut_off_in_its_branch_creation_is_repaired(repo: Path, agent_log: Path) -> None:
+    """A crash inside `git worktree add -b` while its own `git branch` held the new branch's ref lock:
+    no entry, no branch, no directory, only pe's `creating` marker and refs/heads/<tree>.lock."""
+    write_manifest(repo, count="2")
+    stamps = repo / ".pe" / "stamps"
+    stamps.mkdir(parents=True)
+    (stamps / "feat-1.creating.json").write_text(json.dumps({"since": "then"}))
+    (repo / ".git" / "refs" / "heads" / "feat-1.lock").write_text("")
+    res = pe_run(repo, "resume", "--feature=feat")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert git(repo, "worktree", "list", "--porcelain").count("branch refs/heads/feat-") == 2
+    assert [starts(agent_log, f"feat-{i}") for i in (1, 2)] == [1, 1]
+    assert not list((repo / ".git").rglob("*.lock"))
