@@ -84,7 +84,7 @@ class Scan:
     entries: tuple[tuple[str, str], ...]  # (XY code as porcelain v1 writes it, path)
 
 
-def scan(tree_dir: Path, *, ignored: bool = False, untracked: str = "all") -> Scan:
+def scan(tree_dir: Path, *, ignored: bool = False, untracked: str = "all", git_dir: Path | None = None) -> Scan:
     """HEAD, branch and uncommitted entries in one git process (porcelain v2 with --branch).
 
     `--ignored=matching` lists an ignored directory (node_modules/) as one
@@ -92,7 +92,9 @@ def scan(tree_dir: Path, *, ignored: bool = False, untracked: str = "all") -> Sc
     untracked directories. Codes come back in v1's spelling ("??", "!!", " M")
     so callers compare against what `git status --short` shows.
     """
-    args = ["status", "--porcelain=v2", "--branch", "-z", f"--untracked-files={untracked}"]
+    # git_dir: the tree's admin dir, for a tree whose .git file is gone (see cleanup).
+    where = [f"--git-dir={git_dir}", f"--work-tree={tree_dir}"] if git_dir is not None else []
+    args = [*where, "status", "--porcelain=v2", "--branch", "-z", f"--untracked-files={untracked}"]
     if ignored:
         args.append("--ignored=matching")
     fields = read(tree_dir, *args).stdout.split("\0")

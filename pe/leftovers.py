@@ -26,6 +26,7 @@ def _proc_pids() -> list[str] | None:
     except OSError:
         return None
 
+
 def file_in_use(path: Path) -> bool:
     """True if a live process holds `path` open (Linux: /proc/<pid>/fd).
 

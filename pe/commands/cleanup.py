@@ -137,20 +137,15 @@ def _removal_cut_short(layout: Layout, tree: str, path: Path) -> bool:
     marker = read_json(layout.stamp(tree, "removing"))
     if not marker:
         return False
-    if (path / ".git").exists():
-        now = gitfacts.scan(path)
-        head, codes = now.head, [code for code, _ in now.entries]
-    else:
+    admin = None
+    if not (path / ".git").exists():
         # git deletes the tree's files, its .git file among them, before the admin dir: cut off
         # in between, the entry shows as prunable, and git can still be asked through that dir.
         admin = _admin_dir(layout, path)
         if admin is None:
             return False
-        where = (f"--git-dir={admin}", f"--work-tree={path}")
-        head = git.out(layout.root, *where, "rev-parse", "HEAD")
-        status = git.git(layout.root, *where, "status", "--porcelain=v1", "-z", "--untracked-files=all").stdout
-        codes = [entry[:2] for entry in status.split("\0") if entry]
-    return head == marker.get("head") and all(code.strip() == "D" for code in codes)
+    now = gitfacts.scan(path, git_dir=admin)
+    return now.head == marker.get("head") and all(code.strip() == "D" for code, _ in now.entries)
 
 
 def _forget(layout: Layout, tree: str) -> str | None:

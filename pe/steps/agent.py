@@ -52,12 +52,17 @@ def settle_record(layout: Layout, feature: Feature, tree: TreeSpec) -> None:
     if record.state != "running" or record.still_running() or not stamp_ok(layout, feature, tree):
         return
     stamp = read_json(layout.stamp(tree.name, "agent")) or {}
-    record.state, record.ended_at, record.reason = "done", stamp.get("at"), None
-    record.pid = record.pid_start = None
-    record.history.append({"attempt": record.attempts, "state": "done", "exit": record.exit, "reason": None,
-                           "started_at": record.started_at, "ended_at": record.ended_at, "usage": record.usage,
-                           "warnings": record.warnings})
+    _close(record, "done", None, stamp.get("at"))
     record.save(path)
+
+
+def _close(record: RunRecord, state: str, reason: str | None, ended_at: str | None) -> None:
+    """End the record's current attempt and add it to the history."""
+    record.state, record.reason, record.ended_at = state, reason, ended_at
+    record.pid = record.pid_start = None
+    record.history.append({"attempt": record.attempts, "state": state, "exit": record.exit, "reason": reason,
+                           "started_at": record.started_at, "ended_at": ended_at, "usage": record.usage,
+                           "warnings": record.warnings})
 
 
 def _set_aside_incomplete(layout: Layout, tree: TreeSpec) -> Path | None:
@@ -225,11 +230,7 @@ def _finish(
                 "at": now_iso(),
             },
         )
-    record.state = "done" if reason is None else ("interrupted" if ended.interrupted else "failed")
-    record.ended_at = now_iso()
-    record.pid = record.pid_start = None
-    record.history.append({"attempt": record.attempts, "state": record.state, "exit": record.exit,
-                           "reason": reason, "started_at": record.started_at, "ended_at": record.ended_at,
-                           "usage": record.usage, "warnings": record.warnings})
+    _close(record, "done" if reason is None else ("interrupted" if ended.interrupted else "failed"), reason,
+           now_iso())
     record.save(record_path)
     return reason

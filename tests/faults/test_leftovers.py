@@ -17,6 +17,23 @@ from faults.harness import events
 def starts(log: Path, tree: str) -> int:
     return sum(1 for e in events(log) if e["tree"] == tree and e["event"] == "start")
 
+def _was_creating(repo: Path, tree: str) -> None:
+    """pe's marker that it was creating `tree` when it died."""
+    stamps = repo / ".pe" / "stamps"
+    stamps.mkdir(parents=True, exist_ok=True)
+    (stamps / f"{tree}.creating.json").write_text(json.dumps({"since": "then"}))
+
+
+def _initializing_entry(repo: Path, tree: str, *, head: str, commondir: str) -> Path:
+    """The admin dir a `git worktree add` killed part-way leaves: `locked initializing`."""
+    admin = repo / ".git" / "worktrees" / tree
+    admin.mkdir(parents=True)
+    (admin / "locked").write_text("initializing")
+    (admin / "gitdir").write_text(f"{repo}/trees/{tree}/.git\n")
+    (admin / "HEAD").write_text(head + "\n")
+    (admin / "commondir").write_text(commondir)
+    return admin
+
 
 def test_stale_ref_locks_from_a_crashed_branch_delete_are_cleared(repo: Path, agent_log: Path) -> None:
     write_manifest(repo, count="2")
@@ -66,15 +83,8 @@ def test_a_half_written_worktree_entry_is_removed(repo: Path, agent_log: Path) -
     """A crash inside `git worktree add`: the admin dir exists, its commondir is empty, and every
     `git worktree list` fails until it is gone."""
     write_manifest(repo, count="2")
-    admin = repo / ".git" / "worktrees" / "feat-1"
-    admin.mkdir(parents=True)
-    (admin / "locked").write_text("initializing")
-    (admin / "gitdir").write_text(f"{repo}/trees/feat-1/.git\n")
-    (admin / "HEAD").write_text("ref: refs/heads/feat-1\n")
-    (admin / "commondir").write_text("")  # created, not yet written
-    stamps = repo / ".pe" / "stamps"
-    stamps.mkdir(parents=True)
-    (stamps / "feat-1.creating.json").write_text(json.dumps({"since": "then"}))
+    _initializing_entry(repo, "feat-1", head="ref: refs/heads/feat-1", commondir="")  # commondir not yet written
+    _was_creating(repo, "feat-1")
     (repo / "trees" / "feat-1").mkdir(parents=True)
     assert subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True).returncode != 0
     res = pe_run(repo, "resume", "--feature=feat")
@@ -87,17 +97,10 @@ def test_a_worktree_add_cut_off_before_its_branch_is_repaired(repo: Path, agent_
     """A crash inside `git worktree add -b`: registered, `locked initializing`, HEAD not yet on
     the branch (detached, all zeros). pe's own (its `creating` marker): repaired, not refused."""
     write_manifest(repo, count="2")
-    admin = repo / ".git" / "worktrees" / "feat-1"
-    admin.mkdir(parents=True)
-    (admin / "locked").write_text("initializing")
-    (admin / "gitdir").write_text(f"{repo}/trees/feat-1/.git\n")
-    (admin / "commondir").write_text("../..\n")
-    (admin / "HEAD").write_text("0" * 40 + "\n")
+    admin = _initializing_entry(repo, "feat-1", head="0" * 40, commondir="../..\n")
     (repo / "trees" / "feat-1").mkdir(parents=True)
     (repo / "trees" / "feat-1" / ".git").write_text(f"gitdir: {admin}\n")
-    stamps = repo / ".pe" / "stamps"
-    stamps.mkdir(parents=True)
-    (stamps / "feat-1.creating.json").write_text(json.dumps({"since": "then"}))
+    _was_creating(repo, "feat-1")
     assert "detached" in git(repo, "worktree", "list", "--porcelain")
     res = pe_run(repo, "resume", "--feature=feat")
     assert res.returncode == 0, res.stdout + res.stderr
@@ -164,9 +167,7 @@ def test_a_worktree_add_cut_off_in_its_branch_creation_is_repaired(repo: Path, a
     """A crash inside `git worktree add -b` while its own `git branch` held the new branch's ref lock:
     no entry, no branch, no directory, only pe's `creating` marker and refs/heads/<tree>.lock."""
     write_manifest(repo, count="2")
-    stamps = repo / ".pe" / "stamps"
-    stamps.mkdir(parents=True)
-    (stamps / "feat-1.creating.json").write_text(json.dumps({"since": "then"}))
+    _was_creating(repo, "feat-1")
     (repo / ".git" / "refs" / "heads" / "feat-1.lock").write_text("")
     res = pe_run(repo, "resume", "--feature=feat")
     assert res.returncode == 0, res.stdout + res.stderr
