@@ -14,10 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pe import engine, git, manifest
+from pe import git
 from pe.commands.doit import READ_ONLY
+from pe.config import manifest
+from pe.engine import runner as engine
+from pe.engine.graph import namespace
 from pe.errors import PeError
-from pe.graph import namespace
 from pe.layout import Layout
 from pe.lock import RepoLock
 

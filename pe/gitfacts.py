@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pe import cache, git, proc
-from pe.results import PROGRESS_FILE, RESULTS_FILE
+from pe.tree.results import PROGRESS_FILE, RESULTS_FILE
 
 # pe's bookkeeping documents: required of every agent, so not part of "the change".
 BOOKKEEPING = (RESULTS_FILE, PROGRESS_FILE)

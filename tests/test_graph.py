@@ -6,7 +6,9 @@ from pathlib import Path
 
 from conftest import pe_run, write_manifest
 
-from pe import engine, graph, manifest
+from pe.config import manifest
+from pe.engine import graph
+from pe.engine import runner as engine
 from pe.layout import Layout
 
 

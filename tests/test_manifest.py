@@ -97,7 +97,7 @@ def test_flag_errors_are_one_line_exit_3(repo: Path, capsys: pytest.CaptureFixtu
 
 
 def test_strategy_flag_and_defaults(repo: Path) -> None:
-    from pe import manifest
+    from pe.config import manifest
     from pe.layout import Layout
 
     (repo / "features").mkdir()
@@ -113,7 +113,7 @@ def test_strategy_flag_and_defaults(repo: Path) -> None:
 
 
 def test_agent_flag_sets_every_tree_or_a_mix(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from pe import manifest
+    from pe.config import manifest
     from pe.layout import Layout
 
     (repo / "features").mkdir()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from pe.progress import AUTO, OBSERVED, completion, parse, refresh
-from pe.runrecord import RunRecord
+from pe.tree.progress import AUTO, OBSERVED, completion, parse, refresh
+from pe.tree.runrecord import RunRecord
 
 AGENT_TEXT = """# Progress: my notes
 

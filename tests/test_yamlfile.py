@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pe import cache, yamlfile
+from pe import cache
+from pe.config import yamlfile
 from pe.errors import ManifestError
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pe.config.manifest import AgentSpec, TreeSpec
 from pe.errors import PeError
-from pe.manifest import AgentSpec, TreeSpec
 
 
 @dataclass(frozen=True)

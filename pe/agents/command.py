@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from pe.agents.base import Preset, RunContext
+from pe.config.manifest import AgentSpec
 from pe.errors import PeError
-from pe.manifest import AgentSpec
 
 _PYTHON_NAMES = {"python", "python3"}
 

@@ -7,10 +7,10 @@ import shlex
 from pathlib import Path
 
 from pe import cache, git
+from pe.config.manifest import Overrides
 from pe.errors import PeError
 from pe.layout import Layout, check_feature_name
 from pe.lock import RepoLock, describe_command
-from pe.manifest import Overrides
 
 
 def _count(value: str) -> int:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from pe import adoption, git, gitfacts, manifest, recovery, treestate
+from pe import git, gitfacts
 from pe.commands import _common
+from pe.config import manifest
 from pe.errors import PeError
 from pe.fsutil import read_json, write_json_atomic
 from pe.layout import Layout
-from pe.results import RESULTS_FILE, sections
-from pe.runrecord import now_iso
+from pe.lifecycle import adoption, recovery
+from pe.tree import state as treestate
+from pe.tree.results import RESULTS_FILE, sections
+from pe.tree.runrecord import now_iso
 
 NAME = "adopt"
 ORDER = 50

@@ -13,13 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pe import archive, git, gitfacts, manifest, proc, recovery, treestate, treework
+from pe import git, gitfacts, proc
 from pe.commands import _common
+from pe.config import manifest
 from pe.errors import PeError
 from pe.fsutil import read_json, write_json_atomic
 from pe.layout import Layout
-from pe.runrecord import RunRecord
+from pe.lifecycle import archive, recovery
 from pe.steps import setup as setup_step
+from pe.tree import state as treestate
+from pe.tree import unsaved as treework
+from pe.tree.runrecord import RunRecord
 
 NAME = "cleanup"
 ORDER = 55

@@ -6,10 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from pe import judge, manifest
 from pe.commands import _common
+from pe.compare import judge
+from pe.compare.evidence import TreeEvidence, ranking, recommended
+from pe.config import manifest
 from pe.errors import EXIT_FAILED, EXIT_OK
-from pe.evidence import TreeEvidence, ranking, recommended
 from pe.steps import compare as compare_step
 
 NAME = "compare"

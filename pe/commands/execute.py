@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pe import agents, engine, gitfacts, guard, manifest
+from pe import agents, gitfacts
 from pe.commands import _common, init, status
+from pe.config import manifest
+from pe.engine import runner as engine
 from pe.errors import PeError
-from pe.runrecord import RunRecord
 from pe.steps import agent as agent_step
+from pe.tree import guard
+from pe.tree.runrecord import RunRecord
 
 NAME = "execute"
 ORDER = 20
@@ -67,8 +70,8 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     tasks = [f"agent:{t.name}" for t in trees]
     attempts = {t.name: RunRecord.load(layout.run_record(t.name), t.name).attempts for t in trees}
     if sys.stdout.isatty() and not args.plain:
-        from pe.live import LiveView
-        from pe.reporter import PeReporter
+        from pe.engine.live import LiveView
+        from pe.engine.reporter import PeReporter
 
         PeReporter.quiet = True
         try:

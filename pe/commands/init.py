@@ -6,11 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pe import engine, git, manifest
+from pe import git
 from pe.commands import _common
+from pe.config import manifest
+from pe.config.schema import SCHEMA_FILES, schema_text
+from pe.engine import runner as engine
 from pe.fsutil import write_atomic
 from pe.layout import Layout
-from pe.schema import SCHEMA_FILES, schema_text
 
 DEFAULT_AGENT = "claude"  # what a new manifest names when no --agent/--agent-command is given
 

@@ -6,8 +6,8 @@ import argparse
 import sys
 import time
 
-from pe import manifest
 from pe.commands import _common
+from pe.config import manifest
 from pe.errors import PeError
 
 NAME = "logs"

@@ -6,13 +6,13 @@ import argparse
 import sys
 from collections import defaultdict
 
-from pe import recovery
 from pe.commands import _common
 from pe.errors import EXIT_USAGE
 from pe.fsutil import write_atomic
 from pe.layout import Layout
-from pe.recovery import Finding
-from pe.runrecord import now_iso
+from pe.lifecycle import recovery
+from pe.lifecycle.recovery import Finding
+from pe.tree.runrecord import now_iso
 
 NAME = "recover"
 ORDER = 35

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 
 from pe.commands import execute
+from pe.config.manifest import Feature
 from pe.layout import Layout
-from pe.manifest import Feature
-from pe.progress import refresh
-from pe.runrecord import RunRecord
 from pe.steps import agent as agent_step
 from pe.steps.worktree import tree_base
+from pe.tree.progress import refresh
+from pe.tree.runrecord import RunRecord
 
 NAME = "resume"
 ORDER = 30

@@ -10,14 +10,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pe import gitfacts, manifest, treestate, usage
+from pe import gitfacts
 from pe.commands import _common
+from pe.config import manifest
+from pe.config.manifest import Feature, TreeSpec
 from pe.errors import EXIT_USAGE, PeError
 from pe.layout import Layout
-from pe.manifest import Feature, TreeSpec
-from pe.progress import completion, refresh
-from pe.results import PROGRESS_FILE
 from pe.steps.worktree import tree_base
+from pe.tree import state as treestate
+from pe.tree import usage
+from pe.tree.progress import completion, refresh
+from pe.tree.results import PROGRESS_FILE
 
 NAME = "status"
 ORDER = 40

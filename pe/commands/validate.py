@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from pe import engine, manifest
 from pe.commands import _common
+from pe.config import manifest
+from pe.engine import runner as engine
 
 NAME = "validate"
 ORDER = 60

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pe import git, proc
+from pe.config.manifest import Feature, TreeSpec
 from pe.fsutil import append_text, newest_mtime, read_json, sha256_file, write_atomic, write_json_atomic
 from pe.layout import Layout
-from pe.manifest import Feature, TreeSpec
-from pe.results import PROGRESS_FILE, RESULTS_FILE, check_results
-from pe.runrecord import RunRecord, now_iso
 from pe.steps import setup as setup_step
 from pe.steps.worktree import tree_base
+from pe.tree.results import PROGRESS_FILE, RESULTS_FILE, check_results
+from pe.tree.runrecord import RunRecord, now_iso
 
 if TYPE_CHECKING:
     from pe.agents import Preset
@@ -87,8 +87,8 @@ BACKOFF_S = (5.0, 20.0, 60.0)
 
 
 def _prompt(layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord, context: str, resume: bool) -> Path:
-    from pe import prompt as prompts
-    from pe.progress import refresh as refresh_progress
+    from pe.steps import prompt as prompts
+    from pe.tree.progress import refresh as refresh_progress
 
     tree_dir = layout.tree(tree.name)
     if resume:
@@ -163,7 +163,7 @@ def _run_once(
     record: RunRecord, record_path: Path,
 ) -> tuple[proc.Exit, Outcome, str | None]:
     """One process start: record it, run it, judge it. The reason it failed, or None."""
-    from pe import guard
+    from pe.tree import guard
 
     spec = ctx.agent
     argv = preset.argv(ctx)

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pe.checks import CheckResult
-from pe.evidence import (
+from pe.compare.checks import CheckResult
+from pe.compare.evidence import (
     SCORING_RULE,
     TreeEvidence,
     bench_pool,
@@ -27,11 +27,11 @@ from pe.evidence import (
     recommended,
     result_section,
 )
+from pe.config.manifest import Feature
 from pe.fsutil import write_atomic
 from pe.layout import Layout
-from pe.manifest import Feature
-from pe.runrecord import now_iso
-from pe.usage import tokens_cell
+from pe.tree.runrecord import now_iso
+from pe.tree.usage import tokens_cell
 
 REPORT = "IMPLEMENTATION_COMPARISON.md"
 EVIDENCE = "evidence.json"

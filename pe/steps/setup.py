@@ -21,15 +21,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pe.config import setup as config
+from pe.config.manifest import Feature, TreeSpec
+from pe.config.setup import SetupConfig
 from pe.errors import PeError, describe_os_error
 from pe.fsutil import read_json, sha256_file, sha256_text, write_json_atomic
 from pe.layout import Layout
-from pe.manifest import Feature, TreeSpec
 from pe.proc import ProcError
-from pe.runrecord import RunRecord, now_iso
 from pe.steps.worktree import tree_base
-from pe.treesetup import config, install
-from pe.treesetup.config import SetupConfig
+from pe.tree.runrecord import RunRecord, now_iso
+from pe.treesetup import install
 
 # Only what is_done() needs loads with this module: doit's up-to-date check, status and
 # a no-op resume import it on every run. The parts that do the work load when they run.

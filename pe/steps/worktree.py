@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 from pe import git
+from pe.config.manifest import TreeSpec
 from pe.errors import PeError
 from pe.fsutil import read_json, write_json_atomic
 from pe.layout import STATE_DIR, TREES_DIR, Layout
-from pe.manifest import TreeSpec
-from pe.runrecord import RunRecord, now_iso
+from pe.tree.runrecord import RunRecord, now_iso
 
 
 def is_done(layout: Layout, tree: TreeSpec) -> bool:

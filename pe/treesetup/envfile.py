@@ -12,8 +12,8 @@ import re
 import shlex
 from pathlib import Path
 
+from pe.config.setup import SetupConfig, expand
 from pe.fsutil import write_atomic
-from pe.treesetup.config import SetupConfig, expand
 
 _SAFE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
 

@@ -43,7 +43,7 @@ from pe.errors import PeError
 from pe.fsutil import read_json, sha256_file, sha256_text, write_json_atomic
 from pe.layout import Layout
 from pe.lock import file_lock
-from pe.runrecord import now_iso
+from pe.tree.runrecord import now_iso
 from pe.treesetup import seed
 from pe.treesetup.runlog import SetupLog, require_tool
 

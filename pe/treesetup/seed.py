@@ -31,7 +31,7 @@ from typing import Any
 
 from pe import proc
 from pe.layout import Layout
-from pe.runrecord import RunRecord
+from pe.tree.runrecord import RunRecord
 from pe.treesetup.runlog import SetupLog
 
 LIFECYCLE = {"preinstall", "install", "postinstall", "preprepare", "prepare", "postprepare", "prepublish"}

@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from pe import git
+from pe.config.setup import SetupConfig
 from pe.errors import PeError
 from pe.fsutil import read_json, sha256_text, write_json_atomic
 from pe.layout import Layout
 from pe.lock import file_lock
 from pe.proc import ProcError
-from pe.runrecord import now_iso
+from pe.tree.runrecord import now_iso
 from pe.treesetup import carry, envfile, install, ports
-from pe.treesetup.config import SetupConfig
 from pe.treesetup.runlog import Ran, SetupLog, require_tool
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers_cycle import CHECKS, make_repo, pe, wait_for, write_manifest
 
-from pe.checks import parse_junit, parse_summary
+from pe.compare.checks import parse_junit, parse_summary
 
 PROBE = """import os, sys, time
 from pathlib import Path

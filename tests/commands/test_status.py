@@ -23,8 +23,8 @@ from helpers_cycle import (
     write_manifest,
 )
 
-from pe import manifest
 from pe.commands import status
+from pe.config import manifest
 from pe.layout import Layout
 
 # The --json fields, as documented in the README (the order is the rows' order).

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from conftest import PLAN, SCRIPTED_AGENT, git, pe_cmd
 
-from pe.results import check_results
+from pe.tree.results import check_results
 
 SEED = int(os.environ.get("PE_FAULT_SEED", "20250611"))
 FEATURE = "feat"

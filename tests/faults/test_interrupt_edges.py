@@ -25,8 +25,9 @@ from typing import Any
 
 import pytest
 
-from pe import engine, main, proc
+from pe import main, proc
 from pe.commands import validate
+from pe.engine import runner as engine
 
 PE_ROOT = Path(__file__).resolve().parents[2]
 

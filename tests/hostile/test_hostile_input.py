@@ -337,7 +337,7 @@ def test_a_feature_named_like_an_existing_branch_is_fine(repo: Path) -> None:
 
 def test_integer_keys_of_implementations_are_tree_numbers(repo: Path) -> None:
     """Not hostile either: `2:` unquoted is how anyone writes it (it used to be ignored, silently)."""
-    from pe import manifest
+    from pe.config import manifest
     from pe.layout import Layout
 
     (repo / "features").mkdir()

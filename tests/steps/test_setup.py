@@ -12,9 +12,10 @@ from pathlib import Path
 from conftest import git
 from treesetup.helpers import DATA, commit, pe, setup_log, stamp, write_feature
 
-from pe import manifest, treestate
+from pe.config import manifest
 from pe.layout import Layout
 from pe.steps import setup as setup_step
+from pe.tree import state as treestate
 
 # verify fails in tree 2 only (PE_INDEX is the tree's index; the baseline runs as index 0).
 VERIFY_FAILS_IN_2 = [sys.executable, "-c",

@@ -9,7 +9,7 @@ import pytest
 from conftest import git, write_manifest
 
 from pe import git as pegit
-from pe import manifest
+from pe.config import manifest
 from pe.errors import PeError
 from pe.layout import Layout
 from pe.main import main

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from pe.config import setup as config
 from pe.errors import PeError
 from pe.main import main
-from pe.treesetup import config
 
 HEAD = "feature: feat\nplan: specs/plan.md\nagent: {preset: command, command: [echo]}\n"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from treesetup.helpers import free_range, init, listener, pe, port_is_free, stamp, tree_env, write_feature
 
-from pe import manifest
+from pe.config import manifest
 from pe.layout import Layout
 from pe.steps import setup as setup_step
 from pe.treesetup import ports

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from pe import agents, proc
 from pe.agents.base import RunContext
+from pe.compare.evidence import TreeEvidence, recommended
+from pe.config.manifest import AgentSpec, Feature, TreeSpec
+from pe.config.strategies import Strategy
 from pe.errors import PeError
-from pe.evidence import TreeEvidence, recommended
 from pe.fsutil import write_atomic
 from pe.layout import Layout
-from pe.manifest import AgentSpec, Feature, TreeSpec
-from pe.strategies import Strategy
 
 JUDGE_FILE = "JUDGE.md"
 DEFAULT_TIMEOUT_S = 900.0

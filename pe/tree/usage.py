@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pe.runrecord import RunRecord
+from pe.tree.runrecord import RunRecord
 
 
 def _num(data: dict[str, Any], *keys: str) -> float | None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pe.manifest import Feature, TreeSpec
-from pe.results import PROGRESS_FILE, PROGRESS_SECTIONS, RESULTS_FILE, RESULTS_SECTIONS
+from pe.config.manifest import Feature, TreeSpec
+from pe.tree.results import PROGRESS_FILE, PROGRESS_SECTIONS, RESULTS_FILE, RESULTS_SECTIONS
 
 
 def _deliverables() -> str:

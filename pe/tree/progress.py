@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pe import gitfacts, proc
 from pe.fsutil import write_atomic
-from pe.results import PROGRESS_FILE, PROGRESS_SECTIONS
-from pe.runrecord import RunRecord, now_iso
+from pe.tree.results import PROGRESS_FILE, PROGRESS_SECTIONS
+from pe.tree.runrecord import RunRecord, now_iso
 
 OBSERVED = "Observed by pe"
 AUTO = "<!-- pe:auto -->"
@@ -161,7 +161,7 @@ class Observed:
 
 
 def observe(tree_dir: Path, base_sha: str, record: RunRecord, log_path: Path) -> Observed:
-    from pe.treestate import effective  # deferred: treestate imports the steps, which import this
+    from pe.tree.state import effective  # deferred: treestate imports the steps, which import this
 
     state = effective(record)
     how = state + (f" ({record.reason})" if record.reason else "") + (f", {record.exit}" if record.exit else "")

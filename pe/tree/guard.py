@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pe import gitfacts
+from pe.config.manifest import Feature
 from pe.fsutil import read_json
 from pe.layout import Layout
-from pe.manifest import Feature
 from pe.proc import ProcError
-from pe.runrecord import RunRecord
+from pe.tree.runrecord import RunRecord
 
 _HASH_LIMIT = 50_000_000  # bytes of a dirty file worth hashing; past it, size and mtime stand in
 
@@ -92,7 +92,7 @@ def done_tree_changes(layout: Layout, tree: str, scanned: gitfacts.Scan | None =
     or by a person). Files setup or pe compare put there do not count, nor do ignored
     files: the checkpoint commit never takes those, so the agent may have left them.
     """
-    from pe.treework import Unsaved, unsaved  # deferred: it pulls in the checks machinery
+    from pe.tree.unsaved import Unsaved, unsaved  # deferred: it pulls in the checks machinery
 
     stamp = read_json(layout.stamp(tree, "agent")) or {}
     tree_dir = layout.tree(tree)

@@ -13,10 +13,10 @@ import time
 from datetime import datetime
 from typing import TextIO
 
+from pe.config.manifest import Feature
 from pe.layout import Layout
-from pe.manifest import Feature
-from pe.progress import log_tail
-from pe.runrecord import RunRecord
+from pe.tree.progress import log_tail
+from pe.tree.runrecord import RunRecord
 
 
 def _elapsed(record: RunRecord) -> str:

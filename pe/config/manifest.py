@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pe import cache, yamlfile
+from pe import cache
+from pe.config import yamlfile
+from pe.config.schema import first_error
+from pe.config.strategies import BUILTIN, DEFAULT_ORDER, Strategy
 from pe.errors import ManifestError, PeError
 from pe.fsutil import sha256_text
 from pe.layout import STATE_DIR, TREES_DIR, Layout, check_feature_name, tree_name
-from pe.schema import first_error
-from pe.strategies import BUILTIN, DEFAULT_ORDER, Strategy
 
 DEFAULT_COUNT = 3
 DEFAULT_TIMEOUT_S = 3600.0
@@ -242,7 +243,7 @@ def _validate(layout: Layout, data: dict[str, Any], rel: str) -> None:
     """
     import json
 
-    from pe.schema import SCHEMA_FILES, schema_text
+    from pe.config.schema import SCHEMA_FILES, schema_text
 
     key = sha256_text(json.dumps(data, sort_keys=True, default=str) + "".join(map(schema_text, SCHEMA_FILES)))
     marker = cache.entry(layout.state, "valid", key)
@@ -291,7 +292,7 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
     if data.get("setup"):
         # What JSON Schema cannot say (an unbalanced quote in a command, a port range
         # too small): checked now, so it exits 3 before anything is created.
-        from pe.treesetup.config import parse as parse_setup
+        from pe.config.setup import parse as parse_setup
 
         parse_setup(data["setup"], f"{rel}: at setup")
     name = data["feature"]

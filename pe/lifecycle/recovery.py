@@ -12,14 +12,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pe import git, gitfacts, manifest, treestate
+from pe import git, gitfacts
+from pe.config import manifest
+from pe.config.manifest import Feature, TreeSpec
 from pe.errors import PeError
 from pe.layout import FEATURE_RE, Layout
-from pe.manifest import Feature, TreeSpec
-from pe.progress import completion
-from pe.results import PROGRESS_FILE
-from pe.runrecord import RunRecord
 from pe.steps.worktree import tree_base
+from pe.tree import state as treestate
+from pe.tree.progress import completion
+from pe.tree.results import PROGRESS_FILE
+from pe.tree.runrecord import RunRecord
 
 _TREE_RE = re.compile(r"^(.+)-([1-9][0-9]*)$")
 
@@ -202,7 +204,7 @@ def _classify(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan) -> Find
         f.commands = [f"{resume}   # the agent gets PROGRESS.md and continues; its work is kept"]
     base = tree_base(layout, name)
     if base is not None:
-        from pe.progress import merged
+        from pe.tree.progress import merged
 
         f.progress = merged(layout.tree(name), base, record, layout.agent_log(name))
     return f

@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pe.config.manifest import Feature, TreeSpec
 from pe.fsutil import read_json
 from pe.layout import Layout
-from pe.manifest import Feature, TreeSpec
-from pe.runrecord import RunRecord
 from pe.steps import agent as agent_step
 from pe.steps import setup as setup_step
 from pe.steps import worktree as worktree_step
+from pe.tree.runrecord import RunRecord
 
 STATES = ("pending", "setting up", "setup failed", "ready", "running", "done", "failed", "interrupted", "stale")
 

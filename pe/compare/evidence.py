@@ -13,14 +13,17 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from pe import checks, gitfacts, treestate, usage
-from pe.checks import CheckResult
-from pe.deps import Deps, new_dependencies
+from pe import gitfacts
+from pe.compare import checks
+from pe.compare.checks import CheckResult
+from pe.compare.deps import Deps, new_dependencies
+from pe.config.manifest import Feature, TreeSpec
 from pe.layout import Layout
-from pe.manifest import Feature, TreeSpec
-from pe.results import RESULTS_FILE, sections
 from pe.steps.worktree import tree_base
-from pe.usage import Usage
+from pe.tree import state as treestate
+from pe.tree import usage
+from pe.tree.results import RESULTS_FILE, sections
+from pe.tree.usage import Usage
 
 SCORING_RULE = """\
 Eligibility: a tree can be recommended only if its agent finished (state done)

@@ -16,9 +16,9 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
+from pe.config.manifest import Feature, TreeSpec
 from pe.errors import ENVIRONMENT_ERRNOS, PeError, describe_os_error
 from pe.layout import Layout
-from pe.manifest import Feature, TreeSpec
 from pe.proc import ProcError
 from pe.steps import agent as agent_step
 from pe.steps import setup as setup_step

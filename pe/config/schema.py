@@ -15,7 +15,7 @@ def schema_text(name: str) -> str:
     # Installed, the top-level schemas/ ships as the package pe.schemas. Running from a
     # checkout (`python -m pytest` puts the source tree first on sys.path) there is no
     # such package under pe/: read schemas/ beside it.
-    source = Path(__file__).resolve().parent.parent / "schemas" / name
+    source = Path(__file__).resolve().parents[2] / "schemas" / name
     if source.is_file():
         return source.read_text()
     return resources.files("pe.schemas").joinpath(name).read_text()

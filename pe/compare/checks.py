@@ -19,9 +19,9 @@ from typing import Any
 from xml.etree import ElementTree
 
 from pe import proc
+from pe.config.manifest import Feature, TreeSpec, parse_duration
 from pe.fsutil import read_json, write_atomic
 from pe.layout import Layout
-from pe.manifest import Feature, TreeSpec, parse_duration
 from pe.steps import setup as setup_step
 
 DEFAULT_TIMEOUT_S = 600.0

@@ -23,7 +23,7 @@ from pathlib import Path
 from pe import gitfacts, proc
 from pe.fsutil import write_atomic
 from pe.layout import Layout
-from pe.results import PROGRESS_FILE, RESULTS_FILE
+from pe.tree.results import PROGRESS_FILE, RESULTS_FILE
 
 BUNDLE_SUFFIX = ".bundle"
 

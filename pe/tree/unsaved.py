@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pe import checks, gitfacts
+from pe import gitfacts
+from pe.compare import checks
 from pe.layout import Layout
 
 REGENERABLE_DIRS = {

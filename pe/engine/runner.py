@@ -13,14 +13,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pe import git, proc
+from pe.config.manifest import Feature
+from pe.engine.graph import Plan, namespace, prefetch_setup_state
+from pe.engine.reporter import PeReporter
 from pe.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, Interrupted, PeError
-from pe.graph import Plan, namespace, prefetch_setup_state
 from pe.layout import Layout
-from pe.manifest import Feature
-from pe.reporter import PeReporter
 
 BACKEND = "pe-sqlite"
-BACKEND_LOCATION = "pe.state:CommittingSqliteDB"
+BACKEND_LOCATION = "pe.engine.database:CommittingSqliteDB"
 
 
 def resolve_base(layout: Layout, feature: Feature) -> str:
@@ -89,7 +89,7 @@ def run_doit(plan: Plan, args: Sequence[str], jobs: int | None = None) -> int:
     """Run doit's command line `args` over `plan`; doit's own exit status."""
     from doit.doit_cmd import DoitMain
 
-    from pe.state import check_database
+    from pe.engine.database import check_database
 
     plan.layout.state.mkdir(parents=True, exist_ok=True)
     check_database(plan.layout.db_file)
@@ -142,7 +142,7 @@ def wait_for_bookkeeping(timeout: float = 10.0) -> None:
     checkpoint commit, the run record, a stamp. doit's threads are daemons and
     would die mid-step when pe exits.
     """
-    from pe.graph import active_actions
+    from pe.engine.graph import active_actions
 
     deadline = time.monotonic() + timeout
     while active_actions() and time.monotonic() < deadline:

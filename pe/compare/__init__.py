@@ -1,0 +1,1 @@
+"""Evidence, then score, then report: how pe judges N implementations."""

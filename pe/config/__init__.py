@@ -1,0 +1,1 @@
+"""What was asked: the feature manifest, parsed once into typed values."""

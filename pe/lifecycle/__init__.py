@@ -1,0 +1,1 @@
+"""After the agents: adoption into the base branch, archives, recovery, removal."""
