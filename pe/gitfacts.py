@@ -9,15 +9,14 @@ work while agents run.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from pe import cache, git, proc
-from pe.tree.results import PROGRESS_FILE, RESULTS_FILE
+from pe.layout import PROGRESS_FILE, RESULTS_FILE
+from pe.util import parallel
 
 # pe's bookkeeping documents: required of every agent, so not part of "the change".
 BOOKKEEPING = (RESULTS_FILE, PROGRESS_FILE)
@@ -29,15 +28,6 @@ R = TypeVar("R")
 
 def read(cwd: Path, *args: str, check: bool = True) -> proc.Result:
     return git.git(cwd, "--no-optional-locks", *args, check=check)
-
-
-def parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 8) -> list[R]:
-    """map() over threads: each item is a few git processes, so threads suffice."""
-    items = list(items)
-    if len(items) <= 1:
-        return [fn(i) for i in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(fn, items))
 
 
 @dataclass(frozen=True)
@@ -215,25 +205,3 @@ def show(root: Path, rev: str, path: str) -> str | None:
     res = read(root, "show", f"{rev}:{path}", check=False)
     return res.stdout if res.returncode == 0 else None
 
-
-def ago(epoch: float | None, now: float | None = None) -> str:
-    if epoch is None:
-        return ""
-    secs = max(0.0, (now or time.time()) - epoch)
-    if secs < 60:
-        return f"{secs:.0f}s ago"
-    if secs < 3600:
-        return f"{secs / 60:.0f}m ago"
-    if secs < 86400:
-        return f"{secs / 3600:.1f}h ago"
-    return f"{secs / 86400:.1f}d ago"
-
-
-def mtime(paths: Sequence[Path]) -> float | None:
-    found = []
-    for p in paths:
-        try:
-            found.append(p.stat().st_mtime)
-        except OSError:
-            pass
-    return max(found) if found else None

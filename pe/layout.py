@@ -7,6 +7,7 @@ of each (its implicit file_dep -> target links need equal strings).
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ STATE_DIR = ".pe"
 TREES_DIR = "trees"
 FEATURES_DIR = "features"
 REPORTS_DIR = "reports"
+RESULTS_FILE = "RESULTS.md"  # what an agent leaves in its tree root when it is done
+PROGRESS_FILE = "PROGRESS.md"  # what an agent keeps current while it works
 
 
 def check_feature_name(name: str) -> str:
@@ -92,5 +95,57 @@ class Layout:
     def run_record(self, tree: str) -> Path:
         return self.state / "runs" / f"{tree}.json"
 
+    def results(self, tree: str) -> Path:
+        return self.tree(tree) / RESULTS_FILE
+
+    def progress(self, tree: str) -> Path:
+        return self.tree(tree) / PROGRESS_FILE
+
+    def setup_log(self, tree: str) -> Path:
+        return self.logs(tree) / "setup.log"
+
+    def stamps(self) -> Path:
+        return self.state / "stamps"
+
+    def runs(self) -> Path:
+        return self.state / "runs"
+
+    def checks(self, tree: str) -> Path:
+        """Where compare keeps one tree's check logs and reports."""
+        return self.state / "checks" / tree
+
+    def baseline(self, feature: str) -> Path:
+        """The base commit's exported copy, for `setup.baseline` (its result: baseline_result)."""
+        return self.state / "baseline" / feature
+
+    def baseline_result(self, feature: str) -> Path:
+        return self.state / "baseline" / f"{feature}.json"
+
+    def judge(self, feature: str) -> Path:
+        return self.state / "judge" / feature
+
+    def cache(self, name: str) -> Path:
+        return self.state / "cache" / name
+
+    def quarantine(self, name: str) -> Path:
+        """A new place to move something aside to (pe deletes nothing it did not make)."""
+        return self.state / "quarantine" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def adopt_work(self, tree: str) -> Path:
+        """A scratch checkout for one adoption (rebase mode)."""
+        return self.state / "adopt" / f"{tree}-{time.strftime('%Y%m%d-%H%M%S')}"
+
     def reports(self, feature: str) -> Path:
         return self.root / REPORTS_DIR / feature
+
+    def evidence(self, feature: str) -> Path:
+        return self.reports(feature) / "evidence.json"
+
+    def adopted(self, feature: str) -> Path:
+        """The record of a feature's adoption (cleanup then deletes the adopted branch)."""
+        return self.reports(feature) / "ADOPTED.json"
+
+    @property
+    def history(self) -> Path:
+        """One line per adoption, across features."""
+        return self.root / REPORTS_DIR / "history.jsonl"

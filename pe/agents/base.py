@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pe.config.manifest import AgentSpec, TreeSpec
+from pe.config.spec import AgentSpec, TreeSpec
 from pe.errors import PeError
 
 

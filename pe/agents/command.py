@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from pe.agents.base import Preset, RunContext
-from pe.config.manifest import AgentSpec
+from pe.config.spec import AgentSpec
 from pe.errors import PeError
 
 _PYTHON_NAMES = {"python", "python3"}

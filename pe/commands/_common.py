@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 from pe import cache, git
-from pe.config.manifest import Overrides
+from pe.config.spec import Overrides
 from pe.errors import PeError
 from pe.layout import Layout, check_feature_name
 from pe.lock import RepoLock, describe_command
@@ -54,6 +54,15 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
         metavar="PRESET[:N,...]",
         help="the agent for every tree (e.g. claude), or a mix across trees for a cross-agent "
         "comparison (e.g. claude:2,codex:1)",
+    )
+
+
+def add_agent_command(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--agent-command",
+        metavar="ARGV",
+        help="run this program as every tree's agent (preset command): written to a new manifest, "
+        "else for this run only; placeholders {prompt_file} {tree} {strategy} {index} {feature}",
     )
 
 

@@ -14,7 +14,7 @@ from pe.layout import Layout
 from pe.lifecycle import adoption, recovery
 from pe.tree import state as treestate
 from pe.tree.results import RESULTS_FILE, sections
-from pe.tree.runrecord import now_iso
+from pe.util import now_iso
 
 NAME = "adopt"
 ORDER = 50
@@ -125,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
         "commit": result.commit, "previous": result.previous, "tree_tip": tip, "at": now_iso(),
         "recommended": evidence.get("recommended"), "forced": bool(problems),
     }
-    write_json_atomic(layout.reports(feature) / "ADOPTED.json", record)
-    history = layout.root / "reports" / "history.jsonl"
+    write_json_atomic(layout.adopted(feature), record)
+    history = layout.history
     history.parent.mkdir(parents=True, exist_ok=True)
     with history.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(record, sort_keys=True) + "\n")

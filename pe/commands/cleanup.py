@@ -8,7 +8,6 @@ import os
 import shutil
 import sqlite3
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,6 @@ from pe.fsutil import read_json, write_json_atomic
 from pe.layout import Layout
 from pe.lifecycle import archive, recovery
 from pe.steps import setup as setup_step
-from pe.tree import state as treestate
 from pe.tree import unsaved as treework
 from pe.tree.runrecord import RunRecord
 
@@ -109,7 +107,7 @@ def _keep_ref(layout: Layout, feature: str) -> str | None:
 
 def _branch_rule(layout: Layout, feature: str, tree: str, tip: str, keep_ref: str | None) -> str | None:
     """Why the branch may go without a bundle (adopted, merged), or None."""
-    adopted = read_json(layout.reports(feature) / "ADOPTED.json") or {}
+    adopted = read_json(layout.adopted(feature)) or {}
     if adopted.get("tree") == tree and adopted.get("tree_tip") == tip:
         return f"adopted into {adopted.get('into')}"
     if keep_ref and gitfacts.is_ancestor(layout.root, tip, keep_ref):
@@ -157,7 +155,7 @@ def _forget(layout: Layout, tree: str) -> str | None:
         layout.stamp(tree, step).unlink(missing_ok=True)
     layout.run_record(tree).unlink(missing_ok=True)
     layout.prompt(tree).unlink(missing_ok=True)
-    for d in (layout.logs(tree), layout.state / "checks" / tree):
+    for d in (layout.logs(tree), layout.checks(tree)):
         shutil.rmtree(d, ignore_errors=True)
     if layout.db_file.exists():
         # doit's own records of the tree's tasks; we hold the repository lock, so no doit runs.
@@ -178,7 +176,7 @@ def plan_tree(layout: Layout, feature: str, tree: str, args: argparse.Namespace,
     present = wt is not None and wt.prunable is None and path.is_dir()
     record = RunRecord.load(layout.run_record(tree), tree)
     problems = []
-    if treestate.agent_alive(record) and record.pid is not None:
+    if record.still_running() and record.pid is not None:
         if not args.force:
             problems.append(f"its agent is still running (pid {record.pid})")
         else:
@@ -228,7 +226,7 @@ def plan_tree(layout: Layout, feature: str, tree: str, args: argparse.Namespace,
         tp.steps.append(Step(f"delete what is left of {rel} (a `git worktree remove` a crash cut short)",
                              lambda: shutil.rmtree(path)))
     elif wt is None and path.is_dir():
-        dest = layout.state / "quarantine" / f"{tree}-{time.strftime('%Y%m%d-%H%M%S')}"
+        dest = layout.quarantine(tree)
 
         def quarantine() -> None:
             dest.parent.mkdir(parents=True, exist_ok=True)

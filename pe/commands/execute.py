@@ -6,12 +6,12 @@ import argparse
 import sys
 
 from pe import agents, gitfacts
-from pe.commands import _common, init, status
+from pe.commands import _common
 from pe.config import manifest
 from pe.engine import runner as engine
 from pe.errors import PeError
 from pe.steps import agent as agent_step
-from pe.tree import guard
+from pe.tree import guard, overview, progress
 from pe.tree.runrecord import RunRecord
 
 NAME = "execute"
@@ -40,14 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plain", action="store_true", help="timestamped progress lines instead of the live view on a terminal"
     )
     _common.add_overrides(parser)
-    init.add_agent_command(parser)
+    _common.add_agent_command(parser)
     _common.add_repo(parser)
     _common.add_lock(parser)
 
 
 def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     layout = _common.layout(args)
-    feature, new_data = init.prepare(layout, args)
+    feature, new_data = manifest.prepare(layout, _common.feature_name(args), _common.overrides(args))
     trees = manifest.require_agents(feature)
     for tree in trees:
         assert tree.agent is not None
@@ -58,14 +58,12 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     plan = engine.make_plan(layout, [feature], context=args.context)
     _common.lock(layout, args)
     if new_data is not None:
-        path = init.write_manifest(layout, new_data)
+        path = manifest.write_manifest(layout, new_data)
         print(f"wrote {path.relative_to(layout.root)} (check it in)")
     for tree in trees:
         agent_step.settle_record(layout, feature, tree)
     if resuming:
-        from pe.commands.resume import refresh_incomplete
-
-        refresh_incomplete(layout, feature)
+        progress.refresh_unfinished(layout, [feature])
     print(f"{feature.name}: {feature.count} trees, up to {feature.jobs} agents at once; logs in .pe/logs/")
     tasks = [f"agent:{t.name}" for t in trees]
     attempts = {t.name: RunRecord.load(layout.run_record(t.name), t.name).attempts for t in trees}
@@ -84,7 +82,7 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     print()
     # One git status per tree serves both the table and the check of finished trees.
     scans = gitfacts.scan_all([layout.tree(t.name) for t in trees])
-    print(status.table(layout, [feature], scans))
+    print(overview.render(overview.rows(layout, [feature], scans)))
     for warning in guard.warnings(layout, feature, attempts, scans):
         print(f"pe: warning: {warning}", file=sys.stderr)
     if rc == 1:

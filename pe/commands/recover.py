@@ -12,7 +12,7 @@ from pe.fsutil import write_atomic
 from pe.layout import Layout
 from pe.lifecycle import recovery
 from pe.lifecycle.recovery import Finding
-from pe.tree.runrecord import now_iso
+from pe.util import now_iso
 
 NAME = "recover"
 ORDER = 35

@@ -7,7 +7,6 @@ left in {report_dir}), else from pytest's or unittest's summary line.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -19,60 +18,17 @@ from typing import Any
 from xml.etree import ElementTree
 
 from pe import proc
-from pe.config.manifest import Feature, TreeSpec, parse_duration
-from pe.fsutil import read_json, write_atomic
+from pe.config.checks import CheckSpec
+from pe.config.spec import Feature, TreeSpec
+from pe.fsutil import write_atomic
 from pe.layout import Layout
-from pe.steps import setup as setup_step
+from pe.treesetup import envfile
 
-DEFAULT_TIMEOUT_S = 600.0
-KINDS = ("test", "lint", "build", "bench", "other")
 _JUNIT_MAX_BYTES = 50_000_000
 _PYTEST = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
 _PYTEST_LINE = re.compile(r"\b(passed|failed|errors?)\b.* in [0-9.]+s")
 _UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in", re.MULTILINE)
 _UNITTEST_END = re.compile(r"^(OK|FAILED)\b(?: \((.*)\))?", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class CheckSpec:
-    name: str
-    command: tuple[str, ...]
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    kind: str = "other"
-    junit: str | None = None
-    metric: str | None = None
-    unit: str = ""
-    higher_is_better: bool = False
-    exclusive: bool = False
-
-
-def _kind(name: str) -> str:
-    for prefix, kind in (("test", "test"), ("lint", "lint"), ("build", "build"), ("bench", "bench"),
-                         ("perf", "bench")):
-        if name.startswith(prefix):
-            return kind
-    return "other"
-
-
-def specs(feature: Feature) -> list[CheckSpec]:
-    """The feature's checks in manifest order (already schema-validated)."""
-    out = []
-    for name, entry in (feature.checks or {}).items():
-        if isinstance(entry, list):
-            entry = {"command": entry}
-        kind = entry.get("kind") or _kind(name)
-        out.append(CheckSpec(
-            name=name,
-            command=tuple(entry["command"]),
-            timeout_s=parse_duration(entry["timeout"]) if "timeout" in entry else DEFAULT_TIMEOUT_S,
-            kind=kind,
-            junit=entry.get("junit"),
-            metric=entry.get("metric"),
-            unit=entry.get("unit", ""),
-            higher_is_better=bool(entry.get("higher_is_better", False)),
-            exclusive=bool(entry.get("exclusive", kind == "bench")),
-        ))
-    return out
 
 
 @dataclass
@@ -202,23 +158,7 @@ def argv(spec: CheckSpec, tree_dir: Path, values: dict[str, str]) -> list[str]:
 
 
 def check_dir(layout: Layout, tree: str) -> Path:
-    return layout.state / "checks" / tree
-
-
-def created_file(layout: Layout, tree: str) -> Path:
-    return check_dir(layout, tree) / "created.json"
-
-
-def record_created(layout: Layout, tree: str, paths: set[str]) -> None:
-    """Remember what pe's checks left in a tree (caches, reports), so cleanup does not take it for work."""
-    old = read_json(created_file(layout, tree)) or {}
-    known = set(old.get("paths", [])) | paths
-    write_atomic(created_file(layout, tree), json.dumps({"paths": sorted(known)}, indent=2) + "\n")
-
-
-def created(layout: Layout, tree: str) -> set[str]:
-    data = read_json(created_file(layout, tree)) or {}
-    return {p for p in data.get("paths", []) if isinstance(p, str)}
+    return layout.checks(tree)
 
 
 def run_check(layout: Layout, feature: Feature, tree: TreeSpec, spec: CheckSpec) -> CheckResult:
@@ -227,7 +167,7 @@ def run_check(layout: Layout, feature: Feature, tree: TreeSpec, spec: CheckSpec)
     report_dir = base / spec.name
     shutil.rmtree(report_dir, ignore_errors=True)
     report_dir.mkdir(parents=True)
-    tree_env = setup_step.tree_env(layout, feature, tree)
+    tree_env = envfile.tree_env(layout, feature, tree)
     env = {**os.environ, **tree_env, "PE_REPORT_DIR": str(report_dir), "PE_CHECK": spec.name}
     values = {"tree": str(tree_dir), "report_dir": str(report_dir), "port": env.get("PE_PORT", "")}
     cmd = argv(spec, tree_dir, values)

@@ -13,16 +13,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from pe import gitfacts
+from pe import gitfacts, util
 from pe.compare import checks
 from pe.compare.checks import CheckResult
 from pe.compare.deps import Deps, new_dependencies
-from pe.config.manifest import Feature, TreeSpec
+from pe.config.spec import Feature, TreeSpec
 from pe.layout import Layout
-from pe.steps.worktree import tree_base
+from pe.tree import stamps, usage
 from pe.tree import state as treestate
-from pe.tree import usage
 from pe.tree.results import RESULTS_FILE, sections
+from pe.tree.stamps import tree_base
 from pe.tree.usage import Usage
 
 SCORING_RULE = """\
@@ -130,8 +130,8 @@ def _loose(layout: Layout, tree: str) -> set[str]:
 
 
 def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: int | None = None) -> list[TreeEvidence]:
-    found = gitfacts.parallel(lambda t: _static(layout, feature, t), feature.trees)
-    specs = checks.specs(feature) if run_checks else []
+    found = util.parallel(lambda t: _static(layout, feature, t), feature.trees)
+    specs = list(feature.checks) if run_checks else []
     done = [(ev, t) for ev, t in zip(found, feature.trees, strict=True) if ev.done]
     shared = [s for s in specs if not s.exclusive]
     lock = threading.Lock()
@@ -143,13 +143,13 @@ def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: i
             with lock:
                 ev.checks.append(result)
 
-    before = gitfacts.parallel(lambda pair: _loose(layout, pair[1].name), done) if specs else []
-    gitfacts.parallel(run_shared, done, workers=jobs or max(1, min(len(done), os.cpu_count() or 1)))
+    before = util.parallel(lambda pair: _loose(layout, pair[1].name), done) if specs else []
+    util.parallel(run_shared, done, workers=jobs or max(1, min(len(done), os.cpu_count() or 1)))
     for spec in (s for s in specs if s.exclusive):
         for ev, tree in done:
             ev.checks.append(checks.run_check(layout, feature, tree, spec))
     for (_, tree), had in zip(done, before, strict=True):
-        checks.record_created(layout, tree.name, _loose(layout, tree.name) - had)
+        stamps.record_checks_created(layout, tree.name, _loose(layout, tree.name) - had)
     order = {s.name: i for i, s in enumerate(specs)}
     for ev in found:
         ev.checks.sort(key=lambda c: order.get(c.name, 0))

@@ -9,14 +9,14 @@ the report; the ranking and the recommendation stay those of the printed rule.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 from pathlib import Path
 
-from pe import agents, proc
+from pe import agents
+from pe.agents import launch
 from pe.agents.base import RunContext
 from pe.compare.evidence import TreeEvidence, recommended
-from pe.config.manifest import AgentSpec, Feature, TreeSpec
+from pe.config.spec import AgentSpec, Feature, TreeSpec
 from pe.config.strategies import Strategy
 from pe.errors import PeError
 from pe.fsutil import write_atomic
@@ -62,7 +62,7 @@ def run(layout: Layout, feature: Feature, spec: AgentSpec, report: Path, found: 
     title = f"## Judge's narrative ({spec.preset}{', ' + spec.model if spec.model else ''})"
     note = ("_Written by an agent that read the evidence. It is an opinion: the recommendation above "
             "follows the printed scoring rule._")
-    work = layout.state / "judge" / feature.name
+    work = layout.judge(feature.name)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     shutil.copy2(report, work / report.name)
@@ -82,11 +82,7 @@ def run(layout: Layout, feature: Feature, spec: AgentSpec, report: Path, found: 
                      context="", log_path=log_path, resume=False, session_id=None)
     preset = agents.get(spec.preset)
     preset.check_available(spec, layout.root)
-    env = {**os.environ, **ctx.base_env(), **preset.env(ctx), **dict(spec.env)}
-    with log_path.open("ab") as log:
-        ended = proc.spawn_logged(preset.argv(ctx), cwd=work, env=env, log=log, timeout=tree.timeout_s,
-                                  stdin_path=preset.stdin(ctx), idle_timeout=spec.idle_timeout_s)
-    outcome = preset.outcome(ctx, ended.returncode)
+    ended, outcome = launch.run_once(preset, ctx, timeout=tree.timeout_s)
     rel_log = log_path.relative_to(layout.root)
     if ended.timed_out or not outcome.ok:
         why = ended.describe() if ended.timed_out else (outcome.reason or ended.describe())

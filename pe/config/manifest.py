@@ -6,104 +6,26 @@ expected, raised before anything is created (exit status 3).
 
 from __future__ import annotations
 
-import re
-import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pe import cache
+from pe import cache, git
+from pe.config import checks as check_config
 from pe.config import yamlfile
-from pe.config.schema import first_error
+from pe.config.overrides import apply_overrides
+from pe.config.schema import SCHEMA_FILES, first_error, preset_names, schema_text
+from pe.config.setup import parse as parse_setup
+from pe.config.spec import AgentSpec, Feature, Overrides, TreeSpec
 from pe.config.strategies import BUILTIN, DEFAULT_ORDER, Strategy
 from pe.errors import ManifestError, PeError
-from pe.fsutil import sha256_text
+from pe.fsutil import sha256_text, write_atomic
 from pe.layout import STATE_DIR, TREES_DIR, Layout, check_feature_name, tree_name
+from pe.util import parse_duration
 
 DEFAULT_COUNT = 3
+DEFAULT_AGENT = "claude"  # what a new manifest names when no --agent/--agent-command is given
 DEFAULT_TIMEOUT_S = 3600.0
 PLAN_MAX_BYTES = 1_000_000
-_DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h)$")
-
-
-@dataclass(frozen=True)
-class AgentSpec:
-    preset: str
-    command: tuple[str, ...] = ()
-    model: str | None = None
-    args: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
-    timeout_s: float | None = None
-    idle_timeout_s: float | None = None  # kill when no output and no file change for this long
-    retries: int = 2  # extra tries after a failure the preset calls transient
-    budget_usd: float | None = None  # passed to CLIs that can enforce a spend limit
-
-    def identity(self) -> dict[str, Any]:
-        """What makes two runs of this agent the same run (for the stamp hash)."""
-        return {"preset": self.preset, "command": list(self.command), "model": self.model, "args": list(self.args)}
-
-
-@dataclass(frozen=True)
-class TreeSpec:
-    feature: str
-    index: int
-    name: str
-    strategy: Strategy
-    agent: AgentSpec | None  # None until the manifest names one (init does not need it)
-    timeout_s: float
-
-
-@dataclass(frozen=True)
-class Feature:
-    name: str
-    manifest: Path
-    plan: str  # relative to the repo root, as written
-    plan_text: str
-    base: str | None
-    count: int
-    jobs: int
-    trees: tuple[TreeSpec, ...]
-    setup: dict[str, Any] = field(default_factory=dict)
-    checks: dict[str, Any] = field(default_factory=dict)
-    source: str = ""  # how errors name it: the file, and the flags that overrode it
-
-    def config_hash(self, tree: TreeSpec) -> str:
-        """Hash of what a tree's agent was asked to do: plan, strategy, agent, model.
-
-        Deliberately excludes --context, timeouts and jobs: changing those must
-        not throw away finished work.
-        """
-        agent = sorted(tree.agent.identity().items()) if tree.agent else None
-        parts = [self.plan_text, tree.strategy.name, tree.strategy.prompt, repr(agent)]
-        return sha256_text("\0".join(parts))
-
-
-@dataclass(frozen=True)
-class Overrides:
-    """Command-line flags that override the manifest for one run."""
-
-    plan: str | None = None
-    count: int | None = None
-    strategy: str | None = None
-    base: str | None = None
-    jobs: int | None = None
-    timeout: str | None = None
-    agent: str | None = None  # "claude", or a mix "claude:2,codex:1"
-    agent_command: tuple[str, ...] | None = None  # --agent-command, already split
-
-    def describe(self) -> str:
-        """The flags given, as typed (near enough): errors in what they changed must name them."""
-        given = [(k, v) for k, v in vars(self).items() if v is not None]
-        return " ".join(f"--{k.replace('_', '-')}={shlex.join(v) if isinstance(v, tuple) else v}" for k, v in given)
-
-
-def parse_duration(value: int | float | str) -> float:
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _DURATION.match(value)
-    if not m:
-        raise ValueError(value)
-    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
 def read_manifest(layout: Layout, feature: str) -> dict[str, Any]:
@@ -123,89 +45,6 @@ def read_manifest(layout: Layout, feature: str) -> dict[str, Any]:
         raise ManifestError(f"{rel}: the file is empty; expected a mapping of keys (feature:, plan:, ...)")
     if not isinstance(data, dict):
         raise ManifestError(f"{rel}: at (top level): expected a mapping of keys, got {type(data).__name__}")
-    return data
-
-
-def apply_overrides(data: dict[str, Any], ov: Overrides) -> dict[str, Any]:
-    data = dict(data)
-    if ov.plan is not None:
-        data["plan"] = ov.plan
-    if ov.count is not None:
-        data["count"] = ov.count
-    if ov.base is not None:
-        data["base"] = ov.base
-    if ov.jobs is not None:
-        data["jobs"] = ov.jobs
-    if ov.timeout is not None:
-        data["timeout"] = int(ov.timeout) if ov.timeout.isdigit() else ov.timeout
-    if ov.agent is not None and ov.agent_command is not None:
-        raise PeError("--agent and --agent-command both name the agent: give one of them")
-    if ov.agent is not None:
-        data = _apply_agent(data, ov.agent)
-    if ov.agent_command is not None:
-        current = data.get("agent")
-        # The manifest's other settings of a command agent (env, timeout...) stay.
-        keep = {k: v for k, v in current.items() if k != "command"} if isinstance(current, dict) else {}
-        data["agent"] = {**keep, "preset": "command", "command": list(ov.agent_command)}
-    if ov.strategy is not None:
-        custom = {s["name"]: s for s in data.get("strategies", []) if isinstance(s, dict) and "name" in s}
-        chosen: list[Any] = []
-        for name in [s.strip() for s in ov.strategy.split(",")]:
-            if not name:
-                raise PeError(f"--strategy: an empty name in {ov.strategy!r}")
-            if name in BUILTIN:
-                chosen.append(name)
-            elif name in custom:
-                chosen.append(custom[name])
-            else:
-                known = ", ".join([*BUILTIN, *custom])
-                raise PeError(f"--strategy: unknown strategy {name!r}; expected one of: {known}")
-        data["strategies"] = chosen
-    return data
-
-
-def _apply_agent(data: dict[str, Any], flag: str) -> dict[str, Any]:
-    """--agent=claude (every tree) or --agent=claude:2,codex:1 (a cross-agent comparison)."""
-    from pe.agents import PRESETS
-
-    mix: list[tuple[str, int]] = []
-    for part in [p.strip() for p in flag.split(",") if p.strip()]:
-        name, _, n = part.partition(":")
-        if name not in PRESETS:
-            raise PeError(f"--agent: unknown agent {name!r}; expected one of: {', '.join(PRESETS)}")
-        if n and not (n.isdigit() and int(n) > 0):
-            raise PeError(f"--agent: {part!r}: the count after ':' must be a whole number above 0")
-        mix.append((name, int(n) if n else 1))
-    if not mix:
-        raise PeError("--agent: empty")
-
-    def entry(name: str) -> Any:
-        # Keep the manifest's settings (command, model...) when it names the same preset.
-        current = data.get("agent")
-        if isinstance(current, dict) and current.get("preset") == name:
-            return current
-        return name
-
-    data = dict(data)
-    if len(mix) == 1 and ":" not in flag:
-        data["agent"] = entry(mix[0][0])
-        return data
-    total = sum(n for _, n in mix)
-    if "count" in data and data["count"] != total and flag.count(":"):
-        raise PeError(f"--agent: the mix names {total} trees but count is {data['count']}; give --count={total}")
-    data["count"] = total
-    impls = {k: dict(v) for k, v in data.get("implementations", {}).items()}
-    index = 1
-    for name, trees in mix:
-        for _ in range(trees):
-            slot = impls.setdefault(str(index), {})
-            mine = slot.get("agent")
-            # A per-tree agent mapping of the same preset keeps its env:/args:/model.
-            if not ((isinstance(mine, dict) and mine.get("preset") == name) or mine == name):
-                slot["agent"] = entry(name)
-            index += 1
-    data["implementations"] = impls
-    data.setdefault("agent", entry(mix[0][0]))
     return data
 
 
@@ -289,12 +128,9 @@ def read_plan(layout: Layout, plan: str, where: str) -> str:
 def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: str | None = None) -> Feature:
     """Validate `data` (a manifest, overrides applied) and resolve every tree."""
     _validate(layout, data, rel)
-    if data.get("setup"):
-        # What JSON Schema cannot say (an unbalanced quote in a command, a port range
-        # too small): checked now, so it exits 3 before anything is created.
-        from pe.config.setup import parse as parse_setup
-
-        parse_setup(data["setup"], f"{rel}: at setup")
+    # What JSON Schema cannot say (an unbalanced quote in a command, a port range
+    # too small): found now, so it exits 3 before anything is created.
+    setup = parse_setup(data.get("setup"), f"{rel}: at setup")
     name = data["feature"]
     check_feature_name(name)
     if manifest_name is not None and name != manifest_name:
@@ -326,8 +162,8 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
         count=count,
         jobs=data.get("jobs", count),
         trees=tuple(trees),
-        setup=data.get("setup", {}),
-        checks=data.get("checks", {}),
+        setup=setup,
+        checks=check_config.parse(data.get("checks")),
     )
 
 
@@ -337,7 +173,7 @@ def load(layout: Layout, feature: str, overrides: Overrides | None = None) -> Fe
     overrides = overrides or Overrides()
     flags = overrides.describe()
     where = f"{rel} with {flags}" if flags else rel
-    return resolve(layout, apply_overrides(data, overrides), where, manifest_name=feature)
+    return resolve(layout, apply_overrides(data, overrides, preset_names()), where, manifest_name=feature)
 
 
 def feature_names(layout: Layout) -> list[str]:
@@ -360,3 +196,50 @@ def require_agents(feature: Feature) -> list[TreeSpec]:
                 "add e.g. `agent: {preset: command, command: [python, tools/agent.py, '{prompt_file}']}`"
             )
     return list(feature.trees)
+
+
+def new_manifest(layout: Layout, name: str, ov: Overrides) -> dict[str, Any]:
+    """The manifest the flags describe, for a feature that has none yet (not written)."""
+    if not ov.plan:
+        raise PeError(f"features/{name}.yaml does not exist: give --plan=PATH to create it")
+    data: dict[str, Any] = {"feature": name, "plan": ov.plan}
+    base = ov.base or git.current_branch(layout.root)
+    if base:
+        data["base"] = base
+    if ov.count:
+        data["count"] = ov.count
+    if ov.strategy is not None:
+        data = apply_overrides(data, Overrides(strategy=ov.strategy), preset_names())
+    data = apply_overrides(data, Overrides(agent=ov.agent, agent_command=ov.agent_command), preset_names())
+    # pe ships as a Claude Code slash command: Claude Code is the agent its users have.
+    data.setdefault("agent", DEFAULT_AGENT)
+    data.setdefault("count", DEFAULT_COUNT)
+    if ov.jobs:
+        data["jobs"] = ov.jobs
+    if ov.timeout:
+        data["timeout"] = int(ov.timeout) if ov.timeout.isdigit() else ov.timeout
+    return data
+
+
+def prepare(layout: Layout, name: str, ov: Overrides) -> tuple[Feature, dict[str, Any] | None]:
+    """The feature, validated (nothing written yet), and the new manifest's data if one must be written."""
+    if layout.manifest(name).exists():
+        return load(layout, name, ov), None
+    data = new_manifest(layout, name, ov)
+    return resolve(layout, data, f"features/{name}.yaml (from the flags)"), data
+
+
+def write_manifest(layout: Layout, data: dict[str, Any]) -> Path:
+    """Write features/<feature>.yaml, and the schemas beside it so editors validate as you type."""
+    import yaml
+
+    schema_dir = layout.features / ".schema"
+    for name in SCHEMA_FILES:
+        write_atomic(schema_dir / name, schema_text(name))
+    path = layout.manifest(data["feature"])
+    header = (
+        "# yaml-language-server: $schema=.schema/feature.schema.json\n"
+        "# pe feature manifest: check it in. Reference: `pe validate --help` and the README.\n"
+    )
+    write_atomic(path, header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+    return path

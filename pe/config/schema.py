@@ -22,6 +22,12 @@ def schema_text(name: str) -> str:
 
 
 @cache
+def preset_names() -> tuple[str, ...]:
+    """The agent presets a manifest may name: the schema's list is the one pe.agents must match."""
+    return tuple(json.loads(schema_text("agent.schema.json"))["anyOf"][0]["enum"])
+
+
+@cache
 def feature_validator() -> Any:
     # Imported here: jsonschema costs ~100 ms and `pe --help` must stay fast.
     import jsonschema

@@ -15,13 +15,13 @@ from typing import Any
 
 from pe.errors import PeError
 from pe.fsutil import sha256_text
+from pe.util import parse_duration
 
 DEFAULT_ENV_FILE = ".pe.env"
 DEFAULT_COPY = ("**/.env*",)
 DEFAULT_PORT_RANGE = (4100, 4999)
 DEFAULT_PER_TREE = 1
 DEFAULT_TIMEOUT_S = 900.0
-_DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h)$")
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]*)\}")
 
 
@@ -38,6 +38,7 @@ class SetupConfig:
     verify: tuple[str, ...] | None
     baseline: bool
     timeout_s: float
+    digest: str = ""  # of the section as written: what the setup stamp records (kept as earlier pe wrote it)
 
     def identity(self) -> str:
         """A hash of everything that decides how a tree is set up."""
@@ -64,12 +65,10 @@ def command(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _duration(value: Any) -> float:
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _DURATION.match(str(value))
-    if not m:
-        raise PeError(f"setup.timeout: expected seconds or a number with s, m or h, got {value!r}")
-    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise PeError(f"setup.timeout: expected seconds or a number with s, m or h, got {value!r}") from None
 
 
 def _env_value(value: Any) -> str:
@@ -104,6 +103,7 @@ def parse(setup: dict[str, Any] | None, where: str = "setup") -> SetupConfig:
         verify=verify,
         baseline=bool(setup.get("baseline", False)),
         timeout_s=_duration(setup.get("timeout", DEFAULT_TIMEOUT_S)),
+        digest=sha256_text(json.dumps(setup, sort_keys=True)),
     )
 
 

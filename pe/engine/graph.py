@@ -16,13 +16,14 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from pe.config.manifest import Feature, TreeSpec
+from pe.config.spec import Feature, TreeSpec
 from pe.errors import ENVIRONMENT_ERRNOS, PeError, describe_os_error
 from pe.layout import Layout
 from pe.proc import ProcError
 from pe.steps import agent as agent_step
 from pe.steps import setup as setup_step
 from pe.steps import worktree as worktree_step
+from pe.tree import stamps
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,9 @@ def prefetch_setup_state(plan: Plan) -> None:
     started N git calls late. The answers are used only within SETUP_KNOWN_FOR_S
     of being computed; a check doit makes later is made afresh.
     """
-    from pe.gitfacts import parallel
+    from pe.util import parallel
 
-    trees = [(f, t) for f in plan.features for t in f.trees if worktree_step.is_done(plan.layout, t)]
+    trees = [(f, t) for f in plan.features for t in f.trees if stamps.worktree_done(plan.layout, t.name)]
     if len(trees) < 2:
         return
     answers = parallel(lambda ft: setup_step.is_done(plan.layout, ft[0], ft[1]), trees)
@@ -116,7 +117,7 @@ def _worktree_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
                 "name": tree.name,
                 "doc": f"create trees/{tree.name} on branch {tree.name}",
                 "actions": [_failing(act)],
-                "uptodate": [lambda tree=tree: worktree_step.is_done(layout, tree)],
+                "uptodate": [lambda tree=tree: stamps.worktree_done(layout, tree.name)],
                 "verbosity": 0,
             }
 
@@ -144,8 +145,8 @@ def _agent_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
                 "doc": f"{tree.agent.preset if tree.agent else 'no'} agent, strategy {tree.strategy.name}",
                 "actions": [_failing(partial(agent_step.run, layout, feature, tree, plan.context))],
                 "task_dep": [f"setup:{tree.name}"],
-                "uptodate": [lambda f=feature, t=tree: agent_step.stamp_ok(layout, f, t)],
-                "targets": [str(layout.stamp(tree.name, "agent"))],
+                "uptodate": [lambda f=feature, t=tree: stamps.agent_ok(layout, f, t)],
+                "targets": [str(layout.stamp(tree.name, stamps.AGENT))],
                 "verbosity": 0,
             }
 

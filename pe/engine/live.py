@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 from typing import TextIO
 
-from pe.config.manifest import Feature
+from pe.config.spec import Feature
 from pe.layout import Layout
 from pe.tree.progress import log_tail
 from pe.tree.runrecord import RunRecord

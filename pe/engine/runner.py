@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pe import git, proc
-from pe.config.manifest import Feature
+from pe.config.spec import Feature
 from pe.engine.graph import Plan, namespace, prefetch_setup_state
 from pe.engine.reporter import PeReporter
 from pe.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, Interrupted, PeError

@@ -14,7 +14,6 @@ the target keeps its own version of those paths (cleanup archives the tree's).
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +74,7 @@ def _commit_tree(root: Path, tree_oid: str, parents: list[str], message: str) ->
 def _rebase(layout: Layout, target: str, tip: str, name: str) -> str:
     """Replay tip's commits onto target in a throwaway detached worktree; the new tip."""
     root = layout.root
-    work = layout.state / "adopt" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    work = layout.adopt_work(name)
     work.parent.mkdir(parents=True, exist_ok=True)
     with git.mutation_lock(layout.git_lock_file):
         git.git(root, "worktree", "add", "--detach", "--quiet", "--", str(work), target)

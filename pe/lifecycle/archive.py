@@ -23,6 +23,7 @@ from pathlib import Path
 from pe import gitfacts, proc
 from pe.fsutil import write_atomic
 from pe.layout import Layout
+from pe.tree import stamps
 from pe.tree.results import PROGRESS_FILE, RESULTS_FILE
 
 BUNDLE_SUFFIX = ".bundle"
@@ -71,17 +72,16 @@ def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty
     for src, name in ((layout.run_record(tree), "run.json"), (layout.prompt(tree), "prompt.md")):
         if src.is_file():
             p.files.append((src, name))
-    stamps = layout.state / "stamps"
-    for step in ("worktree", "setup", "agent", "creating"):
+    for step in (stamps.WORKTREE, stamps.SETUP, stamps.AGENT, stamps.CREATING):
         if layout.stamp(tree, step).is_file():
-            p.files.append((layout.stamp(tree, step), f"stamps/{layout.stamp(tree, step).relative_to(stamps)}"))
-    checks = layout.state / "checks" / tree
+            p.files.append((layout.stamp(tree, step), f"stamps/{layout.stamp(tree, step).name}"))
+    checks = layout.checks(tree)
     if checks.is_dir():
         p.files += [(f, f"checks/{f.name}") for f in sorted(checks.glob("*.log"))]
     tip = gitfacts.branch_tip(layout.root, tree)
     if tip is not None:
         p.branch, p.tip = tree, tip
-        base = _base_of(layout, tree)
+        base = stamps.tree_base(layout, tree)
         # A bundle with a prerequisite is small, and restores while the repo keeps
         # that commit; keep it only when the base branch still contains it.
         if base and keep_ref and base != tip and gitfacts.is_ancestor(layout.root, base, keep_ref):
@@ -89,12 +89,6 @@ def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty
     p.patch = dirty
     p.untracked = untracked
     return p
-
-
-def _base_of(layout: Layout, tree: str) -> str | None:
-    from pe.steps.worktree import tree_base
-
-    return tree_base(layout, tree)
 
 
 def _copy(src: Path, dest: Path) -> None:

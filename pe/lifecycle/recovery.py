@@ -14,14 +14,14 @@ from pathlib import Path
 
 from pe import git, gitfacts
 from pe.config import manifest
-from pe.config.manifest import Feature, TreeSpec
+from pe.config.spec import Feature, TreeSpec
 from pe.errors import PeError
 from pe.layout import FEATURE_RE, Layout
-from pe.steps.worktree import tree_base
 from pe.tree import state as treestate
 from pe.tree.progress import completion
 from pe.tree.results import PROGRESS_FILE
 from pe.tree.runrecord import RunRecord
+from pe.tree.stamps import tree_base
 
 _TREE_RE = re.compile(r"^(.+)-([1-9][0-9]*)$")
 
@@ -73,7 +73,7 @@ def scan(layout: Layout) -> Scan:
             worktrees[wt.path.name] = wt
     dirs = {p.name for p in layout.trees.iterdir() if p.is_dir()} if layout.trees.is_dir() else set()
     named = set()
-    for folder, suffix in ((layout.state / "stamps", ".json"), (layout.state / "runs", ".json")):
+    for folder, suffix in ((layout.stamps(), ".json"), (layout.runs(), ".json")):
         if folder.is_dir():
             for p in folder.glob(f"*{suffix}"):
                 name = p.name.removesuffix(suffix)
@@ -89,7 +89,7 @@ def _done_facts(layout: Layout, tree: str, record: RunRecord) -> tuple[list[str]
         pct = completion((tree_dir / PROGRESS_FILE).read_text(encoding="utf-8", errors="replace"))
     except OSError:
         pct = None
-    last = treestate.effective(record) + (f" ({record.reason})" if record.reason else "")
+    last = record.effective_state() + (f" ({record.reason})" if record.reason else "")
     facts = [
         f"agent runs: {record.attempts}; last: {last}" + (f", ended {record.ended_at}" if record.ended_at else ""),
         f"commits since base: {facts_.commits_ahead}, files changed: {facts_.files_changed} "
@@ -174,7 +174,7 @@ def _classify(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan) -> Find
     if st.state in ("setup failed", "setting up"):
         f.kind = SETUP_FAILED if st.state == "setup failed" else NOT_STARTED
         f.summary = st.detail or "setup did not finish"
-        log = layout.logs(name) / "setup.log"
+        log = layout.setup_log(name)
         if log.exists():
             f.facts.append(f"setup log: {log.relative_to(layout.root)}")
         fix = " after you fix its cause" if st.state == "setup failed" else ""
@@ -194,7 +194,7 @@ def _classify(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan) -> Find
         return f
     facts, dirty, short = _done_facts(layout, name, record)
     f.facts = facts
-    if dirty and treestate.effective(record) in ("interrupted", "running"):
+    if dirty and record.effective_state() in ("interrupted", "running"):
         f.kind = CRASHED_DIRTY
         f.summary = f"the agent died mid-run ({short})"
         f.commands = [f"{resume}   # the agent continues in the same tree; pe commits the work when it ends"]

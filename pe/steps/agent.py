@@ -8,20 +8,20 @@ every run, so an edited plan, strategy or RESULTS.md re-runs exactly that tree.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pe import git, proc
-from pe.config.manifest import Feature, TreeSpec
-from pe.fsutil import append_text, newest_mtime, read_json, sha256_file, write_atomic, write_json_atomic
+from pe.config.spec import Feature, TreeSpec
+from pe.fsutil import append_text, newest_mtime, write_atomic
 from pe.layout import Layout
-from pe.steps import setup as setup_step
-from pe.steps.worktree import tree_base
-from pe.tree.results import PROGRESS_FILE, RESULTS_FILE, check_results
-from pe.tree.runrecord import RunRecord, now_iso
+from pe.tree import stamps
+from pe.tree.results import check_results
+from pe.tree.runrecord import RunRecord
+from pe.treesetup import envfile
+from pe.util import now_iso
 
 if TYPE_CHECKING:
     from pe.agents import Preset
@@ -30,14 +30,6 @@ if TYPE_CHECKING:
 # The presets, the prompt and the outside-write guard load when an agent runs:
 # doit's up-to-date check (stamp_ok), status and a no-op resume import this module
 # on every run and need none of them.
-
-
-def stamp_ok(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
-    stamp = read_json(layout.stamp(tree.name, "agent"))
-    if not stamp:
-        return False
-    results = sha256_file(layout.tree(tree.name) / RESULTS_FILE)
-    return stamp.get("config") == feature.config_hash(tree) and results is not None and stamp.get("results") == results
 
 
 def settle_record(layout: Layout, feature: Feature, tree: TreeSpec) -> None:
@@ -49,9 +41,9 @@ def settle_record(layout: Layout, feature: Feature, tree: TreeSpec) -> None:
     """
     path = layout.run_record(tree.name)
     record = RunRecord.load(path, tree.name)
-    if record.state != "running" or record.still_running() or not stamp_ok(layout, feature, tree):
+    if record.state != "running" or record.still_running() or not stamps.agent_ok(layout, feature, tree):
         return
-    stamp = read_json(layout.stamp(tree.name, "agent")) or {}
+    stamp = stamps.read(layout, tree.name, stamps.AGENT) or {}
     _close(record, "done", None, stamp.get("at"))
     record.save(path)
 
@@ -67,7 +59,7 @@ def _close(record: RunRecord, state: str, reason: str | None, ended_at: str | No
 
 def _set_aside_incomplete(layout: Layout, tree: TreeSpec) -> Path | None:
     """Move a RESULTS.md that no valid stamp vouches for out of the tree."""
-    results = layout.tree(tree.name) / RESULTS_FILE
+    results = layout.results(tree.name)
     if not results.exists():
         return None
     dest = layout.logs(tree.name) / f"RESULTS.incomplete-{time.strftime('%Y%m%d-%H%M%S')}.md"
@@ -96,9 +88,9 @@ def _prompt(layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord,
             last = "it finished, but the plan, strategy or agent changed since: update the work to match"
         else:
             last = record.effective_state() + (f": {record.reason}" if record.reason else "")
-        base_sha = tree_base(layout, tree.name) or "HEAD"
+        base_sha = stamps.tree_base(layout, tree.name) or "HEAD"
         refresh_progress(tree_dir, base_sha, record, layout.agent_log(tree.name))
-        progress = (tree_dir / PROGRESS_FILE).read_text(encoding="utf-8", errors="replace")
+        progress = layout.progress(tree.name).read_text(encoding="utf-8", errors="replace")
         text = prompts.resume(feature, tree, context, progress, last)
     else:
         text = prompts.initial(feature, tree, context)
@@ -119,7 +111,7 @@ def _wait_backoff(seconds: float) -> bool:
 
 def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str | None:
     """Run the agent; None on success, else the reason it failed."""
-    if stamp_ok(layout, feature, tree):
+    if stamps.agent_ok(layout, feature, tree):
         return None  # done by an earlier run whose success doit had not saved
     if tree.agent is None:
         return f"no agent configured for {tree.name} (add agent: to the manifest)"
@@ -135,7 +127,7 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
     _kill_leftover(record)
     git.clear_stale_locks(tree_dir)  # a crash mid-checkpoint: the agent's git would trip over it
     set_aside = _set_aside_incomplete(layout, tree)
-    layout.stamp(tree.name, "agent").unlink(missing_ok=True)
+    stamps.clear(layout, tree.name, stamps.AGENT)
     prompt_file = _prompt(layout, feature, tree, record, context, record.attempts > 0 or set_aside is not None)
     log_path = layout.agent_log(tree.name)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,12 +155,10 @@ def _run_once(
     record: RunRecord, record_path: Path,
 ) -> tuple[proc.Exit, Outcome, str | None]:
     """One process start: record it, run it, judge it. The reason it failed, or None."""
+    from pe.agents import launch
     from pe.tree import guard
 
-    spec = ctx.agent
-    argv = preset.argv(ctx)
-    tree_env = setup_step.tree_env(layout, feature, tree)
-    env = {**os.environ, **tree_env, **ctx.base_env(), **preset.env(ctx), **dict(spec.env)}
+    tree_env = envfile.tree_env(layout, feature, tree)
     record.attempts += 1
     record.state = "running"
     record.started_at = now_iso()
@@ -179,20 +169,17 @@ def _run_once(
         record.pid, record.pid_start = pid, proc.process_start_ticks(pid)
         record.save(record_path)
 
+    def announce(argv: list[str]) -> None:
+        append_text(ctx.log_path, f"\n=== pe: attempt {record.attempts} at {record.started_at}: {' '.join(argv)}\n")
+
     main_before = guard.snapshot(layout.root)
-    append_text(ctx.log_path, f"\n=== pe: attempt {record.attempts} at {record.started_at}: {' '.join(argv)}\n")
-    with ctx.log_path.open("ab") as log:
-        ended = proc.spawn_logged(
-            argv, cwd=ctx.tree_dir, env=env, log=log, timeout=tree.timeout_s, on_start=on_start,
-            stdin_path=preset.stdin(ctx), idle_timeout=spec.idle_timeout_s,
-            last_activity=lambda: newest_mtime(ctx.tree_dir),
-        )
+    ended, outcome = launch.run_once(preset, ctx, timeout=tree.timeout_s, tree_env=tree_env, on_start=on_start,
+                                     last_activity=lambda: newest_mtime(ctx.tree_dir), announce=announce)
     # pe cannot keep an agent out of the main checkout (see pe/guard.py), but it can tell.
     touched = guard.changes(main_before, guard.snapshot(layout.root))
     record.warnings = [f"the main checkout changed while this agent ran: {touched}"] if touched else []
     for warning in record.warnings:
         append_text(ctx.log_path, f"\n=== pe: WARNING: {warning}\n")
-    outcome = preset.outcome(ctx, ended.returncode)
     if ended.interrupted:
         reason: str | None = "interrupted by the user"
     elif ended.idle_s is not None:
@@ -221,15 +208,7 @@ def _finish(
     git.clear_stale_locks(tree_dir)  # the agent's own git, killed with its group at a timeout
     commit = git.commit_all(tree_dir, f"pe: {tree.name} ({tree.strategy.name}) attempt {record.attempts}, {verdict}")
     if reason is None:
-        write_json_atomic(
-            layout.stamp(tree.name, "agent"),
-            {
-                "config": feature.config_hash(tree),
-                "results": sha256_file(tree_dir / RESULTS_FILE),
-                "commit": commit or git.out(tree_dir, "rev-parse", "HEAD"),
-                "at": now_iso(),
-            },
-        )
+        stamps.write_agent(layout, feature, tree, commit or git.out(tree_dir, "rev-parse", "HEAD"))
     _close(record, "done" if reason is None else ("interrupted" if ended.interrupted else "failed"), reason,
            now_iso())
     record.save(record_path)

@@ -27,11 +27,11 @@ from pe.compare.evidence import (
     recommended,
     result_section,
 )
-from pe.config.manifest import Feature
+from pe.config.spec import Feature
 from pe.fsutil import write_atomic
 from pe.layout import Layout
-from pe.tree.runrecord import now_iso
 from pe.tree.usage import tokens_cell
+from pe.util import now_iso
 
 REPORT = "IMPLEMENTATION_COMPARISON.md"
 EVIDENCE = "evidence.json"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pe.config.manifest import Feature, TreeSpec
+from pe.config.spec import Feature, TreeSpec
 from pe.tree.results import PROGRESS_FILE, PROGRESS_SECTIONS, RESULTS_FILE, RESULTS_SECTIONS
 
 

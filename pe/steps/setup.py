@@ -15,22 +15,19 @@ command goes to .pe/logs/<tree>/setup.log.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pe.config import setup as config
-from pe.config.manifest import Feature, TreeSpec
-from pe.config.setup import SetupConfig
+from pe.config.spec import Feature, TreeSpec
 from pe.errors import PeError, describe_os_error
-from pe.fsutil import read_json, sha256_file, sha256_text, write_json_atomic
+from pe.fsutil import sha256_file
 from pe.layout import Layout
 from pe.proc import ProcError
-from pe.steps.worktree import tree_base
-from pe.tree.runrecord import RunRecord, now_iso
+from pe.tree import stamps
+from pe.tree.runrecord import RunRecord
 from pe.treesetup import install
+from pe.util import now_iso
 
 # Only what is_done() needs loads with this module: doit's up-to-date check, status and
 # a no-op resume import it on every run. The parts that do the work load when they run.
@@ -38,43 +35,14 @@ if TYPE_CHECKING:
     from pe.treesetup.runlog import SetupLog
 
 
-def config_hash(feature: Feature) -> str:
-    return sha256_text(json.dumps(feature.setup, sort_keys=True))
-
-
-def settings(feature: Feature) -> SetupConfig:
-    return config.parse(feature.setup, f"features/{feature.name}.yaml: at setup")
-
-
-def log_path(layout: Layout, tree: str) -> Path:
-    return layout.logs(tree) / "setup.log"
-
-
-def finished(layout: Layout, feature: Feature, tree: TreeSpec) -> dict[str, Any] | None:
-    """The stamp of a setup that succeeded with today's configuration and env file, or None.
-
-    What status shows as "ready": no git call, so a status of many trees stays cheap.
-    Whether a lockfile changed since (setup then re-runs before the agent) is is_done's part.
-    """
-    stamp = read_json(layout.stamp(tree.name, "setup"))
-    if not stamp or stamp.get("ok") is not True or stamp.get("config") != config_hash(feature):
-        return None
-    try:
-        if sha256_file(layout.tree(tree.name) / settings(feature).env_file) != stamp.get("env_sha"):
-            return None
-    except (PeError, OSError):
-        return None
-    return stamp
-
-
 def is_done(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
     """Cheap enough for doit's uptodate: reads the stamp, hashes lockfiles, one git call."""
-    stamp = finished(layout, feature, tree)
+    stamp = stamps.setup_finished(layout, feature, tree)
     if stamp is None:
         return False
     try:
         tree_dir = layout.tree(tree.name)
-        cfg = settings(feature)
+        cfg = feature.setup
         current = install.detect(tree_dir, cfg.install)
         recorded = stamp.get("installs", {})
         if {i.key for i in current} != set(recorded):
@@ -84,46 +52,12 @@ def is_done(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
         return False
 
 
-def tree_env(layout: Layout, feature: Feature, tree: TreeSpec) -> dict[str, str]:
-    """Variables every process in this tree gets (agent, install, verify, checks).
-
-    Leases the tree's ports if it holds none yet; otherwise returns the same ones.
-    The agent step calls it right before the agent starts: it first waits for
-    other trees that are copying this tree's node_modules (see treesetup/seed.py).
-    """
-    from pe.treesetup import envfile, ports, seed
-
-    cfg = settings(feature)
-    tree_dir = layout.tree(tree.name)
-    seed.quiesce(layout, tree.name)
-    lease = ports.lease(layout, tree.name, cfg.per_tree, cfg.port_range, feature=feature.name, directory=tree_dir)
-    return envfile.build(cfg, feature=feature.name, tree=tree.name, index=tree.index, ports=lease.ports,
-                         tree_dir=tree_dir, root=layout.root)
-
-
 def release(layout: Layout, tree: str) -> None:
     """Forget a tree's setup and free its ports (on cleanup), so a new tree of that name starts afresh."""
     from pe.treesetup import ports
 
-    layout.stamp(tree, "setup").unlink(missing_ok=True)
+    stamps.clear(layout, tree, stamps.SETUP)
     ports.release(layout, tree)
-
-
-def created(layout: Layout, tree: str) -> tuple[list[str], list[str]]:
-    """(generated, carried): what setup put into the tree, relative to it, from its stamp.
-
-    generated: the env file and install output (node_modules, .venv): pe's own,
-    rebuilt by the next setup. carried: files copied or linked from the main
-    checkout. All of it is kept out of git; cleanup may compare carried files
-    with the main checkout's to tell whether someone edited them.
-    """
-    stamp = read_json(layout.stamp(tree, "setup")) or {}
-
-    def strings(key: str) -> list[str]:
-        value = stamp.get(key, [])
-        return [p for p in value if isinstance(p, str)] if isinstance(value, list) else []
-
-    return strings("generated"), strings("carried")
 
 
 def baseline(layout: Layout, feature: str) -> dict[str, Any] | None:
@@ -152,14 +86,13 @@ class _Steps:
 
 def run(layout: Layout, feature: Feature, tree: TreeSpec) -> str | None:
     """Set the tree up; None on success, else the reason (also written to the stamp)."""
-    stamp_path = layout.stamp(tree.name, "setup")
     if is_done(layout, feature, tree):
         return None  # done by an earlier run whose success doit had not saved
     from pe.treesetup.runlog import SetupLog
 
-    log = SetupLog(log_path(layout, tree.name))
-    previous = read_json(stamp_path) or {}
-    stamp: dict[str, Any] = {"config": config_hash(feature), "ok": False, "at": now_iso(), "installs": {}}
+    log = SetupLog(layout.setup_log(tree.name))
+    previous = stamps.read(layout, tree.name, stamps.SETUP) or {}
+    stamp: dict[str, Any] = {"config": feature.setup.digest, "ok": False, "at": now_iso(), "installs": {}}
     steps = _Steps()
     log.line(f"=== pe: setup of {tree.name} (feature {feature.name}, tree {tree.index})")
     try:
@@ -167,11 +100,11 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec) -> str | None:
     except (PeError, ProcError, OSError) as exc:
         reason = _one_line(exc)
         stamp.update(ok=False, reason=reason, steps=steps.done)
-        write_json_atomic(stamp_path, stamp)
+        stamps.write(layout, tree.name, stamps.SETUP, stamp)
         log.line(f"setup FAILED: {reason}")
         return reason
     stamp.update(ok=True, steps=steps.done)
-    write_json_atomic(stamp_path, stamp)
+    stamps.write(layout, tree.name, stamps.SETUP, stamp)
     log.line("setup done")
     return None
 
@@ -184,7 +117,7 @@ def _setup(layout: Layout, feature: Feature, tree: TreeSpec, log: SetupLog, prev
     tree_dir = layout.tree(tree.name)
     if not (tree_dir / ".git").exists():
         raise PeError(f"trees/{tree.name} is not a worktree yet: run `pe init --feature={feature.name}`")
-    cfg = settings(feature)
+    cfg = feature.setup
 
     t = time.monotonic()
     lease = ports.lease(layout, tree.name, cfg.per_tree, cfg.port_range, feature=feature.name, directory=tree_dir)
@@ -251,7 +184,7 @@ def _setup(layout: Layout, feature: Feature, tree: TreeSpec, log: SetupLog, prev
         return
     base_ok = None
     if cfg.baseline:
-        base = tree_base(layout, tree.name)
+        base = stamps.tree_base(layout, tree.name)
         if base is None:
             raise PeError(f"trees/{tree.name} has no recorded base commit: run `pe init --feature={feature.name}`")
         found = verify.baseline(layout, feature.name, base, cfg, log)

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import functools
 import shutil
-import time
 from pathlib import Path
 
 from pe import git
-from pe.config.manifest import TreeSpec
+from pe.config.spec import TreeSpec
 from pe.errors import PeError
-from pe.fsutil import read_json, write_json_atomic
 from pe.layout import STATE_DIR, TREES_DIR, Layout
-from pe.tree.runrecord import RunRecord, now_iso
-
-
-def is_done(layout: Layout, tree: TreeSpec) -> bool:
-    """Cheap check used as doit's uptodate: stamp present and the tree still there."""
-    stamp = read_json(layout.stamp(tree.name, "worktree"))
-    return bool(stamp) and (layout.tree(tree.name) / ".git").is_file()
-
-
-def tree_base(layout: Layout, tree: str) -> str | None:
-    """The commit a tree was created from (recorded at creation)."""
-    stamp = read_json(layout.stamp(tree, "worktree"))
-    return stamp.get("base_sha") if stamp else None
+from pe.tree import stamps
+from pe.tree.runrecord import RunRecord
 
 
 def preflight(layout: Layout, tree: TreeSpec, worktrees: dict[Path, git.Worktree], branches: set[str]) -> None:
@@ -41,7 +28,7 @@ def preflight(layout: Layout, tree: TreeSpec, worktrees: dict[Path, git.Worktree
         raise PeError(f"{TREES_DIR} exists and is not a directory; pe keeps its worktrees there: move it away")
     if (path.exists() or path.is_symlink()) and not path.is_dir():
         raise PeError(f"{rel} exists and is not a directory; move it away or pick another feature name")
-    ours = layout.stamp(tree.name, "creating").exists() or layout.stamp(tree.name, "worktree").exists()
+    ours = stamps.exists(layout, tree.name, stamps.CREATING) or stamps.exists(layout, tree.name, stamps.WORKTREE)
     if path.is_dir() and not (path / ".git").exists() and any(path.iterdir()) and not ours:
         raise PeError(f"{rel} exists and is not a git worktree; move it away or pick another feature name")
     registered = worktrees.get(path.resolve())
@@ -63,7 +50,7 @@ def preflight(layout: Layout, tree: TreeSpec, worktrees: dict[Path, git.Worktree
 
 
 def _quarantine(layout: Layout, path: Path) -> Path:
-    dest = layout.state / "quarantine" / f"{path.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    dest = layout.quarantine(path.name)
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(path), str(dest))
     return dest
@@ -76,7 +63,7 @@ def _remove_half_written(layout: Layout) -> None:
     nothing was checked out and nothing can be lost. Under the mutation lock.
     """
     for entry in git.half_written_entries(layout.root):
-        if layout.stamp(entry.name, "creating").exists():
+        if stamps.exists(layout, entry.name, stamps.CREATING):
             shutil.rmtree(entry)
 
 
@@ -89,7 +76,7 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
     """Make trees/<tree> a worktree on branch <tree>; return what was done."""
     root = layout.root
     path = layout.tree(tree.name)
-    creating = layout.stamp(tree.name, "creating")
+    creating = stamps.exists(layout, tree.name, stamps.CREATING)
     did = "exists"
     with git.mutation_lock(layout.git_lock_file):
         _exclude_once(root)  # under the lock: parallel trees would append the lines twice
@@ -104,7 +91,7 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
             wt = None
         if wt is None:
             if path.is_dir() and any(path.iterdir()):
-                if creating.exists():
+                if creating:
                     moved = _quarantine(layout, path)
                     did = f"moved a half-created directory to {moved.relative_to(root)}; "
                 else:
@@ -116,23 +103,21 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
                 path.rmdir()
             else:
                 did = ""
-            if creating.exists():  # a pe was killed creating it, maybe inside `worktree add -b`
+            if creating:  # a pe was killed creating it, maybe inside `worktree add -b`
                 git.clear_stale_branch_lock(root, tree.name, path)
-            write_json_atomic(creating, {"since": now_iso()})
+            stamps.mark_creating(layout, tree.name)
             git.add_worktree(root, path, tree.name, base_sha)
             did += "created"
         elif wt.branch != tree.name:
             on = wt.branch or "a detached HEAD"
             raise PeError(f"{path.relative_to(root)} is a worktree on {on}, expected branch {tree.name}")
-    stamp_path = layout.stamp(tree.name, "worktree")
-    stamp = read_json(stamp_path)
-    if stamp is None:
+    if stamps.read(layout, tree.name, stamps.WORKTREE) is None:
         record = RunRecord.load(layout.run_record(tree.name), tree.name)
         # Populate the files unless an agent already worked here (its changes must stay).
         if record.attempts == 0:
             # A checkout killed mid-way leaves index.lock, and every later reset refuses to run.
             git.clear_stale_locks(path)
             git.checkout_tree(path)
-        write_json_atomic(stamp_path, {"branch": tree.name, "base_sha": base_sha, "created_at": now_iso()})
-    creating.unlink(missing_ok=True)
+        stamps.write_worktree(layout, tree.name, base_sha)
+    stamps.clear(layout, tree.name, stamps.CREATING)
     return did

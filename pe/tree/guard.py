@@ -21,12 +21,13 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pe import gitfacts
-from pe.config.manifest import Feature
-from pe.fsutil import read_json
+from pe import gitfacts, util
+from pe.config.spec import Feature
 from pe.layout import Layout
 from pe.proc import ProcError
+from pe.tree import stamps
 from pe.tree.runrecord import RunRecord
+from pe.tree.unsaved import Unsaved, unsaved
 
 _HASH_LIMIT = 50_000_000  # bytes of a dirty file worth hashing; past it, size and mtime stand in
 
@@ -92,9 +93,7 @@ def done_tree_changes(layout: Layout, tree: str, scanned: gitfacts.Scan | None =
     or by a person). Files setup or pe compare put there do not count, nor do ignored
     files: the checkpoint commit never takes those, so the agent may have left them.
     """
-    from pe.tree.unsaved import Unsaved, unsaved  # deferred: it pulls in the checks machinery
-
-    stamp = read_json(layout.stamp(tree, "agent")) or {}
+    stamp = stamps.read(layout, tree, stamps.AGENT) or {}
     tree_dir = layout.tree(tree)
     said = []
     now = scanned or gitfacts.scan(tree_dir, ignored=True)
@@ -120,7 +119,7 @@ def warnings(layout: Layout, feature: Feature, attempts_before: dict[str, int],
     # Every tree pe committed a finished run in, stale ones included: a deleted RESULTS.md
     # makes a tree stale (it runs again), and that, too, was written by someone else.
     finished = [t.name for t in feature.trees
-                if read_json(layout.stamp(t.name, "agent")) is not None and layout.tree(t.name).is_dir()]
+                if stamps.agent_finished_once(layout, t.name) and layout.tree(t.name).is_dir()]
 
     def check(tree: str) -> str | None:
         try:
@@ -128,7 +127,7 @@ def warnings(layout: Layout, feature: Feature, attempts_before: dict[str, int],
         except (ProcError, OSError):
             return None  # git cannot read the tree: status says so, this is only a watch
 
-    for name, touched in zip(finished, gitfacts.parallel(check, finished), strict=True):
+    for name, touched in zip(finished, util.parallel(check, finished), strict=True):
         if touched:
             out.append(f"trees/{name} changed after its agent finished and pe committed the work "
                        f"({touched}): another agent, or a person, wrote there")

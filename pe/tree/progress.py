@@ -19,9 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pe import gitfacts, proc
+from pe.config.spec import Feature
 from pe.fsutil import write_atomic
+from pe.layout import Layout
+from pe.tree import stamps
+from pe.tree import state as treestate
 from pe.tree.results import PROGRESS_FILE, PROGRESS_SECTIONS
-from pe.tree.runrecord import RunRecord, now_iso
+from pe.tree.runrecord import RunRecord
+from pe.util import now_iso
 
 OBSERVED = "Observed by pe"
 AUTO = "<!-- pe:auto -->"
@@ -161,9 +166,8 @@ class Observed:
 
 
 def observe(tree_dir: Path, base_sha: str, record: RunRecord, log_path: Path) -> Observed:
-    from pe.tree.state import effective  # deferred: treestate imports the steps, which import this
 
-    state = effective(record)
+    state = record.effective_state()
     how = state + (f" ({record.reason})" if record.reason else "") + (f", {record.exit}" if record.exit else "")
     if record.ended_at:
         how += f", ended {record.ended_at}"
@@ -268,3 +272,21 @@ def refresh(tree_dir: Path, base_sha: str, record: RunRecord, log_path: Path) ->
     path = tree_dir / PROGRESS_FILE
     write_atomic(path, merged(tree_dir, base_sha, record, log_path))
     return path
+
+
+def refresh_unfinished(layout: Layout, features: list[Feature]) -> list[str]:
+    """Rewrite PROGRESS.md of every tree that started, is not done and is not running now; their names.
+
+    `pe resume` does it before it runs the graph, and `pe status --refresh-progress` on demand.
+    The agent's own sections are kept; pe's section says what pe can see.
+    """
+    written = []
+    for feature in features:
+        for tree in feature.trees:
+            st = treestate.of(layout, feature, tree)
+            base = stamps.tree_base(layout, tree.name)
+            if base is None or st.record.attempts == 0 or st.state in ("done", "running", "pending"):
+                continue
+            refresh(layout.tree(tree.name), base, st.record, layout.agent_log(tree.name))
+            written.append(tree.name)
+    return written

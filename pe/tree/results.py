@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-RESULTS_FILE = "RESULTS.md"
-PROGRESS_FILE = "PROGRESS.md"
+from pe.layout import PROGRESS_FILE, RESULTS_FILE
+
+__all__ = ["PROGRESS_FILE", "PROGRESS_SECTIONS", "RESULTS_FILE", "RESULTS_SECTIONS", "check_results", "sections"]
 
 RESULTS_SECTIONS = (
     "Approach Summary",

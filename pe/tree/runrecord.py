@@ -6,17 +6,12 @@ tell a finished run from one that was killed while running.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pe import proc
 from pe.fsutil import read_json, write_json_atomic
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 @dataclass
@@ -48,13 +43,20 @@ class RunRecord:
         write_json_atomic(path, asdict(self))
 
     def still_running(self) -> bool:
-        """True if the recorded agent process is alive (same pid, same start time)."""
+        """True if the recorded agent process is alive: same pid, same start time, not a zombie.
+
+        An agent whose pe was killed is reparented; where PID 1 does not reap (containers)
+        it lingers as a zombie with its old start time, which process_start_ticks reads as gone.
+        """
         if self.state != "running" or self.pid is None:
             return False
         return proc.process_start_ticks(self.pid) == self.pid_start
 
     def effective_state(self) -> str:
-        """`running` only if the process really is; a dead `running` was killed."""
+        """The state, with a `running` whose process is gone read as `interrupted` (it was killed).
+
+        The one definition of a run's state: status, recover, resume and cleanup all read this.
+        """
         if self.state == "running" and not self.still_running():
             return "interrupted"
         return self.state

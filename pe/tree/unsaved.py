@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pe import gitfacts
-from pe.compare import checks
 from pe.layout import Layout
+from pe.tree import stamps
 
 REGENERABLE_DIRS = {
     "node_modules", ".venv", "venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox",
@@ -62,9 +62,7 @@ class Unsaved:
 
 def _setup_managed(layout: Layout, tree: str) -> tuple[set[str], set[str]]:
     """(files and dirs setup generated, files it carried over): setup's own account of them."""
-    from pe.steps.setup import created
-
-    generated, carried = created(layout, tree)
+    generated, carried = stamps.setup_created(layout, tree)
     return {p.strip("/") for p in generated}, set(carried)
 
 
@@ -102,7 +100,7 @@ def unsaved(layout: Layout, tree: str, entries: Sequence[tuple[str, str]] | None
     tree_dir = layout.trees / tree
     out = Unsaved()
     generated, carried = _setup_managed(layout, tree)
-    made = checks.created(layout, tree)
+    made = stamps.checks_created(layout, tree)
     if entries is None:
         entries = gitfacts.status_entries(tree_dir, ignored=True)
     for code, path in entries:

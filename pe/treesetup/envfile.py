@@ -1,7 +1,7 @@
 """A tree's environment: pe's variables, its ports, the manifest's `env:`.
 
 The same mapping goes to the agent, the install, the verify command and every
-later check (pe.steps.setup.tree_env), and into one env file in the tree root
+later check (tree_env, below), and into one env file in the tree root
 (`.pe.env` by default, KEY=value lines, values quoted for both dotenv
 libraries and a POSIX shell: `set -a; . ./.pe.env; set +a`).
 """
@@ -13,7 +13,9 @@ import shlex
 from pathlib import Path
 
 from pe.config.setup import SetupConfig, expand
+from pe.config.spec import Feature, TreeSpec
 from pe.fsutil import write_atomic
+from pe.layout import Layout
 
 _SAFE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
 
@@ -61,3 +63,20 @@ def write(path: Path, env: dict[str, str], tree: str) -> str:
     text = render(env, tree)
     write_atomic(path, text)
     return text
+
+
+def tree_env(layout: Layout, feature: Feature, tree: TreeSpec) -> dict[str, str]:
+    """Variables every process in this tree gets (agent, install, verify, checks).
+
+    Leases the tree's ports if it holds none yet; otherwise returns the same ones.
+    The agent step calls it right before the agent starts: it first waits for
+    other trees that are copying this tree's node_modules (see treesetup/seed.py).
+    """
+    from pe.treesetup import ports, seed
+
+    cfg = feature.setup
+    tree_dir = layout.tree(tree.name)
+    seed.quiesce(layout, tree.name)
+    lease = ports.lease(layout, tree.name, cfg.per_tree, cfg.port_range, feature=feature.name, directory=tree_dir)
+    return build(cfg, feature=feature.name, tree=tree.name, index=tree.index, ports=lease.ports,
+                 tree_dir=tree_dir, root=layout.root)

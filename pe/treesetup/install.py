@@ -43,9 +43,9 @@ from pe.errors import PeError
 from pe.fsutil import read_json, sha256_file, sha256_text, write_json_atomic
 from pe.layout import Layout
 from pe.lock import file_lock
-from pe.tree.runrecord import now_iso
 from pe.treesetup import seed
 from pe.treesetup.runlog import SetupLog, require_tool
+from pe.util import now_iso
 
 MAX_DEPTH = 2
 _JS = (("package-lock.json", "npm"), ("npm-shrinkwrap.json", "npm"), ("pnpm-lock.yaml", "pnpm"),
@@ -222,7 +222,7 @@ def _install_sharing(layout: Layout, tree_dir: Path, inst: Installer, env: Mappi
                      timeout: float, source_for_others: bool) -> tuple[str, str, float]:
     """(how, cache, seconds waited): the first tree of a lockfile installs alone, the others follow."""
     key = sha256_text(json.dumps([inst.kind, inst.commands, inst.lock_digest(tree_dir)]))[:24]
-    marker = layout.state / "cache" / f"{inst.kind}-{key}.json"
+    marker = layout.cache(f"{inst.kind}-{key}.json")
     start = time.monotonic()
     waited = 0.0
     with contextlib.ExitStack() as first, contextlib.ExitStack() as reading:

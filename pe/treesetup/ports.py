@@ -22,7 +22,7 @@ from pe.errors import PeError
 from pe.fsutil import read_json, write_json_atomic
 from pe.layout import Layout
 from pe.lock import file_lock
-from pe.tree.runrecord import now_iso
+from pe.util import now_iso
 
 LEASE_FILE = "ports.json"
 LOCK_FILE = "ports.lock"

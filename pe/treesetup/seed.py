@@ -38,7 +38,7 @@ LIFECYCLE = {"preinstall", "install", "postinstall", "preprepare", "prepare", "p
 
 
 def _source_lock(layout: Layout, tree: str) -> Path:
-    return layout.state / "cache" / f"source-{tree}.lock"
+    return layout.cache(f"source-{tree}.lock")
 
 
 @contextlib.contextmanager

@@ -29,9 +29,9 @@ from pe.fsutil import read_json, sha256_text, write_json_atomic
 from pe.layout import Layout
 from pe.lock import file_lock
 from pe.proc import ProcError
-from pe.tree.runrecord import now_iso
 from pe.treesetup import carry, envfile, install, ports
 from pe.treesetup.runlog import Ran, SetupLog, require_tool
+from pe.util import now_iso
 
 
 def run_verify(cfg: SetupConfig, cwd: Path, env: dict[str, str], log: SetupLog) -> Ran:
@@ -41,7 +41,7 @@ def run_verify(cfg: SetupConfig, cwd: Path, env: dict[str, str], log: SetupLog) 
 
 
 def result_path(layout: Layout, feature: str) -> Path:
-    return layout.state / "baseline" / f"{feature}.json"
+    return layout.baseline_result(feature)
 
 
 def result(layout: Layout, feature: str) -> dict[str, Any] | None:
@@ -70,7 +70,7 @@ def _export(layout: Layout, base_sha: str, work: Path) -> None:
 
 
 def _run(layout: Layout, feature: str, base_sha: str, cfg: SetupConfig, log: SetupLog) -> dict[str, Any]:
-    work = layout.state / "baseline" / feature
+    work = layout.baseline(feature)
     owner = _owner(feature)
     log.line(f"baseline: exporting the base commit {base_sha[:12]} to {work.relative_to(layout.root)}")
     try:
@@ -107,7 +107,7 @@ def baseline(layout: Layout, feature: str, base_sha: str, cfg: SetupConfig, tree
         found = read_json(path)
         if found and found.get("key") == key:
             return found
-        log = SetupLog(layout.logs(_owner(feature)) / "setup.log")
+        log = SetupLog(layout.setup_log(_owner(feature)))
         where = log.path.relative_to(layout.root)
         tree_log.line(f"baseline: running verify on the base commit {base_sha[:12]} (log: {where})")
         outcome = _run(layout, feature, base_sha, cfg, log)

@@ -23,9 +23,9 @@ from helpers_cycle import (
     write_manifest,
 )
 
-from pe.commands import status
 from pe.config import manifest
 from pe.layout import Layout
+from pe.tree import overview
 
 # The --json fields, as documented in the README (the order is the rows' order).
 JSON_FIELDS = [
@@ -148,7 +148,7 @@ def test_thirty_trees_under_a_second(tmp_path: Path) -> None:
     layout = Layout(root)
     features = manifest.load_all(layout)
     start = time.perf_counter()
-    found = status.rows(layout, features)
+    found = overview.rows(layout, features)
     in_process = time.perf_counter() - start
     start = time.perf_counter()
     res = subprocess.run([sys.executable, "-m", "pe", "status", "--dir", str(root)], capture_output=True, text=True)

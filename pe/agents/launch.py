@@ -1,0 +1,38 @@
+"""Run one preset once: its argv, its environment, the process, and the preset's verdict.
+
+The agent step (with its retries, record and checkpoint around it) and compare's
+judge both start agents through here, so both get the same environment merge and
+the same limits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+from pe import proc
+from pe.agents.base import Outcome, Preset, RunContext
+
+
+def run_once(
+    preset: Preset, ctx: RunContext, *, timeout: float, tree_env: Mapping[str, str] | None = None,
+    on_start: Callable[[int], None] | None = None, last_activity: Callable[[], float] | None = None,
+    announce: Callable[[list[str]], None] | None = None,
+) -> tuple[proc.Exit, Outcome]:
+    """Start the agent in ctx.tree_dir with its output appended to ctx.log_path; wait; judge it.
+
+    The environment, later entries winning: pe's own, the tree's (ports, env file),
+    the PE_* facts, the preset's defaults, the manifest's `env:`. `announce` gets the
+    argv before the process starts (building it may write files, so it is built once).
+    """
+    spec = ctx.agent
+    argv = preset.argv(ctx)
+    if announce is not None:
+        announce(argv)
+    env = {**os.environ, **(tree_env or {}), **ctx.base_env(), **preset.env(ctx), **dict(spec.env)}
+    with ctx.log_path.open("ab") as log:
+        ended = proc.spawn_logged(
+            argv, cwd=ctx.tree_dir, env=env, log=log, timeout=timeout, on_start=on_start,
+            stdin_path=preset.stdin(ctx), idle_timeout=spec.idle_timeout_s, last_activity=last_activity,
+        )
+    return ended, preset.outcome(ctx, ended.returncode)

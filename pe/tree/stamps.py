@@ -1,0 +1,144 @@
+"""A tree's stamps (.pe/stamps/<tree>.<step>.json): each one's reader and writer side by side.
+
+A stamp is pe's atomic record that a step of one tree finished, and how. The steps
+write them; status, recover, compare, cleanup and doit's up-to-date checks read
+them, here, without importing the step machinery. Reading is lock-free: a stamp is
+replaced atomically, never written in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pe.config.spec import Feature, TreeSpec
+from pe.errors import PeError
+from pe.fsutil import read_json, sha256_file, write_json_atomic
+from pe.layout import Layout
+from pe.util import now_iso
+
+WORKTREE = "worktree"  # the tree exists on its branch: {branch, base_sha, created_at}
+CREATING = "creating"  # pe is inside `git worktree add` for it (a crash leaves this behind)
+SETUP = "setup"  # setup's outcome: {config, ok, reason, env_sha, installs, generated, carried, ...}
+AGENT = "agent"  # the agent finished and RESULTS.md is complete: {config, results, commit, at}
+REMOVING = "removing"  # cleanup is inside `git worktree remove`: {head}
+STEPS = (WORKTREE, SETUP, AGENT, CREATING, REMOVING)
+
+
+def read(layout: Layout, tree: str, step: str) -> dict[str, Any] | None:
+    return read_json(layout.stamp(tree, step))
+
+
+def write(layout: Layout, tree: str, step: str, data: dict[str, Any]) -> None:
+    write_json_atomic(layout.stamp(tree, step), data)
+
+
+def exists(layout: Layout, tree: str, step: str) -> bool:
+    return layout.stamp(tree, step).exists()
+
+
+def clear(layout: Layout, tree: str, *steps: str) -> None:
+    for step in steps:
+        layout.stamp(tree, step).unlink(missing_ok=True)
+
+
+# worktree
+
+
+def mark_creating(layout: Layout, tree: str) -> None:
+    write(layout, tree, CREATING, {"since": now_iso()})
+
+
+def worktree_done(layout: Layout, tree: str) -> bool:
+    """Cheap check used as doit's uptodate: stamp present and the tree still there."""
+    return bool(read(layout, tree, WORKTREE)) and (layout.tree(tree) / ".git").is_file()
+
+
+def write_worktree(layout: Layout, tree: str, base_sha: str) -> None:
+    write(layout, tree, WORKTREE, {"branch": tree, "base_sha": base_sha, "created_at": now_iso()})
+
+
+def tree_base(layout: Layout, tree: str) -> str | None:
+    """The commit a tree was created from (recorded at creation)."""
+    stamp = read(layout, tree, WORKTREE)
+    return stamp.get("base_sha") if stamp else None
+
+
+# setup
+
+
+def setup_finished(layout: Layout, feature: Feature, tree: TreeSpec) -> dict[str, Any] | None:
+    """The stamp of a setup that succeeded with today's configuration and env file, or None.
+
+    What status shows as "ready": no git call, so a status of many trees stays cheap.
+    Whether a lockfile changed since (setup then re-runs before the agent) is the setup
+    step's own up-to-date check.
+    """
+    stamp = read(layout, tree.name, SETUP)
+    if not stamp or stamp.get("ok") is not True or stamp.get("config") != feature.setup.digest:
+        return None
+    try:
+        if sha256_file(layout.tree(tree.name) / feature.setup.env_file) != stamp.get("env_sha"):
+            return None
+    except (PeError, OSError):
+        return None
+    return stamp
+
+
+def setup_failure(layout: Layout, tree: str) -> str | None:
+    """Why the last setup failed, or None if it did not (or never ran)."""
+    stamp = read(layout, tree, SETUP)
+    if stamp and stamp.get("ok") is False:
+        return str(stamp.get("reason", ""))
+    return None
+
+
+def setup_created(layout: Layout, tree: str) -> tuple[list[str], list[str]]:
+    """(generated, carried): what setup put into the tree, relative to it, from its stamp.
+
+    generated: the env file and install output (node_modules, .venv): pe's own,
+    rebuilt by the next setup. carried: files copied or linked from the main
+    checkout. All of it is kept out of git; cleanup may compare carried files
+    with the main checkout's to tell whether someone edited them.
+    """
+    stamp = read(layout, tree, SETUP) or {}
+
+    def strings(key: str) -> list[str]:
+        value = stamp.get(key, [])
+        return [p for p in value if isinstance(p, str)] if isinstance(value, list) else []
+
+    return strings("generated"), strings("carried")
+
+
+# compare's checks
+
+
+def checks_created(layout: Layout, tree: str) -> set[str]:
+    """What pe compare's checks left in a tree (caches, reports): not the agent's work."""
+    data = read_json(layout.checks(tree) / "created.json") or {}
+    return {p for p in data.get("paths", []) if isinstance(p, str)}
+
+
+def record_checks_created(layout: Layout, tree: str, paths: set[str]) -> None:
+    write_json_atomic(layout.checks(tree) / "created.json", {"paths": sorted(checks_created(layout, tree) | paths)})
+
+
+# agent
+
+
+def agent_ok(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
+    """The tree is done: its agent's stamp matches today's configuration and RESULTS.md."""
+    stamp = read(layout, tree.name, AGENT)
+    if not stamp:
+        return False
+    results = sha256_file(layout.results(tree.name))
+    return stamp.get("config") == feature.config_hash(tree) and results is not None and stamp.get("results") == results
+
+
+def agent_finished_once(layout: Layout, tree: str) -> bool:
+    """An agent stamp exists, valid or not (a done tree whose plan or RESULTS.md changed since)."""
+    return read(layout, tree, AGENT) is not None
+
+
+def write_agent(layout: Layout, feature: Feature, tree: TreeSpec, commit: str) -> None:
+    write(layout, tree.name, AGENT, {"config": feature.config_hash(tree), "results": sha256_file(
+        layout.results(tree.name)), "commit": commit, "at": now_iso()})

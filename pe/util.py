@@ -1,0 +1,87 @@
+"""Small helpers every layer uses: a thread pool, the clock, durations, file times."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%z"  # what every pe record holds: local time with its offset
+_DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h)$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600}
+
+
+def parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 8) -> list[R]:
+    """fn over items, side by side (git processes, file reads), results in order."""
+    items = list(items)
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def now_iso(epoch: float | None = None) -> str:
+    return time.strftime(ISO_FORMAT, time.localtime(epoch) if epoch is not None else time.localtime())
+
+
+def parse_iso(iso: str | None) -> float | None:
+    """The epoch of a time pe recorded (now_iso), or None if it is missing or unreadable."""
+    if not iso:
+        return None
+    try:
+        return time.mktime(time.strptime(iso, ISO_FORMAT))
+    except ValueError:
+        return None
+
+
+def parse_duration(value: int | float | str) -> float:
+    """Seconds from a manifest's duration: a number, or a whole number with s, m or h; ValueError if neither."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(value)
+    return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def format_duration(secs: float | None) -> str:
+    """`42s`, `3m05s`, `2h07m`; empty for None."""
+    if secs is None:
+        return ""
+    if secs < 60:
+        return f"{secs:.0f}s"
+    if secs < 3600:
+        return f"{secs // 60:.0f}m{secs % 60:02.0f}s"
+    return f"{secs // 3600:.0f}h{secs % 3600 // 60:02.0f}m"
+
+
+def ago(epoch: float | None, now: float | None = None) -> str:
+    if epoch is None:
+        return ""
+    secs = max(0.0, (now or time.time()) - epoch)
+    if secs < 60:
+        return f"{secs:.0f}s ago"
+    if secs < 3600:
+        return f"{secs / 60:.0f}m ago"
+    if secs < 86400:
+        return f"{secs / 3600:.1f}h ago"
+    return f"{secs / 86400:.1f}d ago"
+
+
+def mtime(paths: Sequence[Path]) -> float | None:
+    """The newest modification time among `paths` that exist."""
+    found = []
+    for p in paths:
+        try:
+            found.append(p.stat().st_mtime)
+        except OSError:
+            pass
+    return max(found) if found else None
