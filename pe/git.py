@@ -312,14 +312,6 @@ def half_written_entries(root: Path) -> list[Path]:
     return found
 
 
-def status_porcelain(tree: Path, *, ignored: bool = False) -> list[str]:
-    args = ["status", "--porcelain=v1", "-z", "--untracked-files=all"]
-    if ignored:
-        args.append("--ignored")
-    raw = git(tree, *args).stdout
-    return [entry for entry in raw.split("\0") if entry]
-
-
 def commit_all(tree: Path, message: str) -> str | None:
     """Commit everything left uncommitted in `tree`; the new sha, or None if clean."""
     git(tree, "add", "--all")
@@ -333,17 +325,3 @@ def commit_all(tree: Path, message: str) -> str | None:
     if git(tree, "-c", "user.useConfigOnly=true", *commit, check=False).returncode != 0:
         git(tree, *_FALLBACK_IDENTITY, *commit)
     return out(tree, "rev-parse", "HEAD")
-
-
-def commits_ahead(tree: Path, base_sha: str) -> int:
-    return int(out(tree, "rev-list", "--count", f"{base_sha}..HEAD"))
-
-
-def log_oneline(tree: Path, base_sha: str, limit: int = 20) -> list[str]:
-    raw = out(tree, "log", "--oneline", f"--max-count={limit}", f"{base_sha}..HEAD")
-    return [line for line in raw.splitlines() if line]
-
-
-def changed_files(tree: Path, base_sha: str) -> list[str]:
-    raw = git(tree, "diff", "--name-only", "-z", base_sha, "--").stdout
-    return [p for p in raw.split("\0") if p]

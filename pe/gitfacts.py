@@ -195,11 +195,6 @@ def is_ancestor(root: Path, commit: str, of: str) -> bool:
     return read(root, "merge-base", "--is-ancestor", commit, of, check=False).returncode == 0
 
 
-def local_branches(root: Path) -> list[str]:
-    raw = read(root, "for-each-ref", "--format=%(refname:short)", "refs/heads/").stdout
-    return [b for b in raw.splitlines() if b]
-
-
 def show(root: Path, rev: str, path: str) -> str | None:
     """A file's text at a commit, or None if it is not there."""
     res = read(root, "show", f"{rev}:{path}", check=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import signal
 import sys
 from collections.abc import Sequence
@@ -12,16 +11,16 @@ from types import ModuleType
 
 from pe import __version__, commands
 from pe.errors import (
-    ENVIRONMENT_ERRNOS,
+    EXIT_FAILED,
     EXIT_SIGINT,
     EXIT_SIGTERM,
     EXIT_USAGE,
     Interrupted,
     PeError,
-    describe_os_error,
+    one_line,
 )
 from pe.lock import release_all
-from pe.proc import ProcError, signals_stop_children
+from pe.proc import signals_stop_children
 
 EPILOG = """\
 typical cycle:
@@ -34,19 +33,13 @@ try it offline first: pe demo
 `pe <action> --help` explains each action."""
 
 
-def _action_names() -> list[str]:
-    return [i.name for i in pkgutil.iter_modules(commands.__path__) if not i.name.startswith("_")]
-
-
 def _actions(only: str | None = None) -> list[ModuleType]:
     """The action modules; just `only` when the command line names one.
 
     Importing every action costs more than running a no-op resume (compare
     pulls in its evidence machinery), so `pe <action>` imports one module.
     """
-    names = [only] if only else _action_names()
-    found = [importlib.import_module(f"pe.commands.{name}") for name in names]
-    return sorted(found, key=lambda m: m.ORDER)
+    return [importlib.import_module(commands.module_name(name)) for name in ([only] if only else commands.ACTIONS)]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,7 +73,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(first if first in _action_names() else None)
+    parser = build_parser(first if first in commands.ACTIONS else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
@@ -92,17 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Every action, not only the graph runs: SIGTERM must stop children and exit 143 too.
         with signals_stop_children(keyboard_interrupt=True):
             return int(args.run(args))
-    except PeError as exc:
-        print(f"pe: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except ProcError as exc:
-        print(f"pe: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        if exc.errno not in ENVIRONMENT_ERRNOS:
+    except Exception as exc:
+        line = one_line(exc)
+        if line is None:
             raise  # a bug: keep the traceback
-        print(f"pe: error: {describe_os_error(exc)}", file=sys.stderr)  # disk full, permission denied
-        return 1
+        print(f"pe: error: {line}", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, PeError) else EXIT_FAILED
     except (KeyboardInterrupt, Interrupted) as exc:
         print("pe: interrupted", file=sys.stderr)
         sigterm = isinstance(exc, Interrupted) and exc.signum == signal.SIGTERM

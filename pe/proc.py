@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import shlex
 import signal
 import subprocess
 import sys
@@ -28,26 +27,13 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from pe.errors import Interrupted
+from pe.errors import (
+    Interrupted,
+    ProcError,
+)
 
 KILL_GRACE_S = 5.0
 FINISH_GRACE_S = 10.0
-
-
-class ProcError(Exception):
-    """A command failed; the text shows the command, its status and stderr."""
-
-    def __init__(self, argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> None:
-        self.argv = list(argv)
-        self.returncode = returncode
-        self.stdout = stdout
-        self.stderr = stderr
-        detail = (stderr.strip() or stdout.strip()).splitlines()
-        # git ends some errors with advice ("remove the file manually to continue."); the
-        # line that says what failed, and on which file, is its last fatal:/error: line.
-        said = [line for line in detail if line.startswith(("fatal:", "error:"))] or detail
-        last = said[-1] if said else ""
-        super().__init__(f"`{shlex.join(self.argv)}` exited {returncode}: {last}")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from pe import git
 from pe.errors import PeError
 
 NAME = "demo"
-ORDER = 5
 HELP = "run the whole cycle offline in a scratch repository (no agent CLI or key needed)"
 DESCRIPTION = """\
 Creates a tiny real project (a word-frequency function to implement, a plan,

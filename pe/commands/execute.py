@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from pe import agents, gitfacts
@@ -15,7 +16,6 @@ from pe.tree import guard, overview, progress
 from pe.tree.runrecord import RunRecord
 
 NAME = "execute"
-ORDER = 20
 HELP = "run the N agents in parallel, one per tree, each with its strategy"
 DESCRIPTION = """\
 Run the agent of every tree that is not done, at most `jobs` at a time, each in
@@ -69,14 +69,9 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     attempts = {t.name: RunRecord.load(layout.run_record(t.name), t.name).attempts for t in trees}
     if sys.stdout.isatty() and not args.plain:
         from pe.engine.live import LiveView
-        from pe.engine.reporter import PeReporter
 
-        PeReporter.quiet = True
-        try:
-            with LiveView(layout, [feature]):
-                rc = engine.run_tasks(plan, tasks, jobs=feature.jobs)
-        finally:
-            PeReporter.quiet = False
+        with LiveView(layout, [feature]):
+            rc = engine.run_tasks(dataclasses.replace(plan, quiet=True), tasks, jobs=feature.jobs)
     else:
         rc = engine.run_tasks(plan, tasks, jobs=feature.jobs)
     print()

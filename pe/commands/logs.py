@@ -11,7 +11,6 @@ from pe.config import manifest
 from pe.errors import PeError
 
 NAME = "logs"
-ORDER = 45
 HELP = "show a tree's agent log (--follow to watch it live)"
 DESCRIPTION = """\
 Prints .pe/logs/<tree>/agent.log. With no --tree, every tree of the feature,

@@ -15,7 +15,6 @@ from pe.lifecycle.recovery import Finding
 from pe.util import now_iso
 
 NAME = "recover"
-ORDER = 35
 HELP = "find every tree a crash left behind, classify it, and print the command that fixes it (read-only)"
 DESCRIPTION = """\
 Discovers trees from the manifests, `git worktree list`, directories under

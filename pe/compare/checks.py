@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from pe import proc
+from pe.config import argv as argvs
 from pe.config.checks import CheckSpec
 from pe.config.spec import Feature, TreeSpec
 from pe.fsutil import write_atomic
@@ -78,11 +78,6 @@ class CheckResult:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CheckResult:
-        counts = Counts(**data["counts"]) if data.get("counts") else None
-        return cls(**{**data, "counts": counts})
-
 
 def parse_junit(path: Path) -> Counts | None:
     try:
@@ -136,25 +131,9 @@ def parse_summary(output: str) -> Counts | None:
     return None
 
 
-def _program(first: str, tree_dir: Path) -> str:
-    if first in ("python", "python3"):
-        venv = tree_dir / ".venv" / "bin" / "python"
-        # The tree's own environment if setup made one; else the interpreter running pe.
-        return str(venv) if venv.exists() else sys.executable
-    if "/" in first and not Path(first).is_absolute():
-        return str(tree_dir / first)
-    return first
-
-
-def _expand(text: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", value)  # plain replacement: other braces stay literal
-    return text
-
-
 def argv(spec: CheckSpec, tree_dir: Path, values: dict[str, str]) -> list[str]:
-    parts = [_expand(p, values) for p in spec.command]
-    return [_program(parts[0], tree_dir), *parts[1:]]
+    # A check runs in the tree: its relative programs and its .venv are the tree's.
+    return argvs.argv(spec.command, values, tree_dir, venv=tree_dir / ".venv")
 
 
 def check_dir(layout: Layout, tree: str) -> Path:
@@ -185,7 +164,7 @@ def run_check(layout: Layout, feature: Feature, tree: TreeSpec, spec: CheckSpec)
     duration = time.monotonic() - start
     write_atomic(log, f"$ {' '.join(cmd)}\n(exit {code}, {duration:.2f}s)\n{out}")
     counts = None
-    reports = [tree_dir / _expand(spec.junit, values)] if spec.junit else sorted(report_dir.glob("*.xml"))
+    reports = [tree_dir / argvs.expand(spec.junit, values)] if spec.junit else sorted(report_dir.glob("*.xml"))
     for xml in reports:
         counts = parse_junit(xml)
         if counts:

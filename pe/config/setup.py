@@ -8,7 +8,6 @@ them into values with defaults and reports what only makes sense at run time
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,6 @@ DEFAULT_COPY = ("**/.env*",)
 DEFAULT_PORT_RANGE = (4100, 4999)
 DEFAULT_PER_TREE = 1
 DEFAULT_TIMEOUT_S = 900.0
-_PLACEHOLDER = re.compile(r"\{([a-z_0-9]*)\}")
 
 
 @dataclass(frozen=True)
@@ -106,23 +104,3 @@ def parse(setup: dict[str, Any] | None, where: str = "setup") -> SetupConfig:
         digest=sha256_text(json.dumps(setup, sort_keys=True)),
     )
 
-
-def expand(template: str, values: dict[str, str], where: str) -> str:
-    """Replace {port}, {index}, ... in `template`; `{{` and `}}` are literal braces."""
-    out = []
-    for i, chunk in enumerate(template.split("{{")):
-        if i:
-            out.append("{")
-        parts = chunk.split("}}")
-        expanded = []
-        for part in parts:
-            def sub(m: re.Match[str]) -> str:
-                key = m.group(1)
-                if key not in values:
-                    known = ", ".join("{" + k + "}" for k in values)
-                    raise PeError(f"{where}: unknown placeholder {{{key}}}; known here: {known}")
-                return values[key]
-
-            expanded.append(_PLACEHOLDER.sub(sub, part))
-        out.append("}".join(expanded))
-    return "".join(out)

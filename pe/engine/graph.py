@@ -17,9 +17,8 @@ from typing import Any
 from doit.exceptions import TaskFailed
 
 from pe.config.spec import Feature, TreeSpec
-from pe.errors import ENVIRONMENT_ERRNOS, PeError, describe_os_error
+from pe.errors import one_line
 from pe.layout import Layout
-from pe.proc import ProcError
 from pe.steps import agent as agent_step
 from pe.steps import setup as setup_step
 from pe.steps import worktree as worktree_step
@@ -34,6 +33,7 @@ class Plan:
     features: tuple[Feature, ...]
     bases: dict[str, str]  # feature -> base commit sha
     context: str = ""
+    quiet: bool = False  # a live view owns the terminal: the reporter prints failures only
     # tree -> (setup up to date?, when checked): see prefetch_setup_state.
     setup_known: dict[str, tuple[bool, float]] = field(default_factory=dict)
 
@@ -91,12 +91,11 @@ def _failing(fn: Callable[[], Any]) -> Callable[[], Any]:
             _active += 1
         try:
             reason = fn()
-        except (PeError, ProcError) as exc:
-            return TaskFailed(str(exc))
-        except OSError as exc:
-            if exc.errno not in ENVIRONMENT_ERRNOS:
+        except Exception as exc:
+            line = one_line(exc)
+            if line is None:
                 raise
-            return TaskFailed(describe_os_error(exc))
+            return TaskFailed(line)
         finally:
             with _active_lock:
                 _active -= 1

@@ -15,9 +15,9 @@ from typing import Any, TextIO
 class PeReporter:
     desc = "pe progress lines"
 
-    quiet = False  # set while a live view owns the terminal: only failures are printed
-
-    def __init__(self, outstream: TextIO | None = None, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, outstream: TextIO | None = None, options: dict[str, Any] | None = None, *,
+                 quiet: bool = False) -> None:
+        self.quiet = quiet  # a live view owns the terminal: only failures are printed (in its summary)
         # doit's outstream may be the stdout of import time; today's is the right one.
         self.out = sys.stdout
         self._lock = threading.Lock()
@@ -27,7 +27,7 @@ class PeReporter:
         self.skipped: list[str] = []
 
     def _line(self, text: str) -> None:
-        if PeReporter.quiet:
+        if self.quiet:
             return
         with self._lock:
             self.out.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")

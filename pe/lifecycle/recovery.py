@@ -78,7 +78,7 @@ def scan(layout: Layout) -> Scan:
             for p in folder.glob(f"*{suffix}"):
                 name = p.name.removesuffix(suffix)
                 named.add(name.rsplit(".", 1)[0] if folder.name == "stamps" else name)
-    return Scan(worktrees, dirs, set(gitfacts.local_branches(layout.root)), named)
+    return Scan(worktrees, dirs, git.branch_names(layout.root), named)
 
 
 def _done_facts(layout: Layout, tree: str, record: RunRecord) -> tuple[list[str], int, str]:

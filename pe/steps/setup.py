@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pe.config.spec import Feature, TreeSpec
-from pe.errors import PeError, describe_os_error
+from pe.errors import PeError, one_line
 from pe.fsutil import sha256_file
 from pe.layout import Layout
 from pe.proc import ProcError
@@ -67,13 +67,6 @@ def baseline(layout: Layout, feature: str) -> dict[str, Any] | None:
     return verify.result(layout, feature)
 
 
-def _one_line(exc: Exception) -> str:
-    if isinstance(exc, OSError):
-        # Disk full, permission denied: the user can act on these, no traceback needed.
-        return describe_os_error(exc)
-    return str(exc)
-
-
 class _Steps:
     """Timings of the parts of one setup, kept in the stamp."""
 
@@ -98,7 +91,8 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec) -> str | None:
     try:
         _setup(layout, feature, tree, log, previous, stamp, steps)
     except (PeError, ProcError, OSError) as exc:
-        reason = _one_line(exc)
+        # Disk full, permission denied: the user can act on these, no traceback needed.
+        reason = one_line(exc, any_os_error=True) or str(exc)
         stamp.update(ok=False, reason=reason, steps=steps.done)
         stamps.write(layout, tree.name, stamps.SETUP, stamp)
         log.line(f"setup FAILED: {reason}")

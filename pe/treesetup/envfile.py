@@ -12,7 +12,8 @@ import re
 import shlex
 from pathlib import Path
 
-from pe.config.setup import SetupConfig, expand
+from pe.config.argv import expand
+from pe.config.setup import SetupConfig
 from pe.config.spec import Feature, TreeSpec
 from pe.fsutil import write_atomic
 from pe.layout import Layout
@@ -44,7 +45,7 @@ def build(cfg: SetupConfig, *, feature: str, tree: str, index: int, ports: tuple
         env["PORT"] = str(ports[0])
     values = placeholders(feature=feature, tree=tree, index=index, ports=ports, tree_dir=tree_dir, root=root)
     for key, template in cfg.env:
-        env[key] = expand(template, values, f"setup.env.{key}")
+        env[key] = expand(template, values, strict=f"setup.env.{key}")
     return env
 
 
