@@ -110,6 +110,11 @@ def bench_init(tmp: Path, n: int, files: int, reps: int) -> tuple[float, float]:
     return t_pe, t_raw
 
 
+def bench_help(tmp: Path, reps: int) -> tuple[float, float]:
+    """`pe --help` against the interpreter's own start-up: what pe's imports and parser cost."""
+    return paired(lambda: sh([*PE, "--help"], tmp), lambda: sh([sys.executable, "-c", "pass"], tmp), reps)
+
+
 def bench_noop_resume(tmp: Path, reps: int) -> tuple[float, float]:
     root = make_repo(tmp / "resume", 50)
     manifest(root, "r", 3)
@@ -200,6 +205,8 @@ def main() -> int:
         for n in (3, 10):
             t_pe, t_raw = bench_init(tmp, n, files=2000, reps=reps)
             rows.append((f"init {n} trees (2000 files) vs git worktree add loop", t_pe, t_raw, "<= 1.2"))
+        t_pe, t_floor = bench_help(tmp, reps=max(reps, 9))
+        rows.append(("pe --help vs python -c pass", t_pe, t_floor, "(start-up)"))
         t_pe, t_floor = bench_noop_resume(tmp, reps=max(reps, 5))
         rows.append(("no-op resume (3 done trees) vs import floor", t_pe, t_floor, "<= 1.5"))
         t_cold, t_warm, t_raw = bench_status(tmp, reps=max(reps, 5))
