@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pe.config.spec import Feature, TreeSpec
@@ -32,6 +34,9 @@ from pe.util import now_iso
 # Only what is_done() needs loads with this module: doit's up-to-date check, status and
 # a no-op resume import it on every run. The parts that do the work load when they run.
 if TYPE_CHECKING:
+    from pe.config.setup import SetupConfig
+    from pe.treesetup.carry import Carried
+    from pe.treesetup.ports import Lease
     from pe.treesetup.runlog import SetupLog
 
 
@@ -103,29 +108,63 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec) -> str | None:
     return None
 
 
+@dataclass
+class _Run:
+    """One setup of one tree: what every part reads, and the stamp and timings they add to."""
+
+    layout: Layout
+    feature: Feature
+    tree: TreeSpec
+    log: SetupLog
+    stamp: dict[str, Any]
+    steps: _Steps
+
+    @property
+    def dir(self) -> Path:
+        return self.layout.tree(self.tree.name)
+
+    @property
+    def cfg(self) -> SetupConfig:
+        return self.feature.setup
+
+
 def _setup(layout: Layout, feature: Feature, tree: TreeSpec, log: SetupLog, previous: dict[str, Any],
            stamp: dict[str, Any], steps: _Steps) -> None:
-    from pe.treesetup import carry, envfile, exclude, ports, verify
-
-    root = layout.root
-    tree_dir = layout.tree(tree.name)
-    if not (tree_dir / ".git").exists():
+    run = _Run(layout, feature, tree, log, stamp, steps)
+    if not (run.dir / ".git").exists():
         raise PeError(f"trees/{tree.name} is not a worktree yet: run `pe init --feature={feature.name}`")
-    cfg = feature.setup
+    lease = _ports(run)
+    carried = _carry(run)
+    env, installers = _env(run, lease.ports, carried.paths)
+    full_env = {**os.environ, **env}
+    _installs(run, installers, previous, full_env)
+    _verify(run, full_env)
+
+
+def _ports(run: _Run) -> Lease:
+    from pe.treesetup import ports
 
     t = time.monotonic()
-    lease = ports.lease(layout, tree.name, cfg.per_tree, cfg.port_range, feature=feature.name, directory=tree_dir)
+    cfg, log = run.cfg, run.log
+    lease = ports.lease(run.layout, run.tree.name, cfg.per_tree, cfg.port_range, feature=run.feature.name,
+                        directory=run.dir)
     if lease.skipped:
         log.line(f"ports in use by other processes, skipped: {', '.join(map(str, lease.skipped))}")
     log.line(f"ports: {', '.join(map(str, lease.ports)) or 'none'}{' (kept from before)' if lease.reused else ''}")
-    stamp["ports"] = list(lease.ports)
-    steps.add("ports", t, ports=list(lease.ports), reused=lease.reused, skipped=list(lease.skipped))
+    run.stamp["ports"] = list(lease.ports)
+    run.steps.add("ports", t, ports=list(lease.ports), reused=lease.reused, skipped=list(lease.skipped))
+    return lease
 
-    if carry.tracked(tree_dir, [cfg.env_file]):
-        raise PeError(f"setup.env_file: {cfg.env_file} is tracked by git in trees/{tree.name}; "
+
+def _carry(run: _Run) -> Carried:
+    from pe.treesetup import carry
+
+    cfg, log, root = run.cfg, run.log, run.layout.root
+    if carry.tracked(run.dir, [cfg.env_file]):
+        raise PeError(f"setup.env_file: {cfg.env_file} is tracked by git in trees/{run.tree.name}; "
                       "pe must not overwrite it: choose another env_file name")
     t = time.monotonic()
-    carried = carry.carry(root, tree_dir, cfg.copy, cfg.symlink, cfg.env_file)
+    carried = carry.carry(root, run.dir, cfg.copy, cfg.symlink, cfg.env_file)
     for rel in carried.copied:
         log.line(f"copied {rel}")
     for rel in carried.linked:
@@ -134,64 +173,81 @@ def _setup(layout: Layout, feature: Feature, tree: TreeSpec, log: SetupLog, prev
         log.line(f"not carried {rel}: {why}")
     for rel, why in carried.refused:
         log.line(f"REFUSED {rel}: {why}")
-    steps.add("carry", t, copied=carried.copied, linked=carried.linked,
-              refused=[f"{rel}: {why}" for rel, why in carried.refused])
+    run.steps.add("carry", t, copied=carried.copied, linked=carried.linked,
+                  refused=[f"{rel}: {why}" for rel, why in carried.refused])
+    return carried
 
+
+def _env(run: _Run, ports: tuple[int, ...], carried: list[str]) -> tuple[dict[str, str], list[install.Installer]]:
+    """Write the env file and keep setup's files out of git; the tree's variables and its installers."""
+    from pe.treesetup import envfile, exclude
+
+    cfg, tree = run.cfg, run.tree
     t = time.monotonic()
-    env = envfile.build(cfg, feature=feature.name, tree=tree.name, index=tree.index, ports=lease.ports,
-                        tree_dir=tree_dir, root=root)
-    envfile.write(tree_dir / cfg.env_file, env, tree.name)
-    stamp["env_file"] = cfg.env_file
-    stamp["env_sha"] = sha256_file(tree_dir / cfg.env_file)
-    installers = install.detect(tree_dir, cfg.install)
+    env = envfile.build(cfg, feature=run.feature.name, tree=tree.name, index=tree.index, ports=ports,
+                        tree_dir=run.dir, root=run.layout.root)
+    envfile.write(run.dir / cfg.env_file, env, tree.name)
+    run.stamp["env_file"] = cfg.env_file
+    run.stamp["env_sha"] = sha256_file(run.dir / cfg.env_file)
+    installers = install.detect(run.dir, cfg.install)
     outputs = [i.output_path for i in installers if i.output_path]
-    excluded = exclude.keep_out(layout, tree_dir, files=[cfg.env_file, *carried.paths], dirs=outputs)
+    excluded = exclude.keep_out(run.layout, run.dir, files=[cfg.env_file, *carried], dirs=outputs)
     if excluded:
-        log.line(f"added to .git/info/exclude: {' '.join(excluded)}")
-    steps.add("env", t, file=cfg.env_file, excluded=excluded)
-    stamp["generated"] = sorted({cfg.env_file, *outputs})
-    stamp["carried"] = sorted(carried.paths)
+        run.log.line(f"added to .git/info/exclude: {' '.join(excluded)}")
+    run.steps.add("env", t, file=cfg.env_file, excluded=excluded)
+    run.stamp["generated"] = sorted({cfg.env_file, *outputs})
+    run.stamp["carried"] = sorted(carried)
+    return env, installers
 
-    full_env = {**os.environ, **env}
+
+def _installs(run: _Run, installers: list[install.Installer], previous: dict[str, Any],
+              full_env: dict[str, str]) -> None:
+    log, done = run.log, run.stamp["installs"]
     before = previous.get("installs", {}) if isinstance(previous.get("installs"), dict) else {}
     # Records still valid go in first, so a failure further on does not cost them.
     for inst in installers:
-        if install.up_to_date(tree_dir, inst, before.get(inst.key)):
-            stamp["installs"][inst.key] = before[inst.key]
+        if install.up_to_date(run.dir, inst, before.get(inst.key)):
+            done[inst.key] = before[inst.key]
     if not installers:
-        log.line("install: nothing to install" + (" (install: none)" if cfg.install == "none" else ""))
+        log.line("install: nothing to install" + (" (install: none)" if run.cfg.install == "none" else ""))
     for inst in installers:
-        if inst.key in stamp["installs"]:
+        if inst.key in done:
             log.line(f"install {inst.key}: up to date ({', '.join(inst.lockfiles)} unchanged)")
             continue
         t = time.monotonic()
         log.line(f"install {inst.key} (from {', '.join(inst.lockfiles) or 'the tree'})")
-        stamp["installs"][inst.key] = install.install_one(layout, tree_dir, inst, full_env, log, cfg.timeout_s)
-        steps.add("install", t, key=inst.key)
+        done[inst.key] = install.install_one(run.layout, run.dir, inst, full_env, log, run.cfg.timeout_s)
+        run.steps.add("install", t, key=inst.key)
 
+
+def _verify(run: _Run, full_env: dict[str, str]) -> None:
+    """The build gate, on a fresh tree only (after the baseline on the base commit, if asked)."""
+    from pe.treesetup import verify
+
+    cfg, log, tree, feature = run.cfg, run.log, run.tree, run.feature
     if cfg.verify is None:
         return
-    record = RunRecord.load(layout.run_record(tree.name), tree.name)
+    record = RunRecord.load(run.layout.run_record(tree.name), tree.name)
     if record.attempts > 0:
         log.line("verify: skipped, the agent has already worked in this tree (the gate is for a fresh tree)")
-        stamp["verify"] = {"skipped": "agent already started"}
+        run.stamp["verify"] = {"skipped": "agent already started"}
         return
     base_ok = None
     if cfg.baseline:
-        base = stamps.tree_base(layout, tree.name)
+        base = stamps.tree_base(run.layout, tree.name)
         if base is None:
             raise PeError(f"trees/{tree.name} has no recorded base commit: run `pe init --feature={feature.name}`")
-        found = verify.baseline(layout, feature.name, base, cfg, log)
-        stamp["baseline"] = {k: found.get(k) for k in ("base", "ok", "reason", "log")}
+        found = verify.baseline(run.layout, feature.name, base, cfg, log)
+        run.stamp["baseline"] = {k: found.get(k) for k in ("base", "ok", "reason", "log")}
         if not found.get("ok"):
             failed = found.get("reason")
             raise PeError(f"the base commit {base[:12]} already fails, before any agent (baseline): {failed}")
         base_ok = True
         log.line(f"baseline: verify passes on the base commit {base[:12]}")
     t = time.monotonic()
-    ran = verify.run_verify(cfg, tree_dir, full_env, log)
-    stamp["verify"] = {"ok": ran.ok, "exit": ran.exit, "seconds": ran.seconds}
-    steps.add("verify", t, ok=ran.ok)
+    ran = verify.run_verify(cfg, run.dir, full_env, log)
+    run.stamp["verify"] = {"ok": ran.ok, "exit": ran.exit, "seconds": ran.seconds}
+    run.steps.add("verify", t, ok=ran.ok)
     if not ran.ok:
-        reason = ran.failure("verify failed", log.path, root)
+        reason = ran.failure("verify failed", log.path, run.layout.root)
         raise PeError(reason + ("; it passes on the base commit, so this tree's setup differs" if base_ok else ""))
