@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from pe.commands import _common
-from pe.compare import judge
-from pe.compare.evidence import TreeEvidence, ranking, recommended
+from pe.compare import judge, report
+from pe.compare.scoring import Comparison
 from pe.config import manifest
 from pe.errors import EXIT_FAILED, EXIT_OK
-from pe.steps import compare as compare_step
 
 NAME = "compare"
-ORDER = 45
 HELP = "run the checks in every finished tree and write IMPLEMENTATION_COMPARISON.md"
 DESCRIPTION = """\
 For every finished tree: runs the manifest's checks (test, lint, build, bench...)
@@ -46,39 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.add_repo(parser)
 
 
-def summary_lines(found: list[TreeEvidence], feature: str, report: Path, root: Path) -> list[str]:
-    lines = []
-    for pos, ev in enumerate(ranking(found), 1):
-        checks = ", ".join(f"{c.name} {'ok' if c.ok else c.status.upper()}" for c in ev.checks) or "no checks"
-        score = "" if ev.score is None else f"score {ev.score:5.1f}"
-        flag = "" if ev.eligible else "  NOT eligible: " + "; ".join(ev.why_not)
-        lines.append(f"{pos}. {ev.tree:<20} {ev.strategy:<12} {score:<11} {checks}{flag}")
-    best = recommended(found)
-    lines.append("")
-    if best is not None:
-        lines.append(f"recommended: {best.tree} ({best.strategy}), score {best.score:.1f}; "
-                     f"adopt with: pe adopt --feature={feature} --tree={best.tree}")
-    else:
-        lines.append("no tree is recommended: none finished with every check passing")
-    lines.append(f"report: {report.relative_to(root)}")
-    return lines
-
-
 def run(args: argparse.Namespace) -> int:
     layout = _common.layout(args)
     feature = manifest.load(layout, _common.feature_name(args))
     _common.require(args.jobs is None or args.jobs >= 1, f"--jobs: expected a positive number, got {args.jobs}")
-    judge_fn = None
+    judge_fn: report.Judge | None = None
     if args.judge:
         spec = judge.spec_for(feature, args.judge, args.judge_model)  # bad preset: error before any work
 
-        def judge_fn(report: Path, found: list[TreeEvidence]) -> str:
-            return judge.run(layout, feature, spec, report, found)
+        def judge_fn(written: Path, c: Comparison) -> str:
+            return judge.run(layout, feature, spec, written, c)
 
-    report, found = compare_step.build(layout, feature, run_checks=not args.no_checks, jobs=args.jobs,
-                                       judge=judge_fn)
-    if args.json:
-        print(json.dumps(compare_step.evidence_json(feature, found), indent=2))
-    else:
-        print("\n".join(summary_lines(found, feature.name, report, layout.root)))
-    return EXIT_OK if recommended(found) is not None else EXIT_FAILED
+    c, written = report.build(layout, feature, run_checks=not args.no_checks, jobs=args.jobs, judge=judge_fn)
+    print(report.json_text(c) if args.json else "\n".join(report.summary_lines(c, written, layout.root)))
+    return EXIT_OK if c.recommended is not None else EXIT_FAILED

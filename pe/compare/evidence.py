@@ -1,4 +1,4 @@
-"""Evidence for pe compare: what each tree's work measurably is, and a ranking by a printed rule.
+"""What each tree's work measurably is: the evidence pe compare ranks (scoring is pe.compare.scoring).
 
 Per tree: its state, every check's result, the diff against its base, new
 dependencies, the agent's time, turns, tokens and cost, and RESULTS.md's
@@ -25,27 +25,11 @@ from pe.tree.results import RESULTS_FILE, sections
 from pe.tree.stamps import tree_base
 from pe.tree.usage import Usage
 
-SCORING_RULE = """\
-Eligibility: a tree can be recommended only if its agent finished (state done)
-and every check passed (exit status 0 within its time limit, and no failed or
-erroring test where counts were read).
-Score, 0-100, for every finished tree:
-  40  checks: the share of checks that passed
-  10  tests: tests passed / the most tests any tree passed (full marks when no counts were read)
-  25  speed: over the bench checks, the mean of best / own (metric, else duration; lower is
-      better unless higher_is_better; the best is taken among eligible trees when there are
-      any); full marks when there is no bench check
-  10  size: the smallest diff (lines added + removed, RESULTS.md and PROGRESS.md not counted) / own diff
-  10  dependencies: 10 when the tree adds no dependency and changes no lockfile, else 0
-   5  agent cost: cheapest / own (USD when every finished tree reports it, else agent time)
-Ranking: eligible trees first, then by score, then fewer lines changed, then tree number.
-The recommendation is the first eligible tree; when no tree is eligible, none is recommended."""
-
-WEIGHTS = {"checks": 40.0, "tests": 10.0, "speed": 25.0, "size": 10.0, "deps": 10.0, "cost": 5.0}
-
 
 @dataclass
 class TreeEvidence:
+    """One tree, as measured; filled in by gather and only read afterwards (rank does not write it)."""
+
     tree: str
     index: int
     strategy: str
@@ -62,10 +46,6 @@ class TreeEvidence:
     attempts: int = 0
     usage: Usage = field(default_factory=Usage)
     results: dict[str, str] = field(default_factory=dict)
-    eligible: bool = False
-    why_not: list[str] = field(default_factory=list)
-    score: float | None = None
-    parts: dict[str, float] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -88,7 +68,6 @@ class TreeEvidence:
             "agent_time_s": self.agent_time_s, "attempts": self.attempts,
             "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
             "turns": self.usage.turns, "cost_usd": self.usage.cost_usd, "results": self.results,
-            "eligible": self.eligible, "why_not": self.why_not, "score": self.score, "score_parts": self.parts,
         }
 
 
@@ -130,6 +109,7 @@ def _loose(layout: Layout, tree: str) -> set[str]:
 
 
 def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: int | None = None) -> list[TreeEvidence]:
+    """Every tree's evidence, in manifest order, its checks run (unless run_checks is false)."""
     found = util.parallel(lambda t: _static(layout, feature, t), feature.trees)
     specs = list(feature.checks) if run_checks else []
     done = [(ev, t) for ev, t in zip(found, feature.trees, strict=True) if ev.done]
@@ -148,85 +128,10 @@ def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: i
     for spec in (s for s in specs if s.exclusive):
         for ev, tree in done:
             ev.checks.append(checks.run_check(layout, feature, tree, spec))
-    for (_, tree), had in zip(done, before, strict=True):
-        stamps.record_checks_created(layout, tree.name, _loose(layout, tree.name) - had)
+    if specs:  # with no check run nothing was created, and an earlier run's record must stay
+        for (_, tree), had in zip(done, before, strict=True):
+            stamps.record_checks_created(layout, tree.name, _loose(layout, tree.name) - had)
     order = {s.name: i for i, s in enumerate(specs)}
     for ev in found:
         ev.checks.sort(key=lambda c: order.get(c.name, 0))
-    rank(found)
     return found
-
-
-def bench_pool(found: list[TreeEvidence]) -> list[TreeEvidence]:
-    """The trees the best bench figure is taken from: those that pass every check, if any.
-
-    A tree that fails its tests may be fast because it is wrong; it must not set the bar.
-    """
-    done = [ev for ev in found if ev.done]
-    return [ev for ev in done if ev.eligible] or done
-
-
-def _ratio(best: float, own: float) -> float:
-    if own <= 0 or best <= 0:
-        return 1.0 if own <= best else 0.0
-    return min(1.0, best / own)
-
-
-def bench_value(c: CheckResult) -> float | None:
-    if not c.ok:
-        return None
-    return c.metric if c.metric is not None else c.duration_s
-
-
-def rank(found: list[TreeEvidence]) -> list[TreeEvidence]:
-    """Score every finished tree by SCORING_RULE; the ranking, best first."""
-    done = [ev for ev in found if ev.done]
-    for ev in found:
-        ev.why_not = []
-        if not ev.done:
-            ev.why_not.append(f"its agent has not finished (state: {ev.state})")
-        ev.why_not += [f"check {c.name} {c.describe()}" for c in ev.checks if not c.ok]
-        ev.eligible = not ev.why_not
-    most_tests = max((c.counts.passed for ev in done for c in ev.checks if c.counts), default=0)
-    bench_names = sorted({c.name for ev in done for c in ev.checks if c.kind == "bench"})
-    lines = [ev.stat.lines for ev in done if ev.stat is not None]
-    costs = [ev.usage.cost_usd for ev in done]
-    use_cost = bool(done) and all(c is not None for c in costs)
-    spend = [(ev.usage.cost_usd if use_cost else ev.agent_time_s) for ev in done]
-    pool = bench_pool(found)
-    for ev in done:
-        p: dict[str, float] = {}
-        p["checks"] = WEIGHTS["checks"] * (sum(c.ok for c in ev.checks) / len(ev.checks) if ev.checks else 1.0)
-        passed = sum(c.counts.passed for c in ev.checks if c.counts)
-        p["tests"] = WEIGHTS["tests"] * (passed / most_tests if most_tests else 1.0)
-        ratios = []
-        for name in bench_names:
-            c = ev.check(name)
-            values = [v for o in pool if (oc := o.check(name)) and (v := bench_value(oc)) is not None]
-            own = bench_value(c) if c else None
-            if own is None or not values:
-                ratios.append(0.0)
-            elif c is not None and c.higher_is_better:
-                ratios.append(_ratio(own, max(values)) if max(values) > 0 else 1.0)
-            else:
-                ratios.append(_ratio(min(values), own))
-        p["speed"] = WEIGHTS["speed"] * (sum(ratios) / len(ratios) if ratios else 1.0)
-        own_lines = ev.stat.lines if ev.stat else 0
-        p["size"] = WEIGHTS["size"] * (_ratio(min(lines), own_lines) if lines and own_lines else 1.0)
-        p["deps"] = 0.0 if (ev.deps.added or ev.deps.lockfiles) else WEIGHTS["deps"]
-        own_spend = ev.usage.cost_usd if use_cost else ev.agent_time_s
-        known = [s for s in spend if s is not None]
-        p["cost"] = WEIGHTS["cost"] * (_ratio(min(known), own_spend) if known and own_spend is not None else 1.0)
-        ev.parts = {k: round(v, 2) for k, v in p.items()}
-        ev.score = round(sum(p.values()), 1)
-    return ranking(found)
-
-
-def ranking(found: list[TreeEvidence]) -> list[TreeEvidence]:
-    return sorted(found, key=lambda ev: (not ev.eligible, -(ev.score if ev.score is not None else -1),
-                                         ev.stat.lines if ev.stat else 1 << 30, ev.index))
-
-
-def recommended(found: list[TreeEvidence]) -> TreeEvidence | None:
-    best = ranking(found)
-    return best[0] if best and best[0].eligible else None

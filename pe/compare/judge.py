@@ -15,7 +15,8 @@ from pathlib import Path
 from pe import agents
 from pe.agents import launch
 from pe.agents.base import RunContext
-from pe.compare.evidence import TreeEvidence, recommended
+from pe.compare import report as reports
+from pe.compare.scoring import Comparison
 from pe.config.spec import AgentSpec, Feature, TreeSpec
 from pe.config.strategies import Strategy
 from pe.errors import PeError
@@ -57,8 +58,8 @@ def spec_for(feature: Feature, preset: str, model: str | None) -> AgentSpec:
     return AgentSpec(preset, model=model)
 
 
-def run(layout: Layout, feature: Feature, spec: AgentSpec, report: Path, found: list[TreeEvidence]) -> str:
-    """Run the judge; the report section with its narrative, or with why there is none."""
+def run(layout: Layout, feature: Feature, spec: AgentSpec, report: Path, c: Comparison) -> str:
+    """Run the judge on the written report and `c`'s verdict; the report section with its narrative, or why none."""
     title = f"## Judge's narrative ({spec.preset}{', ' + spec.model if spec.model else ''})"
     note = ("_Written by an agent that read the evidence. It is an opinion: the recommendation above "
             "follows the printed scoring rule._")
@@ -66,14 +67,10 @@ def run(layout: Layout, feature: Feature, spec: AgentSpec, report: Path, found: 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     shutil.copy2(report, work / report.name)
-    shutil.copy2(report.parent / "evidence.json", work / "evidence.json")
-    best = recommended(found)
+    evidence = layout.evidence(feature.name)
+    shutil.copy2(evidence, work / evidence.name)
     prompt_file = work / "PROMPT.md"
-    write_atomic(prompt_file, PROMPT.format(
-        feature=feature.name, count=len(found), judge_file=JUDGE_FILE,
-        trees=", ".join(f"`{layout.tree(ev.tree)}` ({ev.strategy})" for ev in found),
-        recommended=best.tree if best else "none (no tree passed every check)",
-    ))
+    write_atomic(prompt_file, PROMPT.format(judge_file=JUDGE_FILE, **reports.judge_facts(c, layout)))
     tree = TreeSpec(feature.name, 0, f"{feature.name}-judge", Strategy("judge", "Judge the implementations."),
                     spec, spec.timeout_s or DEFAULT_TIMEOUT_S)
     log_path = work / "judge.log"

@@ -1,0 +1,277 @@
+"""What pe compare tells people: the Comparison rendered as the report, evidence.json, --json and terminal lines.
+
+The report has the seed's shape: Summary; per approach Pros and Cons;
+Performance considerations; Recommendation. Each pro and con is a measured
+fact (a check, the diff, dependencies, the agent's run) or a quote from the
+tree's RESULTS.md, labelled as such. A metrics table covers every tree, and
+the scoring rule that produced the ranking is printed in the report. The raw
+evidence goes to reports/<feature>/evidence.json. Every renderer reads one
+Comparison and derives no verdict of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pe.compare.checks import CheckResult
+from pe.compare.evidence import gather, result_section
+from pe.compare.scoring import Comparison, Scored, rank
+from pe.config.spec import Feature
+from pe.fsutil import write_atomic
+from pe.layout import Layout
+from pe.tree.usage import tokens_cell
+
+REPORT = "IMPLEMENTATION_COMPARISON.md"
+_QUOTE_MAX = 600
+
+# The judge: given the written report and the verdict, the report section with its narrative.
+Judge = Callable[[Path, Comparison], str]
+
+
+def _bullets(text: str, limit: int = 3) -> list[str]:
+    """The first list items of a RESULTS.md section, else its first sentence."""
+    items = [re.sub(r"^\s*(?:[-*+]|\d+[.)])\s+", "", ln).strip() for ln in text.splitlines()
+             if re.match(r"^\s*(?:[-*+]|\d+[.)])\s+\S", ln)]
+    if not items and text.strip():
+        items = [re.split(r"(?<=[.!?])\s", text.strip().replace("\n", " "), maxsplit=1)[0]]
+    return [i if len(i) <= 200 else i[:197] + "..." for i in items[:limit]]
+
+
+def _quote(text: str) -> str:
+    text = text.strip()
+    if len(text) > _QUOTE_MAX:
+        text = text[:_QUOTE_MAX].rsplit(" ", 1)[0] + " [...]"
+    return "\n".join("> " + ln if ln else ">" for ln in text.splitlines())
+
+
+def _secs(v: float | None) -> str:
+    return "" if v is None else (f"{v:.1f}s" if v < 100 else f"{v / 60:.0f}m")
+
+
+def _fx(factor: float) -> str:
+    return "best" if factor == 1.0 else ("worse than a zero best" if factor == float("inf") else f"{factor:.2f}x")
+
+
+def _pros_cons(s: Scored, c: Comparison) -> tuple[list[str], list[str]]:
+    ev = s.ev
+    pros: list[str] = []
+    cons: list[str] = []
+    done = [o.ev for o in c.finished]
+    if not ev.done:
+        cons.append(f"Measured: not finished ({ev.state}{': ' + ev.detail if ev.detail else ''}); no checks were run.")
+    passed = [ch for ch in ev.checks if ch.ok]
+    if ev.checks and len(passed) == len(ev.checks):
+        pros.append("Measured: every check passed: " + "; ".join(f"{ch.name} ({ch.describe()})" for ch in ev.checks)
+                    + ".")
+    for ch in ev.checks:
+        if not ch.ok:
+            cons.append(f"Measured: check {ch.name} {ch.describe()} (log: {ch.log}).")
+    for name, per_tree in c.bench.items():
+        if ev.tree not in per_tree or len(per_tree) < 2:
+            continue
+        value, factor = per_tree[ev.tree]
+        # The bar is set by trees that pass every check; a failing tree may be fast because it is wrong.
+        best_tree = min(per_tree, key=lambda t: (t not in c.bench_pool, per_tree[t][1]))
+        check = ev.check(name)
+        unit = (check.unit if check else "") or "s"
+        times = "" if factor == float("inf") else f"{factor:.1f}x "
+        if factor <= 1.0001 and ev.tree not in c.bench_pool:
+            pros.append(f"Measured: {value:g}{unit} on {name}, but it does not pass every check.")
+        elif factor <= 1.0001:
+            pros.append(f"Measured: fastest on {name} ({value:g}{unit}).")
+        elif factor >= 1.25:
+            cons.append(f"Measured: {times}slower than {best_tree} on {name} "
+                        f"({value:g}{unit} vs {per_tree[best_tree][0]:g}{unit}).")
+    if ev.stat is not None and ev.done and len(done) > 1:
+        sizes = [o.stat.lines for o in done if o.stat is not None]
+        desc = f"{ev.stat.files} files, +{ev.stat.insertions}/-{ev.stat.deletions}"
+        if ev.stat.lines == min(sizes):
+            pros.append(f"Measured: smallest change ({desc}).")
+        elif min(sizes) and ev.stat.lines >= 2 * min(sizes):
+            cons.append(f"Measured: {ev.stat.lines / min(sizes):.1f}x the lines of the smallest change ({desc}).")
+    if ev.deps.added:
+        cons.append(f"Measured: adds dependencies: {ev.deps.describe_added()}.")
+    if ev.deps.lockfiles:
+        cons.append(f"Measured: changes lockfiles: {', '.join(ev.deps.lockfiles)}.")
+    if ev.stat is not None and ev.done and not ev.deps.added and not ev.deps.lockfiles:
+        pros.append("Measured: adds no dependency.")
+    if ev.attempts > 1:
+        cons.append(f"Measured: the agent needed {ev.attempts} runs.")
+    for item in _bullets(result_section(ev, "Key Design Decisions")):
+        pros.append(f'From RESULTS.md (Key Design Decisions): "{item}"')
+    for item in _bullets(result_section(ev, "Trade-offs Made")):
+        cons.append(f'From RESULTS.md (Trade-offs Made): "{item}"')
+    return pros, cons
+
+
+def _check_cell(c: CheckResult) -> str:
+    cell = "pass" if c.ok else c.status.upper()
+    if c.counts:
+        cell += f" {c.counts.passed}/{c.counts.total}"
+    return cell + (f" {c.metric:g}{c.unit}" if c.metric is not None else f" {c.duration_s:.2f}s")
+
+
+def _metrics(c: Comparison) -> str:
+    # Imported here: tabulate is only needed when a report is written.
+    from tabulate import tabulate
+
+    rows = []
+    for s in c.trees:
+        ev = s.ev
+        cells: list[Any] = [s.rank, ev.tree, ev.strategy, ev.agent + (f" ({ev.model})" if ev.model else ""), ev.state]
+        for name in c.check_names:
+            ch = ev.check(name)
+            cells.append(_check_cell(ch) if ch is not None else "")
+        st = ev.stat
+        deps = ", ".join(n for n, _ in ev.deps.added) or ("lockfile" if ev.deps.lockfiles else "none")
+        score = "" if s.score is None else f"{s.score:.1f}" + ("" if s.eligible else " (not eligible)")
+        cells += [st.files if st else "", f"+{st.insertions}/-{st.deletions}" if st else "", deps if st else "",
+                  _secs(ev.agent_time_s), ev.usage.turns if ev.usage.turns is not None else "",
+                  tokens_cell(ev.usage), score]
+        rows.append(cells)
+    headers = ["rank", "tree", "strategy", "agent", "state", *c.check_names, "files", "lines", "new deps",
+               "agent time", "turns", "tokens/cost", "score"]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _summary(c: Comparison) -> str:
+    best = c.recommended
+    lines = [f"{len(c.trees)} trees of `{c.feature}`; {len(c.finished)} finished."]
+    if best is not None:
+        lines.append(f"Recommended: **{best.tree}** ({best.strategy}), score {best.score:.1f}/100, "
+                     "the best eligible tree under the scoring rule below.")
+    else:
+        lines.append("**No tree is recommended**: none finished with every check passing.")
+    for s in c.by_index:
+        if s.ev.done and not s.eligible:
+            lines.append(f"{s.tree} ({s.strategy}) fails its checks and is not recommended: {'; '.join(s.why_not)}.")
+        elif not s.ev.done:
+            lines.append(f"{s.tree} ({s.strategy}) did not finish ({s.ev.state}).")
+    return " ".join(lines)
+
+
+def _recommendation(c: Comparison) -> list[str]:
+    best = c.recommended
+    out = []
+    if best is not None:
+        out += [f"**{best.tree}** ({best.strategy} strategy), score {best.score:.1f} of 100 "
+                f"({', '.join(f'{k} {v:g}' for k, v in best.parts.items())}).", "",
+                f"Adopt it with `pe adopt --feature={c.feature} --tree={best.tree}`.", ""]
+    else:
+        top = next((s for s in c.trees if s.score is not None), None)
+        out += ["**No tree is recommended.** No tree finished with every check passing."]
+        if top is not None:
+            out += ["", f"The highest score, {top.score:.1f}, is {top.tree}'s, and it is NOT recommended: "
+                    + "; ".join(top.why_not) + "."]
+        out += ["", f"Fix the failures (e.g. `pe resume --feature={c.feature} --context=\"...\"`), "
+                "then compare again.", ""]
+    others = [s for s in c.trees if s is not best]
+    if others:
+        out.append("Not recommended:")
+        for s in others:
+            why = "; ".join(s.why_not) if s.why_not else f"lower score ({s.score:.1f})"
+            out.append(f"- {s.tree} ({s.strategy}): {why}.")
+        out.append("")
+    return out
+
+
+def render_markdown(c: Comparison, judge: str | None = None) -> str:
+    """IMPLEMENTATION_COMPARISON.md; `judge` is the judge's section, appended last."""
+    out = [f"# Implementation comparison: {c.feature}", "",
+           f"_Generated {c.generated_at} by `pe compare` from the trees' branches against base "
+           f"{(c.base or 'the current branch')} ({(c.base_sha or '?')[:12]}); checks: "
+           f"{', '.join(c.check_names) or 'none configured (add checks: to the manifest)'}._", "",
+           "## Summary", "", _summary(c), "", "## Metrics", "", _metrics(c), "",
+           "Lines and files exclude RESULTS.md and PROGRESS.md. Check cells: result, test counts, then the "
+           "metric or duration. Raw evidence: evidence.json; check logs under .pe/checks/.", "", "## Approaches", ""]
+    for s in c.by_index:
+        out += [f"### {s.tree} ({s.strategy})", ""]
+        summary = result_section(s.ev, "Approach Summary")
+        out += [_quote(summary) if summary else "_No RESULTS.md approach summary._", ""]
+        pros, cons = _pros_cons(s, c)
+        out += ["**Pros**", "", *([f"- {p}" for p in pros] or ["- _none measured_"]), ""]
+        out += ["**Cons**", "", *([f"- {x}" for x in cons] or ["- _none measured_"]), ""]
+        for name in ("Files Created/Modified", "Testing Strategy"):
+            items = _bullets(result_section(s.ev, name), limit=6)
+            if items:
+                out += [f"{name} (from RESULTS.md): " + "; ".join(items), ""]
+    out += ["## Performance considerations", ""]
+    if not c.bench:
+        out += ["_No bench check ran (add e.g. `checks: {bench: {command: [...], metric: 'time: ([0-9.]+)'}}`)._", ""]
+    for name, per_tree in c.bench.items():
+        out.append(f"- {name}: " + ", ".join(f"{t} {v:g} ({_fx(f)})" for t, (v, f) in
+                                              sorted(per_tree.items(), key=lambda kv: kv[1][1])))
+    out.append("")
+    for s in c.by_index:
+        text = result_section(s.ev, "Performance Considerations")
+        if text:
+            out += [f"{s.tree}, from its RESULTS.md:", "", _quote(text), ""]
+    out += ["## Recommendation", "", *_recommendation(c)]
+    out += ["## Scoring rule", "", "```text", c.rule, "```", ""]
+    if judge is not None:
+        out += [judge.rstrip(), ""]
+    return "\n".join(out)
+
+
+def tree_json(s: Scored) -> dict[str, Any]:
+    """One tree in evidence.json: its evidence, then the rule's verdict on it."""
+    return {**s.ev.to_json(), "eligible": s.eligible, "why_not": list(s.why_not), "score": s.score,
+            "score_parts": dict(s.parts)}
+
+
+def evidence_json(c: Comparison) -> dict[str, Any]:
+    """evidence.json's content (also what --json prints)."""
+    return {"feature": c.feature, "generated_at": c.generated_at, "rule": c.rule,
+            "recommended": c.recommended.tree if c.recommended else None, "ranking": [s.tree for s in c.trees],
+            "trees": [tree_json(s) for s in c.by_index]}
+
+
+def json_text(c: Comparison) -> str:
+    """The --json output: evidence.json's text, without its final newline."""
+    return json.dumps(evidence_json(c), indent=2)
+
+
+def summary_lines(c: Comparison, report: Path, root: Path) -> list[str]:
+    """pe compare's terminal output: the ranking, the recommendation, where the report is."""
+    lines = []
+    for s in c.trees:
+        checks = ", ".join(f"{ch.name} {'ok' if ch.ok else ch.status.upper()}" for ch in s.ev.checks) or "no checks"
+        score = "" if s.score is None else f"score {s.score:5.1f}"
+        flag = "" if s.eligible else "  NOT eligible: " + "; ".join(s.why_not)
+        lines.append(f"{s.rank}. {s.tree:<20} {s.strategy:<12} {score:<11} {checks}{flag}")
+    best = c.recommended
+    lines.append("")
+    if best is not None:
+        lines.append(f"recommended: {best.tree} ({best.strategy}), score {best.score:.1f}; "
+                     f"adopt with: pe adopt --feature={c.feature} --tree={best.tree}")
+    else:
+        lines.append("no tree is recommended: none finished with every check passing")
+    lines.append(f"report: {report.relative_to(root)}")
+    return lines
+
+
+def judge_facts(c: Comparison, layout: Layout) -> dict[str, str]:
+    """What the judge's prompt states about the comparison (pe.compare.judge.PROMPT's fields)."""
+    best = c.recommended
+    return {
+        "feature": c.feature, "count": str(len(c.trees)),
+        "trees": ", ".join(f"`{layout.tree(s.tree)}` ({s.strategy})" for s in c.by_index),
+        "recommended": best.tree if best else "none (no tree passed every check)",
+    }
+
+
+def build(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: int | None = None,
+          judge: Judge | None = None) -> tuple[Comparison, Path]:
+    """gather -> rank -> evidence.json and the report; the verdict and the report's path."""
+    c = rank(feature, gather(layout, feature, run_checks=run_checks, jobs=jobs))
+    write_atomic(layout.evidence(feature.name), json_text(c) + "\n")
+    report = layout.reports(feature.name) / REPORT
+    write_atomic(report, render_markdown(c))
+    if judge is not None:
+        # The judge reads the finished report and evidence; its narrative gets its own section.
+        write_atomic(report, render_markdown(c, judge(report, c)))
+    return c, report
