@@ -138,6 +138,10 @@ class Layout:
     def reports(self, feature: str) -> Path:
         return self.root / REPORTS_DIR / feature
 
+    def recovery_report(self, feature: str | None) -> Path:
+        """RECOVERY.md of a feature; of trees whose feature cannot be named, reports/RECOVERY.md."""
+        return (self.reports(feature) if feature else self.root / REPORTS_DIR) / "RECOVERY.md"
+
     def evidence(self, feature: str) -> Path:
         return self.reports(feature) / "evidence.json"
 

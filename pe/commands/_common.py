@@ -23,11 +23,6 @@ def _count(value: str) -> int:
     return n
 
 
-def _jobs(value: str) -> int:
-    n = _count(value)
-    return n
-
-
 def add_repo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, default=None, help="the repository (default: the current directory)")
 
@@ -47,7 +42,7 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
         "simple, performance, extensible, innovative, or a custom name from the manifest",
     )
     g.add_argument("--base", metavar="REF", help="git ref the trees start from (default: the current branch)")
-    g.add_argument("--jobs", type=_jobs, metavar="N", help="agents at the same time (default: count)")
+    g.add_argument("--jobs", type=_count, metavar="N", help="agents at the same time (default: count)")
     g.add_argument("--timeout", metavar="DURATION", help="per-agent time limit: seconds, or e.g. 45m, 2h")
     g.add_argument(
         "--agent",

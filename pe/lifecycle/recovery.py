@@ -16,12 +16,14 @@ from pe import git, gitfacts
 from pe.config import manifest
 from pe.config.spec import Feature, TreeSpec
 from pe.errors import PeError
+from pe.fsutil import write_atomic
 from pe.layout import FEATURE_RE, Layout
 from pe.tree import state as treestate
 from pe.tree.progress import completion
 from pe.tree.results import PROGRESS_FILE
 from pe.tree.runrecord import RunRecord
 from pe.tree.stamps import tree_base
+from pe.util import now_iso
 
 _TREE_RE = re.compile(r"^(.+)-([1-9][0-9]*)$")
 
@@ -290,3 +292,42 @@ def recover(layout: Layout, only: str | None = None) -> tuple[list[Finding], lis
             continue  # only stamps or a run record remain: nothing in git or on disk to recover
         findings.append(_unknown_tree(layout, name, owner, s))
     return findings, errors
+
+
+def render(feature: str, findings: list[Finding]) -> str:
+    """RECOVERY.md: a table of the findings, then each one with its facts and commands."""
+    from tabulate import tabulate
+
+    rows = [[f.tree, f.kind, f.commands[0].split("   #")[0] if f.commands else ""] for f in findings]
+    out = [f"# Recovery report: {feature}", "",
+           f"_Generated {now_iso()} by `pe recover`. Read-only: nothing in git, the trees or pe's records was changed. "
+           "Run the commands from the repository root._", "",
+           tabulate(rows, headers=["tree", "finding", "recommended command"], tablefmt="github"), ""]
+    for f in findings:
+        out += [f"## {f.tree}: {f.kind}", "", f.summary + ("" if f.in_manifest else " (not in the manifest)"), ""]
+        out += [f"- {fact}" for fact in f.facts]
+        if f.facts:
+            out.append("")
+        if f.progress is not None:
+            out += [f"- PROGRESS.md as `pe resume` would write it: recovery/{f.tree}.PROGRESS.md", ""]
+        out += ["Recommended:", "", "```sh", *f.commands, "```", ""]
+    return "\n".join(out)
+
+
+def write_reports(layout: Layout, findings: list[Finding]) -> dict[str, tuple[Path, list[Finding]]]:
+    """Write each feature's RECOVERY.md (and the PROGRESS.md resume would write); by feature, its path and findings.
+
+    Trees whose feature cannot be named share one report, reports/RECOVERY.md.
+    """
+    by_feature: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_feature.setdefault(f.feature, []).append(f)
+    written = {}
+    for feature, group in by_feature.items():
+        path = layout.recovery_report(feature if feature != "?" else None)
+        for f in group:
+            if f.progress is not None:
+                write_atomic(path.parent / "recovery" / f"{f.tree}.PROGRESS.md", f.progress)
+        write_atomic(path, render(feature, group))
+        written[feature] = (path, group)
+    return written
