@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,21 @@ def check_database(path: Path) -> None:
     except sqlite3.OperationalError as exc:
         code = errno.ENOSPC if "full" in str(exc) else errno.EIO
         raise OSError(code, f"cannot write pe's state database ({exc})", str(path)) from None
+
+
+def forget(db_file: Path, task_ids: Sequence[str]) -> None:
+    """Delete doit's records of these tasks (cleanup forgetting a tree), so they would run afresh.
+
+    The caller holds the repository lock, so no doit run writes meanwhile (a reader
+    such as pe status does not block: WAL). The deletes are one transaction:
+    a kill -9 in it leaves every record or none, and forgetting again is harmless.
+    A missing database has nothing to forget, and is not created.
+    """
+    if not db_file.exists():
+        return
+    with sqlite3.connect(db_file, timeout=10) as conn:
+        conn.executemany("delete from doit where task_id = ?", [(task_id,) for task_id in task_ids])
+    conn.close()  # (the with block commits; it does not close)
 
 
 class CommittingSqliteDB(SqliteDB):

@@ -1,4 +1,4 @@
-"""Bring a tree's branch into a target branch without ever leaving a half-merge.
+"""Adopting a tree: whether it may be, bringing its branch in without ever a half-merge, the records.
 
 The result commit is built first, away from any checkout: `git merge-tree
 --write-tree` for --squash and --merge (a conflict is found before anything
@@ -9,18 +9,30 @@ checkout that has it (which also updates that checkout's files), or
 
 pe's bookkeeping (RESULTS.md, PROGRESS.md at the tree root) is not adopted:
 the target keeps its own version of those paths (cleanup archives the tree's).
+
+An adoption is recorded in reports/<feature>/ADOPTED.json (cleanup deletes
+the adopted branch by it) and appended to reports/history.jsonl (which
+strategies win, across features).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pe import git, gitfacts, proc
+from pe.config import manifest
 from pe.errors import PeError
+from pe.fsutil import read_json, write_json_atomic
 from pe.gitfacts import BOOKKEEPING
 from pe.layout import Layout
+from pe.lifecycle import recovery
+from pe.tree import state as treestate
+from pe.tree.results import RESULTS_FILE, sections
+from pe.util import now_iso
 
 MODES = ("squash", "merge", "rebase")
 
@@ -162,3 +174,103 @@ def adopt(layout: Layout, *, branch: str, into: str, mode: str, message: str) ->
             git.git(root, "update-ref", "-m", f"pe adopt {branch}", f"refs/heads/{into}", new, target)
     count = int(gitfacts.read(root, "rev-list", "--count", f"{target}..{new}").stdout.strip())
     return Result(new, target, count)
+
+
+# A tree of a feature: checked, adopted, recorded.
+
+
+@dataclass(frozen=True)
+class Request:
+    """One tree's adoption, checked: where it goes, and what its record says of the tree."""
+
+    feature: str
+    tree: str
+    into: str  # the target branch
+    tip: str  # the tree's branch tip when checked
+    strategy: str  # as the manifest names it, or "?"
+    agent: str | None  # preset[:model], as the manifest names it
+    forced: bool  # there were reasons to refuse, and --force overrode them
+
+
+def _target(layout: Layout, into: str | None, base: str | None) -> str:
+    target = into or base or git.current_branch(layout.root)
+    if not target:
+        raise PeError("HEAD is detached and the manifest names no base: pass --into=BRANCH")
+    if target.startswith("-") or not git.valid_branch_name(layout.root, target):
+        raise PeError(f"--into: {target!r} is not a valid branch name")
+    if gitfacts.branch_tip(layout.root, target) is None:
+        hint = "" if into else " (the manifest's base must be a branch to adopt into it; pass --into)"
+        raise PeError(f"--into: no branch named {target!r}{hint}")
+    return target
+
+
+def _refusals(layout: Layout, feature: str, tree: str) -> tuple[list[str], str, str | None]:
+    """Reasons to refuse without --force; the tree's strategy and agent as recorded."""
+    problems: list[str] = []
+    strategy, agent = "?", None
+    if layout.manifest(feature).exists():
+        f = manifest.load(layout, feature)
+        spec = next((t for t in f.trees if t.name == tree), None)
+        if spec is not None:
+            strategy = spec.strategy.name
+            if spec.agent is not None:
+                agent = spec.agent.preset + (f":{spec.agent.model}" if spec.agent.model else "")
+            st = treestate.of(layout, f, spec)
+            if st.state != "done":
+                problems.append(f"it is not done (state: {st.state}{': ' + st.detail if st.detail else ''})")
+    evidence = read_json(layout.evidence(feature)) or {}
+    for ev in evidence.get("trees", []):
+        if isinstance(ev, dict) and ev.get("tree") == tree and ev.get("state") == "done" and not ev.get("eligible"):
+            problems.append("it failed its checks in the last pe compare: " + "; ".join(ev.get("why_not", [])))
+    tree_dir = layout.trees / tree
+    if (tree_dir / ".git").exists():
+        dirty = [p for code, p in gitfacts.status_entries(tree_dir) if code != "!!"]
+        if dirty:
+            problems.append(f"trees/{tree} has {len(dirty)} uncommitted entries, which would not be adopted")
+    return problems, strategy, agent
+
+
+def check(layout: Layout, feature: str, tree: str, *, into: str | None, force: bool) -> Request:
+    """The adoption of `tree` into `into` (default: the feature's base), or PeError saying why not."""
+    if recovery.feature_of(tree) != feature:
+        raise PeError(f"--tree={tree}: not a tree of {feature} (trees are named {feature}-<n>)")
+    base = manifest.load(layout, feature).base if layout.manifest(feature).exists() else None
+    target = _target(layout, into, base)
+    tip = gitfacts.branch_tip(layout.root, tree)
+    if tip is None:
+        raise PeError(f"--tree={tree}: no branch {tree} (cleaned up already? its bundle is in reports/{feature}/)")
+    problems, strategy, agent = _refusals(layout, feature, tree)
+    if problems and not force:
+        raise PeError(f"refusing to adopt {tree}: " + "; ".join(problems) + " (pass --force to adopt it anyway)")
+    return Request(feature, tree, target, tip, strategy, agent, forced=bool(problems))
+
+
+def _message(layout: Layout, req: Request) -> str:
+    text = gitfacts.show(layout.root, req.tip, RESULTS_FILE) or ""
+    summary = next((v for k, v in sections(text).items() if k.lower() == "approach summary"), "")
+    body = f"\n\n{summary.strip()}" if summary.strip() else ""
+    return (f"{req.feature}: adopt {req.tree} ({req.strategy} strategy){body}\n\n"
+            f"Adopted by pe from branch {req.tree} at {req.tip}; its RESULTS.md is archived by pe cleanup.")
+
+
+def record(layout: Layout, req: Request, mode: str, result: Result) -> dict[str, Any]:
+    """Write ADOPTED.json (what cleanup reads) and append the same record to the history."""
+    evidence = read_json(layout.evidence(req.feature)) or {}
+    entry = {
+        "feature": req.feature, "tree": req.tree, "strategy": req.strategy, "agent": req.agent, "into": req.into,
+        "mode": mode, "commit": result.commit, "previous": result.previous, "tree_tip": req.tip, "at": now_iso(),
+        "recommended": evidence.get("recommended"), "forced": req.forced,
+    }
+    write_json_atomic(layout.adopted(req.feature), entry)
+    history = layout.history
+    history.parent.mkdir(parents=True, exist_ok=True)
+    with history.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry, sort_keys=True) + "\n")
+    return entry
+
+
+def adopt_tree(layout: Layout, req: Request, *, mode: str, message: str | None) -> Result:
+    """Adopt the checked tree (the caller holds the repository lock), then record it."""
+    result = adopt(layout, branch=req.tree, into=req.into, mode=mode, message=message or _message(layout, req))
+    record(layout, req, mode, result)
+    return result
