@@ -127,6 +127,18 @@ class Layout:
     def cache(self, name: str) -> Path:
         return self.state / "cache" / name
 
+    def lock(self, name: str) -> Path:
+        """A lock file of pe's own (ports, exclude); the repository lock is lock_file."""
+        return self.state / f"{name}.lock"
+
+    @property
+    def port_leases(self) -> Path:
+        return self.state / "ports.json"
+
+    def set_aside(self, tree: str) -> Path:
+        """Where a RESULTS.md no stamp vouches for goes before its tree's agent runs again."""
+        return self.logs(tree) / f"RESULTS.incomplete-{time.strftime('%Y%m%d-%H%M%S')}.md"
+
     def quarantine(self, name: str) -> Path:
         """A new place to move something aside to (pe deletes nothing it did not make)."""
         return self.state / "quarantine" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     trees = [args.tree] if args.tree else names
     fname = "setup.log" if args.setup else "agent.log"
     for tree in trees:
-        path = layout.logs(tree) / fname
+        path = layout.setup_log(tree) if args.setup else layout.agent_log(tree)
         if len(trees) > 1:
             print(f"==> {path.relative_to(layout.root)} <==")
         if not path.exists():

@@ -20,7 +20,6 @@ from pe.fsutil import write_atomic
 from pe.layout import FEATURE_RE, Layout
 from pe.tree import state as treestate
 from pe.tree.progress import completion
-from pe.tree.results import PROGRESS_FILE
 from pe.tree.runrecord import RunRecord
 from pe.tree.stamps import tree_base
 from pe.util import now_iso
@@ -88,7 +87,7 @@ def _done_facts(layout: Layout, tree: str, record: RunRecord) -> tuple[list[str]
     tree_dir = layout.tree(tree)
     facts_ = gitfacts.tree_facts(tree_dir, tree_base(layout, tree))
     try:
-        pct = completion((tree_dir / PROGRESS_FILE).read_text(encoding="utf-8", errors="replace"))
+        pct = completion(layout.progress(tree).read_text(encoding="utf-8", errors="replace"))
     except OSError:
         pct = None
     last = record.effective_state() + (f" ({record.reason})" if record.reason else "")

@@ -62,7 +62,7 @@ def _set_aside_incomplete(layout: Layout, tree: TreeSpec) -> Path | None:
     results = layout.results(tree.name)
     if not results.exists():
         return None
-    dest = layout.logs(tree.name) / f"RESULTS.incomplete-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    dest = layout.set_aside(tree.name)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # A move, not a rename: .pe/ may be on another file system than the tree (EXDEV).
     shutil.move(results, dest)

@@ -55,6 +55,6 @@ def keep_out(layout: Layout, tree_dir: Path, files: Iterable[str] = (), dirs: It
     lines = [pattern(p.rstrip("/"), p.endswith("/")) for p in wanted if p not in already]
     if lines:
         # Parallel setups append to one shared file: serialise them.
-        with file_lock(layout.state / "exclude.lock"):
+        with file_lock(layout.lock("exclude")):
             git.ensure_excluded(layout.root, lines)
     return lines

@@ -24,9 +24,6 @@ from pe.layout import Layout
 from pe.lock import file_lock
 from pe.util import now_iso
 
-LEASE_FILE = "ports.json"
-LOCK_FILE = "ports.lock"
-
 
 @dataclass(frozen=True)
 class Lease:
@@ -71,13 +68,13 @@ def port_free(port: int) -> bool:
 
 
 def _path(layout: Layout) -> Path:
-    return layout.state / LEASE_FILE
+    return layout.port_leases
 
 
 @contextlib.contextmanager
 def _leases(layout: Layout) -> Iterator[dict[str, Any]]:
     """The lease table, locked; written back (atomically) when the block exits cleanly."""
-    with file_lock(layout.state / LOCK_FILE):
+    with file_lock(layout.lock("ports")):
         data = read_json(_path(layout)) or {}
         leases: dict[str, Any] = data.get("leases", {}) if isinstance(data.get("leases"), dict) else {}
         before = repr(leases)
