@@ -1,19 +1,17 @@
-"""Fixtures: real git repositories in tmp_path, isolated from the user's config."""
+"""Fixtures: real git repositories in tmp_path, isolated from the user's config.
+
+Helpers are in tests/support (`from tests.support import ...`); fixtures are used by name.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).parent
-SCRIPTED_AGENT = TESTS / "scripted_agent.py"
-PLAN = "# Plan\n\nWrite impl.txt with the tree's name.\n"
+from tests.support import PLAN, SCRIPTED_AGENT, git
 
 
 @pytest.fixture(autouse=True)
@@ -29,25 +27,6 @@ def _isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("GIT_TEMPLATE_DIR", str(templates))
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         monkeypatch.delenv(var, raising=False)
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def write_manifest(root: Path, feature: str = "feat", **extra: str) -> Path:
-    lines = [
-        f"feature: {feature}",
-        "plan: specs/plan.md",
-        "agent:",
-        "  preset: command",
-        "  command: [python, tools/agent.py, '{prompt_file}']",
-    ]
-    lines += [f"{k}: {v}" for k, v in extra.items()]
-    path = root / "features" / f"{feature}.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.fixture
@@ -72,13 +51,3 @@ def agent_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "agent-runs.jsonl"
     monkeypatch.setenv("PE_TEST_RUNS", str(path))
     return path
-
-
-def pe_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pe", *args]
-
-
-def pe_run(root: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        pe_cmd(*args), cwd=root, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-    )

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import pe_run, write_manifest
+from tests.support import pe_run, write_manifest
 
 # Runs one pe command in-process and reports which of the slow libraries it imported.
 _PROBE = """
@@ -25,7 +25,7 @@ def _imports(root: Path, *args: str) -> str:
 
 
 def test_after_init_the_manifest_is_neither_parsed_nor_validated_again(repo: Path) -> None:
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     assert not (repo / ".pe").exists()
     init = pe_run(repo, "init", "--feature=feat")
     assert init.returncode == 0, init.stderr
@@ -41,7 +41,7 @@ def test_after_init_the_manifest_is_neither_parsed_nor_validated_again(repo: Pat
 
 
 def test_a_bad_manifest_leaves_no_cache_and_no_state_dir(repo: Path) -> None:
-    write_manifest(repo, count="0")
+    write_manifest(repo, count=0)
     res = pe_run(repo, "init", "--feature=feat")
     assert res.returncode == 3 and res.stderr.count("\n") == 1
     assert not (repo / ".pe").exists()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import pe_run, write_manifest
+from tests.support import pe_run, write_manifest
 
 DOIT = [sys.executable, "-m", "doit"]
 
@@ -18,7 +18,7 @@ def _doit(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_doit_list_matches_pe(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     shutil.copy(Path(__file__).parents[1] / "dodo.py", repo / "dodo.py")
     plain = _doit(repo, "list", "--all")
     embedded = pe_run(repo, "doit", "list", "--all")
@@ -32,7 +32,7 @@ def test_doit_list_matches_pe(repo: Path, agent_log: Path) -> None:
 
 
 def test_doit_run_one_tree_then_pe_sees_it_done(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     shutil.copy(Path(__file__).parents[1] / "dodo.py", repo / "dodo.py")
     res = _doit(repo, "run", "agent:feat-2")
     assert res.returncode == 0, res.stdout + res.stderr
@@ -50,7 +50,7 @@ def test_doit_run_one_tree_then_pe_sees_it_done(repo: Path, agent_log: Path) -> 
 
 
 def test_doit_run_is_refused_while_pe_holds_the_lock(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="1")
+    write_manifest(repo, count=1)
     shutil.copy(Path(__file__).parents[1] / "dodo.py", repo / "dodo.py")
     from pe.layout import Layout
     from pe.lock import RepoLock

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import git
 
 from pe import git as pegit
 from pe.errors import PeError
+from tests.support import git
 
 
 @pytest.mark.parametrize("ref", ["--output=pwned", "-h", "--set-upstream-to=x", "HEAD; rm -rf /", "main..HEAD"])

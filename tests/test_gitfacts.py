@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import git
-
 from pe import gitfacts
+from tests.support import git
 
 
 def _commit(root: Path, name: str, text: str) -> str:

@@ -10,8 +10,8 @@ import pytest
 
 from pe.agents import PRESETS, output
 from pe.main import main
-
-from .conftest import PACKAGES, write_feature
+from tests.support import write_manifest
+from tests.support.agent_clis import PACKAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def test_missing_cli_is_refused_naming_the_package(
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     # The manifest's PATH is where the agent will look, so it is where pe looks.
-    write_feature(repo, count=1, agent={"preset": name, "env": {"PATH": str(empty)}})
+    write_manifest(repo, count=1, agent={"preset": name, "env": {"PATH": str(empty)}})
     assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 3
     err = capsys.readouterr().err
     assert f"agent {name}: '{name}' is not on PATH; install it with: " in err and PACKAGES[name] in err, err

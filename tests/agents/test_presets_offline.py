@@ -2,7 +2,7 @@
 
 Real git in tmp_path, the real CLI as pe's child in its own process group, pe started the
 way a user starts it (pe.main.main); the only fake is the model API. The manifest's agent
-env:/args:/model: point each preset at the server (see conftest.py).
+env:/args:/model: point each preset at the server (see tests/support/agent_clis.py).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from model_server import ModelServer, Script, WriteFile, default_results_md
-from model_server.script import RESULTS_SECTIONS
-from model_server.server import Recorded
 
 from pe.main import main
-
-from .conftest import (
+from tests.model_server import ModelServer, Script, WriteFile, default_results_md
+from tests.model_server.script import RESULTS_SECTIONS
+from tests.model_server.server import Recorded
+from tests.support import run_record, write_manifest
+from tests.support.agent_clis import (
     MODELS,
     PRESETS,
     REPORTS_COST,
@@ -31,11 +31,9 @@ from .conftest import (
     available,
     need,
     offline_agent,
-    record,
-    write_feature,
 )
 
-PLAN_MARK = "Write impl.txt with the tree's name."  # tests/conftest.py's plan: proves the prompt arrived
+PLAN_MARK = "Write impl.txt with the tree's name."  # tests.support's PLAN, the repo fixture's: proves the prompt arrived
 IMPL = "implemented by the scripted model\n"
 LONG_PLAN_END = "end-of-long-plan-5d1c"
 LONG_PLAN = "\n## Details\n\n" + "".join(f"- detail {i}: keep the module small.\n" for i in range(4500)) + LONG_PLAN_END
@@ -88,9 +86,9 @@ def test_agent_edits_its_tree_and_pe_records_session_and_usage(
     # on stdin or in a file.
     plan = repo / "specs" / "plan.md"
     plan.write_text(plan.read_text() + LONG_PLAN)
-    write_feature(repo, count=1, timeout="5m", agent=offline_agent(name, server.url, tmp_path / "state"))
+    write_manifest(repo, count=1, timeout="5m", agent=offline_agent(name, server.url, tmp_path / "state"))
     assert execute(repo) == 0, explain(repo)
-    rec = record(repo, "feat-1")
+    rec = run_record(repo, "feat-1")
     assert rec["state"] == "done" and rec["attempts"] == 1 and rec["reason"] is None
     check_results(repo / "trees" / "feat-1")
     # The branch holds the work and nothing else: no history files, caches or trajectories.
@@ -134,9 +132,9 @@ CONTEXT_MARK = "resume-context-7f3a: finish the report"
 def test_resume_continues_the_same_session(name: str, repo: Path, tmp_path: Path, server: ModelServer) -> None:
     need(name)
     server.script = STOP_EARLY
-    write_feature(repo, count=1, timeout="5m", agent=offline_agent(name, server.url, tmp_path / "state"))
+    write_manifest(repo, count=1, timeout="5m", agent=offline_agent(name, server.url, tmp_path / "state"))
     assert execute(repo) == 1
-    first = record(repo, "feat-1")
+    first = run_record(repo, "feat-1")
     assert first["state"] == "failed" and first["reason"] == "the agent left no RESULTS.md", first
     assert first["usage"]["turns"] >= 1  # recorded for a failed run too
     session = first["session_id"]
@@ -146,7 +144,7 @@ def test_resume_continues_the_same_session(name: str, repo: Path, tmp_path: Path
     before = len(server.requests)
     server.script = FINISH
     assert main(["resume", "--feature=feat", f"--dir={repo}", f"--context={CONTEXT_MARK}"]) == 0, explain(repo)
-    rec = record(repo, "feat-1")
+    rec = run_record(repo, "feat-1")
     assert rec["state"] == "done" and rec["attempts"] == 2
     check_results(repo / "trees" / "feat-1")
     resumed = turns(server, before)
@@ -169,10 +167,10 @@ def test_resume_continues_the_same_session(name: str, repo: Path, tmp_path: Path
 def test_401_fails_the_tree_with_the_reason(name: str, repo: Path, tmp_path: Path, server: ModelServer) -> None:
     need(name)
     server.mode = "401"
-    write_feature(repo, count=1, timeout="5m", agent=offline_agent(name, server.url, tmp_path / "state"))
+    write_manifest(repo, count=1, timeout="5m", agent=offline_agent(name, server.url, tmp_path / "state"))
     start = time.monotonic()
     assert execute(repo) == 1
-    rec = record(repo, "feat-1")
+    rec = run_record(repo, "feat-1")
     # aider exits 0 here: the preset's own reading of the output fails the tree.
     assert rec["state"] == "failed", rec
     assert rec["reason"].startswith(f"{name}: ") and re.search(r"401|auth|api key", rec["reason"], re.I), rec
@@ -216,7 +214,7 @@ def test_silent_server_timeout_kills_every_agent_group(repo: Path, tmp_path: Pat
             # Generous limits: six CLIs start at once on a loaded 2-core machine.
             limits = {"timeout": 30} if i % 2 else {"timeout": "5m", "idle_timeout": 15}
             impls[str(i)] = {"agent": offline_agent(name, servers[name].url, tmp_path / "state" / name, **limits)}
-        write_feature(repo, count=len(names), jobs=len(names), agent=impls["1"]["agent"], implementations=impls)
+        write_manifest(repo, count=len(names), jobs=len(names), agent=impls["1"]["agent"], implementations=impls)
         markers = {i: f"PE_TREE_DIR={repo / 'trees' / f'feat-{i}'}".encode() for i in range(1, len(names) + 1)}
         seen: dict[int, set[int]] = {i: set() for i in markers}
         stop = threading.Event()
@@ -236,7 +234,7 @@ def test_silent_server_timeout_kills_every_agent_group(repo: Path, tmp_path: Pat
             stop.set()
             watcher.join()
         for i, name in enumerate(names, 1):
-            rec = record(repo, f"feat-{i}")
+            rec = run_record(repo, f"feat-{i}")
             assert rec["state"] == "failed" and rec["attempts"] == 1, (name, rec)  # a kill is not transient
             expected = "timed out after 30s" if i % 2 else "without output or file changes"
             assert expected in rec["reason"] and "(process group killed)" in rec["reason"], (name, rec)
@@ -264,12 +262,12 @@ def test_three_presets_at_once(repo: Path, tmp_path: Path, server: ModelServer) 
     # one after the other would leave them waiting out gather_timeout.
     server.gather_apis = frozenset({"anthropic", "responses", "gemini"})
     impls = {str(i): {"agent": offline_agent(n, server.url, tmp_path / "state" / n)} for i, n in enumerate(names, 1)}
-    write_feature(repo, count=3, jobs=3, timeout="5m", agent=impls["1"]["agent"], implementations=impls)
+    write_manifest(repo, count=3, jobs=3, timeout="5m", agent=impls["1"]["agent"], implementations=impls)
     assert execute(repo) == 0, "\n".join(explain(repo, f"feat-{i}") for i in (1, 2, 3))
     assert server.gather_missed == [], "the agents did not run at the same time"
     sessions = set()
     for i, name in enumerate(names, 1):
-        rec = record(repo, f"feat-{i}")
+        rec = run_record(repo, f"feat-{i}")
         assert rec["state"] == "done" and rec["usage"]["output_tokens"] > 0, (name, rec)
         check_results(repo / "trees" / f"feat-{i}")
         sessions.add(rec["session_id"])
@@ -287,7 +285,7 @@ def test_transient_failure_is_retried_with_backoff(
     server.mode = "503"
     env = {"MSWEA_MODEL_RETRY_STOP_AFTER_ATTEMPT": "1"} if name == "mini" else {}
     agent = offline_agent(name, server.url, tmp_path / "state", retries=1, env=env)
-    write_feature(repo, count=1, timeout="5m", agent=agent)
+    write_manifest(repo, count=1, timeout="5m", agent=agent)
     log = repo / ".pe" / "logs" / "feat-1" / "agent.log"
     stop = threading.Event()
 
@@ -306,7 +304,7 @@ def test_transient_failure_is_retried_with_backoff(
     finally:
         stop.set()
         thread.join()
-    rec = record(repo, "feat-1")
+    rec = run_record(repo, "feat-1")
     # Two tries within one pe run: one history entry, two attempts.
     assert rec["state"] == "done" and rec["attempts"] == 2 and len(rec["history"]) == 1, rec
     # pe's retry line names the preset's reason for calling it transient.
@@ -327,9 +325,9 @@ def test_budget_stops_the_agent(
 ) -> None:
     need(name)
     agent = offline_agent(name, server.url, tmp_path / "state", budget_usd=budget)
-    write_feature(repo, count=1, timeout="5m", agent=agent)
+    write_manifest(repo, count=1, timeout="5m", agent=agent)
     assert execute(repo) == 1
-    rec = record(repo, "feat-1")
+    rec = run_record(repo, "feat-1")
     assert rec["state"] == "failed" and why in rec["reason"], rec
     assert rec["usage"]["cost_usd"] >= budget and rec["usage"]["input_tokens"] > 0
     assert not (repo / "trees" / "feat-1" / "RESULTS.md").exists()  # stopped before its second turn

@@ -9,13 +9,15 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from helpers_cycle import git, make_repo, pe, refs, same, snapshot, write_manifest
+
+from tests.support import git, pe, refs, same, snapshot
+from tests.support.cycle import make_repo, write_cycle_manifest
 
 
 @pytest.fixture
 def done3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = make_repo(tmp_path)
-    write_manifest(root)
+    write_cycle_manifest(root)
     monkeypatch.setenv("CYCLE_VARIANT_2", "slow")
     monkeypatch.setenv("CYCLE_VARIANT_3", "dep")
     assert pe(root, "execute", "--feature=calc")[0] == 0
@@ -141,7 +143,7 @@ def test_bad_tree_names(done3: Path) -> None:
 def test_what_compare_checks_leave_is_not_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_repo(tmp_path)
     lint = ["python", "-c", "open('lint-report.txt', 'w').write('ok')"]
-    write_manifest(root, count=1, checks={"lint": lint})
+    write_cycle_manifest(root, count=1, checks={"lint": lint})
     assert pe(root, "execute", "--feature=calc")[0] == 0
     (root / "trees/calc-1/mine.txt").write_text("the user's own file\n")
     assert pe(root, "compare", "--feature=calc")[0] == 0

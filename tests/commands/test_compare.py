@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers_cycle import CHECKS, make_repo, pe, wait_for, write_manifest
 
 from pe.compare.checks import parse_junit, parse_summary
+from tests.support import pe, wait_for
+from tests.support.cycle import CHECKS, make_repo, write_cycle_manifest
 
 PROBE = """import os, sys, time
 from pathlib import Path
@@ -25,7 +26,7 @@ if os.environ["PE_TREE"].endswith("-2"):
 def three(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """calc-1 breaks a test, calc-2 is exponential (slow bench), calc-3 adds a dependency."""
     root = make_repo(tmp_path)
-    write_manifest(root, checks=CHECKS)
+    write_cycle_manifest(root, checks=CHECKS)
     monkeypatch.setenv("CYCLE_VARIANT_1", "broken")
     monkeypatch.setenv("CYCLE_VARIANT_2", "slow")
     monkeypatch.setenv("CYCLE_VARIANT_3", "dep")
@@ -89,7 +90,7 @@ def test_the_report_says_which_fails_which_is_slow_which_adds_a_dependency(three
 
 def test_no_tree_passes_so_none_is_recommended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_repo(tmp_path)
-    write_manifest(root, count=2, checks=CHECKS)
+    write_cycle_manifest(root, count=2, checks=CHECKS)
     monkeypatch.setenv("CYCLE_VARIANT", "broken")
     assert pe(root, "execute", "--feature=calc")[0] == 0
     rc, out, _ = pe(root, "compare", "--feature=calc", "--json")
@@ -106,7 +107,7 @@ def test_checks_get_the_trees_env_and_a_timeout_that_kills_the_group(tmp_path: P
     (tmp_path / "probe.py").write_text(PROBE)
     pidfile = tmp_path / "sleeper.pid"
     checks = {"probe": {"command": ["python", str(tmp_path / "probe.py"), str(pidfile)], "timeout": 2}}
-    write_manifest(root, count=2, checks=checks, setup={"install": "none", "ports": {"per_tree": 1}})
+    write_cycle_manifest(root, count=2, checks=checks, setup={"install": "none", "ports": {"per_tree": 1}})
     assert pe(root, "execute", "--feature=calc")[0] == 0
     rc, out, _ = pe(root, "compare", "--feature=calc", "--json")
     trees = {t["tree"]: t for t in json.loads(out)["trees"]}
@@ -162,9 +163,9 @@ def test_report_parsers(tmp_path: Path) -> None:
 
 def test_bad_check_config_is_one_line(tmp_path: Path) -> None:
     root = make_repo(tmp_path)
-    write_manifest(root, count=1, checks={"Bad Name": ["x"]})
+    write_cycle_manifest(root, count=1, checks={"Bad Name": ["x"]})
     rc, _, err = pe(root, "compare", "--feature=calc")
     assert rc == 3 and err.count("\n") == 1 and "features/calc.yaml" in err and "checks" in err
-    write_manifest(root, count=1, checks={"test": {"command": ["x"], "kind": "fast"}})
+    write_cycle_manifest(root, count=1, checks={"test": {"command": ["x"], "kind": "fast"}})
     rc, _, err = pe(root, "compare", "--feature=calc")
     assert rc == 3 and "checks.test" in err

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import git, pe_run
+from tests.support import git, pe_run
 
 
 def test_demo_runs_the_whole_cycle_offline(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -10,32 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import git, pe_cmd, pe_run, write_manifest
 
 from pe.main import main
-
-
-def runs(log: Path) -> list[dict]:
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-
-
-def starts(log: Path, tree: str) -> int:
-    return sum(1 for r in runs(log) if r["tree"] == tree and r["event"] == "start")
-
-
-def state(root: Path, tree: str) -> dict:
-    return json.loads((root / ".pe" / "runs" / f"{tree}.json").read_text())
-
-
-def wait_for(cond, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+from tests.support import agent_runs, git, pe_cmd, pe_run, run_record, starts, wait_for, write_manifest
 
 
 def alive(pid: int) -> bool:
@@ -49,10 +25,10 @@ def alive(pid: int) -> bool:
 
 
 def test_three_agents_run_at_the_same_time(repo: Path, agent_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_manifest(repo, count="3", jobs="3")
+    write_manifest(repo, count=3, jobs=3)
     monkeypatch.setenv("PE_TEST_SLEEP", "1.5")
     assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 0
-    events = runs(agent_log)
+    events = agent_runs(agent_log)
     first_end = min(e["t"] for e in events if e["event"] == "end")
     last_start = max(e["t"] for e in events if e["event"] == "start")
     # Overlap shown by the agents' own clocks: every agent started before any finished.
@@ -63,21 +39,21 @@ def test_three_agents_run_at_the_same_time(repo: Path, agent_log: Path, monkeypa
         # The branch holds the implementation: pe committed what the agent left.
         assert git(tree, "status", "--porcelain") == ""
         assert "impl.txt" in git(tree, "show", "--name-only", "--format=", "HEAD")
-        assert state(repo, f"feat-{i}")["state"] == "done"
+        assert run_record(repo, f"feat-{i}")["state"] == "done"
 
 
 def test_jobs_limits_concurrency(repo: Path, agent_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_manifest(repo, count="2", jobs="1")
+    write_manifest(repo, count=2, jobs=1)
     monkeypatch.setenv("PE_TEST_SLEEP", "0.5")
     assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 0
-    ev = sorted(runs(agent_log), key=lambda e: e["t"])
+    ev = sorted(agent_runs(agent_log), key=lambda e: e["t"])
     assert [e["event"] for e in ev] == ["start", "end", "start", "end"]
 
 
 def test_resume_is_a_no_op_when_done_and_reruns_exactly_changed_trees(
     repo: Path, agent_log: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    manifest = write_manifest(repo, count="3")
+    manifest = write_manifest(repo, count=3)
     assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 0
     assert main(["resume", "--feature=feat", f"--dir={repo}"]) == 0
     assert [starts(agent_log, f"feat-{i}") for i in (1, 2, 3)] == [1, 1, 1]
@@ -95,20 +71,20 @@ def test_resume_is_a_no_op_when_done_and_reruns_exactly_changed_trees(
 
 
 def test_failures_do_not_stop_other_trees(repo: Path, agent_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_manifest(repo, count="3")
+    write_manifest(repo, count=3)
     monkeypatch.setenv("PE_TEST_FAIL", "1")
     monkeypatch.setenv("PE_TEST_NO_RESULTS", "2")
     assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 1
-    assert state(repo, "feat-1")["reason"] == "agent exited with status 1"
-    assert state(repo, "feat-2")["reason"] == "the agent left no RESULTS.md"
-    assert state(repo, "feat-3")["state"] == "done"
+    assert run_record(repo, "feat-1")["reason"] == "agent exited with status 1"
+    assert run_record(repo, "feat-2")["reason"] == "the agent left no RESULTS.md"
+    assert run_record(repo, "feat-3")["state"] == "done"
     # The failed trees' work is still on their branches.
     assert "impl.txt" in git(repo / "trees" / "feat-1", "show", "--name-only", "--format=", "HEAD")
     monkeypatch.delenv("PE_TEST_FAIL")
     monkeypatch.delenv("PE_TEST_NO_RESULTS")
     assert main(["resume", "--feature=feat", "--context=fixed the flake", f"--dir={repo}"]) == 0
     assert [starts(agent_log, f"feat-{i}") for i in (1, 2, 3)] == [2, 2, 1]
-    resumed = [r for r in runs(agent_log) if r["tree"] == "feat-1" and r["event"] == "start"][-1]
+    resumed = [r for r in agent_runs(agent_log) if r["tree"] == "feat-1" and r["event"] == "start"][-1]
     prompt = Path(resumed["prompt"][0]).read_text()
     assert "fixed the flake" in prompt and "Strategy: SIMPLE" in prompt and "PROGRESS.md as it stands" in prompt
     progress = (repo / "trees" / "feat-1" / "PROGRESS.md").read_text()
@@ -116,11 +92,11 @@ def test_failures_do_not_stop_other_trees(repo: Path, agent_log: Path, monkeypat
 
 
 def test_half_written_results_never_count(repo: Path, agent_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_manifest(repo, count="1")
+    write_manifest(repo, count=1)
     monkeypatch.setenv("PE_TEST_HALF_RESULTS", "1")
     assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 1
     tree = repo / "trees" / "feat-1"
-    assert "exited with status -9" in state(repo, "feat-1")["reason"]
+    assert "exited with status -9" in run_record(repo, "feat-1")["reason"]
     assert not (repo / ".pe" / "stamps" / "feat-1.agent.json").exists()
     monkeypatch.delenv("PE_TEST_HALF_RESULTS")
     assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 0
@@ -130,23 +106,23 @@ def test_half_written_results_never_count(repo: Path, agent_log: Path, monkeypat
 
 
 def test_timeout_kills_the_whole_group(repo: Path, agent_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_manifest(repo, count="1", timeout="2")
+    write_manifest(repo, count=1, timeout=2)
     monkeypatch.setenv("PE_TEST_SLEEP", "60")
     monkeypatch.setenv("PE_TEST_CHILD", "1")
     assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 1
-    rec = state(repo, "feat-1")
+    rec = run_record(repo, "feat-1")
     assert rec["reason"] == "timed out after 2s (process group killed)"
-    agent_pid = runs(agent_log)[0]["pid"]
+    agent_pid = agent_runs(agent_log)[0]["pid"]
     child_pid = int((repo / "trees" / "feat-1" / "child.pid").read_text())
     assert not alive(agent_pid) and not alive(child_pid)
 
 
 def test_second_execute_is_refused_with_the_holder_named(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="1")
+    write_manifest(repo, count=1)
     first = subprocess.Popen(pe_cmd("execute", "--feature=feat"), cwd=repo, env={**os.environ, "PE_TEST_SLEEP": "5"},
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: starts(agent_log, "feat-1") == 1)
+        wait_for(lambda: starts(agent_log, "feat-1") == 1, timeout=30)
         second = pe_run(repo, "execute", "--feature=feat")
         assert second.returncode == 3
         assert f"pid {first.pid} (pe execute --feature=feat" in second.stderr
@@ -163,38 +139,38 @@ def test_second_execute_is_refused_with_the_holder_named(repo: Path, agent_log: 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_stops_every_agent(repo: Path, agent_log: Path, sig: int, code: int) -> None:
-    write_manifest(repo, count="3")
+    write_manifest(repo, count=3)
     env = {**os.environ, "PE_TEST_SLEEP": "60", "PE_TEST_CHILD": "1"}
     pe = subprocess.Popen(pe_cmd("execute", "--feature=feat"), cwd=repo, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: all(starts(agent_log, f"feat-{i}") == 1 for i in (1, 2, 3)))
-    wait_for(lambda: all((repo / "trees" / f"feat-{i}" / "child.pid").exists() for i in (1, 2, 3)))
+    wait_for(lambda: all(starts(agent_log, f"feat-{i}") == 1 for i in (1, 2, 3)), timeout=30)
+    wait_for(lambda: all((repo / "trees" / f"feat-{i}" / "child.pid").exists() for i in (1, 2, 3)), timeout=30)
     pe.send_signal(sig)
     assert pe.wait(30) == code
-    pids = [r["pid"] for r in runs(agent_log)]
+    pids = [r["pid"] for r in agent_runs(agent_log)]
     pids += [int((repo / "trees" / f"feat-{i}" / "child.pid").read_text()) for i in (1, 2, 3)]
     wait_for(lambda: not any(alive(p) for p in pids), timeout=10)
     for i in (1, 2, 3):
-        assert state(repo, f"feat-{i}")["state"] == "interrupted"
+        assert run_record(repo, f"feat-{i}")["state"] == "interrupted"
 
 
 def test_kill_9_then_resume_finishes_each_tree_exactly_once(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="3")
+    write_manifest(repo, count=3)
     env = {**os.environ, "PE_TEST_SLEEP_2": "60", "PE_TEST_SLEEP_3": "60"}
     pe = subprocess.Popen(pe_cmd("execute", "--feature=feat"), cwd=repo, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     stamp = repo / ".pe" / "stamps" / "feat-1.agent.json"
-    wait_for(lambda: stamp.exists() and starts(agent_log, "feat-2") == 1 and starts(agent_log, "feat-3") == 1)
+    wait_for(lambda: stamp.exists() and starts(agent_log, "feat-2") == 1 and starts(agent_log, "feat-3") == 1, timeout=30)
     pe.kill()
     pe.wait()
-    orphans = [r["pid"] for r in runs(agent_log) if r["tree"] != "feat-1"]
+    orphans = [r["pid"] for r in agent_runs(agent_log) if r["tree"] != "feat-1"]
     assert any(alive(p) for p in orphans)  # kill -9 cannot take the agents along...
     res = pe_run(repo, "resume", "--feature=feat", "--context=pe was killed")
     assert res.returncode == 0, res.stdout + res.stderr
     assert not any(alive(p) for p in orphans)  # ...so resume stops them before restarting
     assert [starts(agent_log, f"feat-{i}") for i in (1, 2, 3)] == [1, 2, 2]
     for i in (1, 2, 3):
-        assert state(repo, f"feat-{i}")["state"] == "done"
+        assert run_record(repo, f"feat-{i}")["state"] == "done"
     # doit's database kept every success, including feat-1's from the killed run.
     import sqlite3
 
@@ -217,7 +193,7 @@ def test_idle_watchdog_kills_a_silent_agent(repo: Path, agent_log: Path, monkeyp
     start = time.monotonic()
     assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 1
     assert time.monotonic() - start < 30  # not the 5-minute timeout
-    reason = state(repo, "feat-1")["reason"]
+    reason = run_record(repo, "feat-1")["reason"]
     assert reason.startswith("killed after ") and reason.endswith("s without output or file changes (process group killed)")
     child_pid = int((repo / "trees" / "feat-1" / "child.pid").read_text())
-    assert not alive(runs(agent_log)[0]["pid"]) and not alive(child_pid)
+    assert not alive(agent_runs(agent_log)[0]["pid"]) and not alive(child_pid)

@@ -3,13 +3,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_manifest
 
 from pe.main import main
+from tests.support import write_manifest
 
 
 def test_logs_shows_each_tree(repo: Path, agent_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     assert main(["execute", "--feature=feat", f"--dir={repo}"]) == 0
     capsys.readouterr()
     assert main(["logs", "--feature=feat", "--tree=feat-2", f"--dir={repo}"]) == 0

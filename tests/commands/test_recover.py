@@ -9,20 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers_cycle import (
-    PROJECT,
-    agent_pids,
-    agents_killed_after,
-    git,
-    kill_group,
-    make_repo,
-    pe,
-    pe_popen,
-    refs,
-    snapshot,
-    wait_for,
-    write_manifest,
-)
+
+from tests.support import git, kill_group, pe, pe_popen, refs, snapshot, wait_for
+from tests.support.cycle import PROJECT, agent_pids, agents_killed_after, make_repo, write_cycle_manifest
 
 # A smudge filter that hangs while a flag file exists: it holds git's checkout of a tree open
 # at a known point, so a test can kill -9 pe there instead of racing it.
@@ -83,7 +72,7 @@ def test_recover_after_kill_mid_init(tmp_path: Path) -> None:
     git(root, "config", "filter.slow.smudge", f"{sys.executable} {script} {marks}")
     marks.mkdir()
     (marks / "hold").write_text("")
-    write_manifest(root, count=4, jobs=3)
+    write_cycle_manifest(root, count=4, jobs=3)
     proc = pe_popen(root, "init", "--feature=calc")
     try:
         wait_for(lambda: len(list(marks.glob("smudge-*"))) == 3, what="three checkouts to reach the filter")
@@ -140,7 +129,7 @@ def test_recover_after_kill_mid_init(tmp_path: Path) -> None:
 def test_recover_after_kill_mid_execute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_repo(tmp_path)
     marks = tmp_path / "marks"
-    write_manifest(root, count=4)
+    write_cycle_manifest(root, count=4)
     env = {"CYCLE_MARKS": str(marks), "CYCLE_MODE_2": "hang", "CYCLE_MODE_3": "fail", "CYCLE_MODE_4": "sleep:2"}
     proc = pe_popen(root, "execute", "--feature=calc", env=env)
     with agents_killed_after(marks):

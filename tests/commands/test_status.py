@@ -11,21 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers_cycle import (
-    agent_pids,
-    agents_killed_after,
-    kill_group,
-    make_repo,
-    pe,
-    pe_popen,
-    set_usage,
-    wait_for,
-    write_manifest,
-)
 
 from pe.config import manifest
 from pe.layout import Layout
 from pe.tree import overview
+from tests.support import kill_group, pe, pe_popen, wait_for
+from tests.support.cycle import agent_pids, agents_killed_after, make_repo, set_usage, write_cycle_manifest
 
 # The --json fields, as documented in the README (the order is the rows' order).
 JSON_FIELDS = [
@@ -47,10 +38,10 @@ def rows(root: Path) -> dict[str, dict]:
 def test_every_state_running_and_crashed(tmp_path: Path) -> None:
     root = make_repo(tmp_path)
     marks = tmp_path / "marks"
-    write_manifest(root, count=5)
-    write_manifest(root, "idle", count=2)
-    write_manifest(root, "later", count=1)
-    write_manifest(root, "gate", count=1, setup={"install": "none", "verify": ["python", "-c", "raise SystemExit(3)"]})
+    write_cycle_manifest(root, count=5)
+    write_cycle_manifest(root, "idle", count=2)
+    write_cycle_manifest(root, "later", count=1)
+    write_cycle_manifest(root, "gate", count=1, setup={"install": "none", "verify": ["python", "-c", "raise SystemExit(3)"]})
     assert pe(root, "doit", "run", "setup:idle-1", "worktree:idle-2")[0] == 0
     assert pe(root, "init", "--feature=gate")[0] == 1  # its build gate fails
     env = {"CYCLE_MARKS": str(marks), "CYCLE_MODE_2": "fail", "CYCLE_MODE_3": "hang", "CYCLE_MODE_5": "noresults"}
@@ -103,7 +94,7 @@ def test_every_state_running_and_crashed(tmp_path: Path) -> None:
 
 def test_refresh_progress_keeps_the_agents_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_repo(tmp_path)
-    write_manifest(root, count=2)
+    write_cycle_manifest(root, count=2)
     monkeypatch.setenv("CYCLE_MODE_2", "fail")
     assert pe(root, "execute", "--feature=calc")[0] == 1
     before = (root / "trees/calc-1/PROGRESS.md").read_text()
@@ -116,7 +107,7 @@ def test_refresh_progress_keeps_the_agents_words(tmp_path: Path, monkeypatch: py
 
 def test_watch_redraws_until_interrupted(tmp_path: Path) -> None:
     root = make_repo(tmp_path)
-    write_manifest(root, count=1)
+    write_cycle_manifest(root, count=1)
     proc = pe_popen(root, "status", "--watch", "0.2")
     assert proc.stdout is not None
     frames = 0
@@ -131,7 +122,7 @@ def test_watch_redraws_until_interrupted(tmp_path: Path) -> None:
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
     root = make_repo(tmp_path)
-    write_manifest(root, count=1)
+    write_cycle_manifest(root, count=1)
     rc, _, err = pe(root, "status", "--feature=../x")
     assert rc == 3 and err.count("\n") == 1 and "invalid feature name" in err
     rc, _, err = pe(root, "status", "--watch", "0")
@@ -143,7 +134,7 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
 
 def test_thirty_trees_under_a_second(tmp_path: Path) -> None:
     root = make_repo(tmp_path)
-    write_manifest(root, count=30, jobs=8)
+    write_cycle_manifest(root, count=30, jobs=8)
     assert pe(root, "init", "--feature=calc")[0] == 0
     layout = Layout(root)
     features = manifest.load_all(layout)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import git
 
 from pe.main import main
+from tests.support import git
 
 GOOD_HEAD = "feature: feat\nplan: specs/plan.md\nagent: {preset: command, command: [echo]}\n"
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pe.config import argv
 from pe.config import setup as config
 from pe.errors import PeError
 from pe.main import main
@@ -49,4 +50,4 @@ def test_commands_split_without_a_shell_and_placeholders_expand() -> None:
     with pytest.raises(PeError, match=r"^setup.verify: cannot split the command .*: No closing quotation$"):
         config.parse({"verify": "echo 'unbalanced"})
     values = {"port": "4100", "tree": "f-1"}
-    assert config.expand("http://localhost:{port}/{tree}/{{literal}}", values, "k") == "http://localhost:4100/f-1/{literal}"
+    assert argv.expand("http://localhost:{port}/{tree}/{{literal}}", values, strict="k") == "http://localhost:4100/f-1/{literal}"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import pe_run, write_manifest
-
 from pe.config import manifest
 from pe.engine import graph
 from pe.engine import runner as engine
 from pe.layout import Layout
+from tests.support import pe_run, write_manifest
 
 
 def _plan(repo: Path) -> graph.Plan:
@@ -18,7 +17,7 @@ def _plan(repo: Path) -> graph.Plan:
 
 
 def test_prefetch_answers_for_every_created_tree_and_each_answer_is_used_once(repo: Path) -> None:
-    write_manifest(repo, count="3")
+    write_manifest(repo, count=3)
     assert pe_run(repo, "init", "--feature=feat").returncode == 0
     plan = _plan(repo)
     graph.prefetch_setup_state(plan)
@@ -33,7 +32,7 @@ def test_prefetch_answers_for_every_created_tree_and_each_answer_is_used_once(re
 
 
 def test_a_stale_prefetched_answer_is_not_trusted(repo: Path) -> None:
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     assert pe_run(repo, "init", "--feature=feat").returncode == 0
     plan = _plan(repo)
     feature, tree = plan.features[0], plan.features[0].trees[0]
@@ -42,7 +41,7 @@ def test_a_stale_prefetched_answer_is_not_trusted(repo: Path) -> None:
 
 
 def test_trees_not_created_yet_are_left_to_doit(repo: Path) -> None:
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     plan = _plan(repo)
     graph.prefetch_setup_state(plan)
     assert plan.setup_known == {}

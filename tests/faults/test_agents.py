@@ -7,7 +7,7 @@ a stamp counts; resume runs exactly the trees that are not done.
 What pe cannot guarantee: that an agent stays inside its tree. Agents run as the
 user, with the user's permissions, and need their home directory, caches and tools;
 pe has no portable sandbox that allows all that and denies the rest of the repository.
-So it detects and reports instead (pe/guard.py): the main checkout is compared before
+So it detects and reports instead (pe/tree/guard.py): the main checkout is compared before
 and after every agent run, and every tree already finished is checked to still hold
 exactly what pe committed; both come out as `pe: warning:` lines and in the run record.
 And the work itself is safe: pe's checkpoint commits live in git's object store, so a
@@ -23,24 +23,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import git, pe_run, write_manifest
-from helpers_cycle import kill_group, make_repo, pe_popen, wait_for
-from helpers_cycle import pe as cycle_pe
-from helpers_cycle import write_manifest as write_cycle_manifest
 
-from faults.harness import events, no_processes_left
-
-
-def record(root: Path, tree: str) -> dict:
-    return json.loads((root / ".pe" / "runs" / f"{tree}.json").read_text())
-
-
-def starts(log: Path, tree: str) -> int:
-    return sum(1 for e in events(log) if e["tree"] == tree and e["event"] == "start")
+from tests.support import git, kill_group, pe_popen, pe_run, run_record, starts, wait_for, write_manifest
+from tests.support import pe as cycle_pe
+from tests.support.cycle import make_repo, write_cycle_manifest
+from tests.support.faults import no_processes_left
 
 
 def test_hang_no_results_half_results_each_fail_alone(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="4", jobs="4", timeout="3")
+    write_manifest(repo, count=4, jobs=4, timeout=3)
     bad = {
         "PE_TEST_SLEEP_1": "3600",  # hangs: killed at the 3 s limit, grandchild and all
         "PE_TEST_NO_RESULTS": "2",  # exits 0, writes no RESULTS.md
@@ -51,10 +42,10 @@ def test_hang_no_results_half_results_each_fail_alone(repo: Path, agent_log: Pat
     res = pe_run(repo, "execute", "--feature=feat", env=bad)
     assert res.returncode == 1, res.stdout + res.stderr
     assert time.monotonic() - start < 30
-    assert record(repo, "feat-1")["reason"] == "timed out after 3s (process group killed)"
-    assert record(repo, "feat-2")["reason"] == "the agent left no RESULTS.md"
-    assert "exited with status -9" in record(repo, "feat-3")["reason"]
-    assert record(repo, "feat-4")["state"] == "done"
+    assert run_record(repo, "feat-1")["reason"] == "timed out after 3s (process group killed)"
+    assert run_record(repo, "feat-2")["reason"] == "the agent left no RESULTS.md"
+    assert "exited with status -9" in run_record(repo, "feat-3")["reason"]
+    assert run_record(repo, "feat-4")["state"] == "done"
     stamps = repo / ".pe" / "stamps"
     assert sorted(p.name for p in stamps.glob("*.agent.json")) == ["feat-4.agent.json"]
     # Every agent and every grandchild is gone, whether its agent hung, died or finished.
@@ -69,13 +60,13 @@ def test_hang_no_results_half_results_each_fail_alone(repo: Path, agent_log: Pat
     aside = list((repo / ".pe" / "logs" / "feat-3").glob("RESULTS.incomplete-*.md"))
     assert [p.read_text() for p in aside] == [half]  # never counted, kept for the record
     for i in (1, 2, 3, 4):
-        assert record(repo, f"feat-{i}")["state"] == "done"
+        assert run_record(repo, f"feat-{i}")["state"] == "done"
         assert git(repo / "trees" / f"feat-{i}", "status", "--porcelain") == ""
     no_processes_left(agent_log, timeout=5)
 
 
 def test_an_agent_writing_outside_its_tree_is_detected_and_reported(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="2", jobs="1")
+    write_manifest(repo, count=2, jobs=1)
     main_head = git(repo, "rev-parse", "HEAD")
     # feat-2's agent runs after feat-1 finished, and deletes a file of the main checkout and
     # two of feat-1's: its implementation and its RESULTS.md.
@@ -88,7 +79,7 @@ def test_an_agent_writing_outside_its_tree_is_detected_and_reported(repo: Path, 
         "pe: warning: trees/feat-1 changed after its agent finished and pe committed the work "
         "(2 uncommitted change(s): RESULTS.md, impl.txt): another agent, or a person, wrote there",
     ]
-    assert record(repo, "feat-2")["warnings"] == ["the main checkout changed while this agent ran: README.md deleted"]
+    assert run_record(repo, "feat-2")["warnings"] == ["the main checkout changed while this agent ran: README.md deleted"]
     log = (repo / ".pe" / "logs" / "feat-2" / "agent.log").read_text()
     assert "=== pe: WARNING: the main checkout changed while this agent ran: README.md deleted" in log
     # pe wrote nothing of the vandal's into git: HEAD of main is where it was, feat-1's branch
@@ -104,17 +95,17 @@ def test_an_agent_writing_outside_its_tree_is_detected_and_reported(repo: Path, 
     assert res.returncode == 0, res.stdout + res.stderr
     assert [starts(agent_log, "feat-1"), starts(agent_log, "feat-2")] == [2, 1]
     assert "pe: warning:" not in res.stderr  # nothing outside was touched this time
-    assert record(repo, "feat-1")["state"] == "done" and (repo / "trees" / "feat-1" / "impl.txt").exists()
+    assert run_record(repo, "feat-1")["state"] == "done" and (repo / "trees" / "feat-1" / "impl.txt").exists()
 
 
 def test_parallel_agents_all_get_the_warning(repo: Path, agent_log: Path) -> None:
     """With agents running side by side pe cannot tell which one wrote: each run that overlapped says so."""
-    write_manifest(repo, count="2", jobs="2")
+    write_manifest(repo, count=2, jobs=2)
     env = {"PE_TEST_SLEEP": "1", "PE_TEST_VANDAL_2": "../../README.md"}
     res = pe_run(repo, "execute", "--feature=feat", env=env)
     assert res.returncode == 0, res.stdout + res.stderr
     for tree in ("feat-1", "feat-2"):
-        assert record(repo, tree)["warnings"] == ["the main checkout changed while this agent ran: README.md deleted"]
+        assert run_record(repo, tree)["warnings"] == ["the main checkout changed while this agent ran: README.md deleted"]
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -12,17 +12,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import git, pe_cmd, pe_run, write_manifest
-from helpers_cycle import refs, same, snapshot
 
-from faults.harness import events, git_admin_problems, no_processes_left, wait_until
+from tests.support import agent_runs, git, pe_cmd, pe_run, refs, same, snapshot, wait_for, write_manifest
+from tests.support.faults import git_admin_problems, no_processes_left
 
 STATES = {"pending", "setting up", "setup failed", "ready", "running", "done", "failed", "interrupted", "stale"}
 
 
-def starts(log: Path) -> dict[str, int]:
+def starts(log: Path) -> dict[str, int]:  # every tree's count at once, unlike tests.support.starts
     out: dict[str, int] = {}
-    for e in events(log):
+    for e in agent_runs(log):
         if e["event"] == "start":
             out[e["tree"]] = out.get(e["tree"], 0) + 1
     return out
@@ -62,7 +61,7 @@ ROUNDS = [pytest.param(n, marks=[pytest.mark.slow] if n >= 2 else [], id=f"round
 def test_eight_trees_created_at_once(repo: Path, n: int) -> None:
     """The git race (notes: git-worktree.md) handled, 25 rounds in the long form, with `pe status`
     reading `git worktree list` all the while (a reader can trip over a half-made entry too)."""
-    write_manifest(repo, count="8", jobs="8")
+    write_manifest(repo, count=8, jobs=8)
     with status_polling(repo) as results:
         res = pe_run(repo, "init", "--feature=feat")
     assert res.returncode == 0, res.stdout + res.stderr
@@ -76,7 +75,7 @@ def test_eight_trees_created_at_once(repo: Path, n: int) -> None:
 
 def test_two_executes_at_the_same_instant(repo: Path, agent_log: Path) -> None:
     """Exactly one takes the lock; the other exits 3 naming it; every tree runs once."""
-    write_manifest(repo, count="3")
+    write_manifest(repo, count=3)
     env = {"PE_TEST_SLEEP": "1"}
     procs = [subprocess.Popen(pe_cmd("execute", "--feature=feat"), cwd=repo, text=True, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, env={**os.environ, **env}) for _ in range(2)]
@@ -96,7 +95,7 @@ def test_two_executes_at_the_same_instant(repo: Path, agent_log: Path) -> None:
 
 
 def test_cleanup_during_execute_is_refused_and_changes_nothing(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     assert pe_run(repo, "execute", "--feature=feat").returncode == 0
     # A second round of work is going on (the plan changed) when cleanup is asked for.
     (repo / "specs" / "plan.md").write_text("# Plan v2\n")
@@ -104,7 +103,7 @@ def test_cleanup_during_execute_is_refused_and_changes_nothing(repo: Path, agent
                                stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PE_TEST_SLEEP": "2"})
     try:
-        wait_until(lambda: starts(agent_log) == {"feat-1": 2, "feat-2": 2}, what="the second round")
+        wait_for(lambda: starts(agent_log) == {"feat-1": 2, "feat-2": 2}, timeout=30, what="the second round", poll=0.01)
         before = snapshot(repo / "reports"), refs(repo), git(repo, "worktree", "list", "--porcelain")
         res = pe_run(repo, "cleanup", "--feature=feat")
         assert res.returncode == 3 and res.stderr.count("\n") == 1, res.stderr
@@ -120,7 +119,7 @@ def test_cleanup_during_execute_is_refused_and_changes_nothing(repo: Path, agent
 
 
 def test_status_during_execute_works_and_writes_nothing(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="3", jobs="3")
+    write_manifest(repo, count=3, jobs=3)
     with status_polling(repo) as results:
         res = pe_run(repo, "execute", "--feature=feat", env={"PE_TEST_SLEEP": "1"})
     assert res.returncode == 0, res.stdout + res.stderr

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import git, pe_run, write_manifest
 
-from faults.harness import events, no_processes_left
+from tests.support import git, pe_run, write_manifest
+from tests.support.faults import count, no_processes_left
 
 
 @pytest.fixture
@@ -48,15 +48,11 @@ def all_json_parses(state: Path) -> None:
         json.loads(path.read_text())
 
 
-def runs(log: Path, tree: str, event: str, tag: str) -> int:
-    return sum(1 for e in events(log) if (e["tree"], e["event"], e.get("tag")) == (tree, event, tag))
-
-
 @pytest.mark.parametrize(("leave_kb", "output"), [(0, 0), (40, 0), (300, 200_000)],
                          ids=["nothing-left", "no-room-for-the-prompts", "logs-fill-it-mid-run"])
 def test_disk_full_during_execute(small_state_dir: Path, repo: Path, agent_log: Path, leave_kb: int,
                                   output: int) -> None:
-    write_manifest(repo, count="3")
+    write_manifest(repo, count=3)
     assert pe_run(repo, "init", "--feature=feat").returncode == 0
     filler = fill(small_state_dir, leave_kb)
     res = pe_run(repo, "execute", "--feature=feat", env={"PE_TEST_OUTPUT": str(output), "PE_TEST_TAG": "full"})
@@ -91,7 +87,7 @@ def test_disk_full_during_execute(small_state_dir: Path, repo: Path, agent_log: 
     for i in (1, 2, 3):
         tree = f"feat-{i}"
         # Done once: a tree the full disk kept pe from recording as done runs again, the others do not.
-        assert runs(agent_log, tree, "start", "resume") == (0 if tree in stamped else 1)
+        assert count(agent_log, tree, "start", "resume") == (0 if tree in stamped else 1)
         assert json.loads((small_state_dir / "runs" / f"{tree}.json").read_text())["state"] == "done"
         assert git(repo / "trees" / tree, "status", "--porcelain") == ""
     all_json_parses(small_state_dir)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from faults.harness import CRASH, PHASES, SEED, trial
+from tests.support.faults import CRASH, PHASES, SEED, trial
 
 TRIALS = int(os.environ.get("PE_FAULT_TRIALS", "20"))
 FAULTS = {"kill-9": signal.SIGKILL, "crash": CRASH, "sigint": signal.SIGINT, "sigterm": signal.SIGTERM}

@@ -9,13 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import git, pe_run, write_manifest
+from tests.support import git, pe_run, starts, write_manifest
 
-from faults.harness import events
-
-
-def starts(log: Path, tree: str) -> int:
-    return sum(1 for e in events(log) if e["tree"] == tree and e["event"] == "start")
 
 def _was_creating(repo: Path, tree: str) -> None:
     """pe's marker that it was creating `tree` when it died."""
@@ -36,7 +31,7 @@ def _initializing_entry(repo: Path, tree: str, *, head: str, commondir: str) -> 
 
 
 def test_stale_ref_locks_from_a_crashed_branch_delete_are_cleared(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     assert pe_run(repo, "execute", "--feature=feat").returncode == 0
     # What a crash inside `git branch -D` leaves: the packed-refs lock and the ref's own.
     (repo / ".git" / "packed-refs.lock").write_text("")
@@ -48,7 +43,7 @@ def test_stale_ref_locks_from_a_crashed_branch_delete_are_cleared(repo: Path, ag
 
 
 def test_a_lock_a_live_process_holds_is_left_alone_and_named(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="1")
+    write_manifest(repo, count=1)
     assert pe_run(repo, "execute", "--feature=feat").returncode == 0
     lock = repo / ".git" / "packed-refs.lock"
     holder = subprocess.Popen([sys.executable, "-c", f"f = open({str(lock)!r}, 'w'); import time; time.sleep(60)"])
@@ -67,7 +62,7 @@ def test_a_lock_a_live_process_holds_is_left_alone_and_named(repo: Path, agent_l
 
 
 def test_stale_index_and_branch_locks_in_a_tree_do_not_stop_resume(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="1")
+    write_manifest(repo, count=1)
     res = pe_run(repo, "execute", "--feature=feat", env={"PE_TEST_FAIL": "1"})
     assert res.returncode == 1
     # A crash during the checkpoint commit: the tree's index lock and its branch's ref lock stay.
@@ -82,7 +77,7 @@ def test_stale_index_and_branch_locks_in_a_tree_do_not_stop_resume(repo: Path, a
 def test_a_half_written_worktree_entry_is_removed(repo: Path, agent_log: Path) -> None:
     """A crash inside `git worktree add`: the admin dir exists, its commondir is empty, and every
     `git worktree list` fails until it is gone."""
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     _initializing_entry(repo, "feat-1", head="ref: refs/heads/feat-1", commondir="")  # commondir not yet written
     _was_creating(repo, "feat-1")
     (repo / "trees" / "feat-1").mkdir(parents=True)
@@ -96,7 +91,7 @@ def test_a_half_written_worktree_entry_is_removed(repo: Path, agent_log: Path) -
 def test_a_worktree_add_cut_off_before_its_branch_is_repaired(repo: Path, agent_log: Path) -> None:
     """A crash inside `git worktree add -b`: registered, `locked initializing`, HEAD not yet on
     the branch (detached, all zeros). pe's own (its `creating` marker): repaired, not refused."""
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     admin = _initializing_entry(repo, "feat-1", head="0" * 40, commondir="../..\n")
     (repo / "trees" / "feat-1").mkdir(parents=True)
     (repo / "trees" / "feat-1" / ".git").write_text(f"gitdir: {admin}\n")
@@ -112,7 +107,7 @@ def test_a_worktree_remove_cut_off_after_the_trees_git_file_went_is_finished(rep
     """A crash inside `git worktree remove` once git had deleted the tree's .git file (it deletes the
     files first, the admin dir last): the entry is prunable, the directory still holds files of the
     archived commit. The next cleanup deletes them, instead of leaving them behind for good."""
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     assert pe_run(repo, "execute", "--feature=feat").returncode == 0
     tree = repo / "trees" / "feat-1"
     tip = git(repo, "rev-parse", "feat-1")
@@ -131,7 +126,7 @@ def test_a_worktree_remove_cut_off_after_the_trees_git_file_went_is_finished(rep
 
 
 def test_files_added_to_such_a_leftover_are_never_deleted(repo: Path, agent_log: Path) -> None:
-    write_manifest(repo, count="1")
+    write_manifest(repo, count=1)
     assert pe_run(repo, "execute", "--feature=feat").returncode == 0
     tree = repo / "trees" / "feat-1"
     (repo / ".pe" / "stamps" / "feat-1.removing.json").write_text(json.dumps({"head": git(repo, "rev-parse", "feat-1")}))
@@ -146,7 +141,7 @@ def test_files_added_to_such_a_leftover_are_never_deleted(repo: Path, agent_log:
 def test_a_stamp_written_just_before_pe_was_killed_gets_its_run_recorded(repo: Path, agent_log: Path) -> None:
     """kill -9 between the agent's stamp and its run record: the tree is done (the stamp says so, and
     it is not run again), but its record said `running`, with a dead pid, for good."""
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     assert pe_run(repo, "execute", "--feature=feat").returncode == 0
     path = repo / ".pe" / "runs" / "feat-1.json"
     record = json.loads(path.read_text())
@@ -166,7 +161,7 @@ def test_a_stamp_written_just_before_pe_was_killed_gets_its_run_recorded(repo: P
 def test_a_worktree_add_cut_off_in_its_branch_creation_is_repaired(repo: Path, agent_log: Path) -> None:
     """A crash inside `git worktree add -b` while its own `git branch` held the new branch's ref lock:
     no entry, no branch, no directory, only pe's `creating` marker and refs/heads/<tree>.lock."""
-    write_manifest(repo, count="2")
+    write_manifest(repo, count=2)
     _was_creating(repo, "feat-1")
     (repo / ".git" / "refs" / "heads" / "feat-1.lock").write_text("")
     res = pe_run(repo, "resume", "--feature=feat")

@@ -17,27 +17,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import git
-from helpers_cycle import refs, same
 
 from pe.main import main
+from tests.support import git, refs, same
 
 TESTS = Path(__file__).resolve().parent.parent
 
 # Already covered, with their exact messages, in these tests:
 ELSEWHERE = {
     "malformed YAML (an unclosed bracket), a key twice, not UTF-8, a top-level list":
-        "tests/test_manifest.py::CORPUS ('feature: [', 'count: 3\\ncount: 4', '\\xff\\xfe', '[1, 2]')",
-    "wrong types: count 'three' / true, strategies a string, agent 5": "tests/test_manifest.py::CORPUS",
-    "unknown keys, top level and in implementations.N.agent": "tests/test_manifest.py::CORPUS ('bogus: 1', 'foo: 1')",
+        "tests/config/test_manifest.py::CORPUS ('feature: [', 'count: 3\\ncount: 4', '\\xff\\xfe', '[1, 2]')",
+    "wrong types: count 'three' / true, strategies a string, agent 5": "tests/config/test_manifest.py::CORPUS",
+    "unknown keys, top level and in implementations.N.agent": "tests/config/test_manifest.py::CORPUS ('bogus: 1', 'foo: 1')",
     "count 0 and 51, jobs 0, timeout 0 and '10x', implementations beyond count":
-        "tests/test_manifest.py::CORPUS",
-    "a plan that is missing, a directory, binary, outside the repository": "tests/test_manifest.py::CORPUS",
-    "a base that does not exist (manifest)": "tests/test_manifest.py::CORPUS ('base: no-such-ref')",
+        "tests/config/test_manifest.py::CORPUS",
+    "a plan that is missing, a directory, binary, outside the repository": "tests/config/test_manifest.py::CORPUS",
+    "a base that does not exist (manifest)": "tests/config/test_manifest.py::CORPUS ('base: no-such-ref')",
     "feature names --set-upstream-to=x, ../x, 'a b', -x, A, x/y, a..b, 42 characters, é, ''":
-        "tests/test_manifest.py::test_bad_feature_names_refused_before_git",
-    "--count=0, --strategy=fast": "tests/test_manifest.py::test_flag_errors_are_one_line_exit_3",
-    "setup: settings (bad commands, port ranges, env names)": "tests/treesetup/test_config.py::test_bad_setup_is_one_line_exit_3",
+        "tests/config/test_manifest.py::test_bad_feature_names_refused_before_git",
+    "--count=0, --strategy=fast": "tests/config/test_manifest.py::test_flag_errors_are_one_line_exit_3",
+    "setup: settings (bad commands, port ranges, env names)": "tests/config/test_setup.py::test_bad_setup_is_one_line_exit_3",
     "refs that look like options, ranges": "tests/test_git.py::test_resolve_commit_never_takes_options",
     "detached HEAD, a repository with no commits":
         "tests/test_git.py::test_detached_head_and_empty_repository_are_one_line_errors",

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from pe.layout import Layout
 from pe.lifecycle import recovery
-
-
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+from tests.support import git as _git
 
 
 def test_a_tag_named_like_a_tree_branch_does_not_hide_the_branch(tmp_path: Path) -> None:

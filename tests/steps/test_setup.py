@@ -9,13 +9,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from conftest import git
-from treesetup.helpers import DATA, commit, pe, setup_log, stamp, write_feature
-
 from pe.config import manifest
 from pe.layout import Layout
-from pe.steps import setup as setup_step
+from pe.tree import stamps
 from pe.tree import state as treestate
+from tests.support import agent_runs, git, pe_exit, write_manifest
+from tests.support.treesetup import DATA, commit, setup_log, stamp
 
 # verify fails in tree 2 only (PE_INDEX is the tree's index; the baseline runs as index 0).
 VERIFY_FAILS_IN_2 = [sys.executable, "-c",
@@ -23,17 +22,13 @@ VERIFY_FAILS_IN_2 = [sys.executable, "-c",
                      "sys.exit(3 if os.environ['PE_INDEX'] == '2' else 0)"]
 
 
-def _runs(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-
 def _started(log: Path) -> set[str]:
-    return {r["tree"] for r in _runs(log) if r["event"] == "start"}
+    return {r["tree"] for r in agent_runs(log) if r["event"] == "start"}
 
 
 def test_a_failing_verify_stops_that_trees_agent_only(repo: Path, agent_log: Path) -> None:
-    write_feature(repo, count=3, setup={"install": "none", "verify": VERIFY_FAILS_IN_2, "baseline": True})
-    assert pe(repo, "execute", "--feature=feat") == 1
+    write_manifest(repo, count=3, setup={"install": "none", "verify": VERIFY_FAILS_IN_2, "baseline": True})
+    assert pe_exit(repo, "execute", "--feature=feat") == 1
     assert _started(agent_log) == {"feat-1", "feat-3"}
     st = stamp(repo, "feat-2")
     assert st["ok"] is False
@@ -47,8 +42,8 @@ def test_a_failing_verify_stops_that_trees_agent_only(repo: Path, agent_log: Pat
     assert states["feat-1"].state == states["feat-3"].state == "done"
     assert "checking feat-2" in setup_log(repo, "feat-2")
     # Running again retries the failed tree's setup only; the others stay done.
-    assert pe(repo, "execute", "--feature=feat") == 1
-    assert len(_runs(agent_log)) == 4 and _started(agent_log) == {"feat-1", "feat-3"}
+    assert pe_exit(repo, "execute", "--feature=feat") == 1
+    assert len(agent_runs(agent_log)) == 4 and _started(agent_log) == {"feat-1", "feat-3"}
     assert setup_log(repo, "feat-2").count("=== pe: setup") == 2
     assert setup_log(repo, "feat-1").count("=== pe: setup") == 1
 
@@ -56,8 +51,8 @@ def test_a_failing_verify_stops_that_trees_agent_only(repo: Path, agent_log: Pat
 def test_baseline_reports_a_base_that_already_fails(repo: Path, agent_log: Path) -> None:
     (repo / "check.py").write_text("import sys\nprint('broken before any agent')\nsys.exit(1)\n")
     commit(repo, "a check that fails on the base")
-    write_feature(repo, count=2, setup={"install": "none", "verify": ["python3", "check.py"], "baseline": True})
-    assert pe(repo, "init", "--feature=feat") == 1
+    write_manifest(repo, count=2, setup={"install": "none", "verify": ["python3", "check.py"], "baseline": True})
+    assert pe_exit(repo, "init", "--feature=feat") == 1
     base = git(repo, "rev-parse", "HEAD")
     result = json.loads((repo / ".pe" / "baseline" / "feat.json").read_text())
     assert result["base"] == base and result["ok"] is False
@@ -79,8 +74,8 @@ def test_setup_files_never_reach_the_branch(repo: Path, agent_log: Path) -> None
         shutil.copy(f, repo / f.name)
     git(repo, "add", "package.json", "package-lock.json")
     git(repo, "commit", "--quiet", "-m", "npm project")
-    write_feature(repo, count=1, setup={"env": {"API_URL": "http://localhost:{port}/{tree}"}})
-    assert pe(repo, "execute", "--feature=feat") == 0
+    write_manifest(repo, count=1, setup={"env": {"API_URL": "http://localhost:{port}/{tree}"}})
+    assert pe_exit(repo, "execute", "--feature=feat") == 0
     tree = repo / "trees" / "feat-1"
     assert (tree / ".env").exists() and (tree / ".pe.env").exists() and (tree / "node_modules").is_dir()
     env_text = (tree / ".pe.env").read_text()
@@ -89,5 +84,5 @@ def test_setup_files_never_reach_the_branch(repo: Path, agent_log: Path) -> None
     committed = git(tree, "show", "--name-only", "--format=", "HEAD").split()
     assert sorted(committed) == ["RESULTS.md", "impl.txt"]
     assert git(tree, "ls-files", ".env", ".pe.env", "node_modules") == ""
-    generated, carried = setup_step.created(Layout(repo), "feat-1")
+    generated, carried = stamps.setup_created(Layout(repo), "feat-1")
     assert generated == [".pe.env", "node_modules"] and carried == [".env"]

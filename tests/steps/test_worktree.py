@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import git, write_manifest
 
 from pe import git as pegit
 from pe.config import manifest
@@ -14,10 +13,11 @@ from pe.errors import PeError
 from pe.layout import Layout
 from pe.main import main
 from pe.steps import worktree
+from tests.support import git, write_manifest
 
 
 def _feature(repo: Path, count: int = 2) -> manifest.Feature:
-    write_manifest(repo, count=str(count))
+    write_manifest(repo, count=count)
     return manifest.load(Layout(repo), "feat")
 
 
@@ -112,7 +112,7 @@ def test_layout_refuses_paths_outside_trees(repo: Path) -> None:
 
 def test_eight_trees_at_once_never_race(repo: Path) -> None:
     """Parallel `git worktree add` fails intermittently inside git; pe serialises the bookkeeping."""
-    write_manifest(repo, count="8", jobs="8")
+    write_manifest(repo, count=8, jobs=8)
     for _ in range(3):
         assert main(["init", "--feature=feat", f"--dir={repo}"]) == 0
         listing = git(repo, "worktree", "list", "--porcelain")

@@ -6,6 +6,7 @@ pe itself has no test hook: the presets run exactly as they would against the re
 
 The CLIs come from .agents/bin (.ci/install-agent-clis), or PE_AGENT_BIN_DIR. A missing
 one skips its tests, unless PE_REQUIRE_AGENT_CLIS=1 (then they fail), as in tests/model_server.
+Used by tests/agents, which write their manifests with tests.support.write_manifest.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from model_server.clis import FAKE_KEY, OFFLINE_MODEL, litellm_registry
+
+from tests.model_server.clis import FAKE_KEY, OFFLINE_MODEL, litellm_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(os.environ.get("PE_AGENT_BIN_DIR") or ROOT / ".agents" / "bin")
@@ -173,19 +174,6 @@ def offline_agent(name: str, url: str, state: Path, **settings: Any) -> dict[str
     extra_env = settings.pop("env", {})
     entry["env"] = {**entry["env"], **extra_env}
     return entry | settings
-
-
-def write_feature(root: Path, feature: str = "feat", **data: Any) -> Path:
-    """features/<feature>.yaml with `data` (agent:, implementations:, count:, timeout: ...)."""
-    path = root / "features" / f"{feature}.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(yaml.safe_dump({"feature": feature, "plan": "specs/plan.md", **data}, sort_keys=False))
-    return path
-
-
-def record(root: Path, tree: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((root / ".pe" / "runs" / f"{tree}.json").read_text())
-    return data
 
 
 def agent_log(root: Path, tree: str) -> str:

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import PLAN, SCRIPTED_AGENT, git, pe_cmd
-
 from pe.tree.results import check_results
+from tests.support.repo import PLAN, SCRIPTED_AGENT, agent_runs, git
+from tests.support.run import pe_cmd, wait_for
 
 SEED = int(os.environ.get("PE_FAULT_SEED", "20250611"))
 FEATURE = "feat"
@@ -83,15 +83,9 @@ def env_for(log: Path, tag: str = "", **extra: str) -> dict[str, str]:
     return {**os.environ, **AGENT_ENV, "PE_TEST_RUNS": str(log), "PE_TEST_TAG": tag, **extra}
 
 
-def events(log: Path) -> list[dict]:
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-
-
 def count(log: Path, tree: str, event: str, tag: str | None = None) -> int:
     """Lines of `event` for `tree`; with `tag`, only those of runs the pe command of that tag started."""
-    return sum(1 for e in events(log) if e["tree"] == tree and e["event"] == event and (tag is None or e.get("tag") == tag))
+    return sum(1 for e in agent_runs(log) if e["tree"] == tree and e["event"] == event and (tag is None or e.get("tag") == tag))
 
 
 def spawn(root: Path, *args: str, env: dict[str, str], out: Path) -> subprocess.Popen[bytes]:
@@ -133,14 +127,6 @@ def processes_with(log: Path) -> list[str]:
                 continue
             found.append(f"{entry} {cmd}")
     return found
-
-
-def wait_until(cond: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def no_processes_left(log: Path, timeout: float = 10.0) -> None:
@@ -253,7 +239,7 @@ def check_all_cleaned(root: Path, log: Path, names: list[str], before: dict[str,
     assert git(root, "branch", "--list", "feat-*") == "", f"{what}: branches left"
     assert git(root, "worktree", "list", "--porcelain").count("worktree ") == 1, f"{what}: worktrees left"
     assert not git_admin_problems(root), f"{what}: {git_admin_problems(root)}"
-    ran = [e for e in events(log) if e["event"] == "start" and e.get("tag") != "before"]
+    ran = [e for e in agent_runs(log) if e["event"] == "start" and e.get("tag") != "before"]
     assert not ran, f"{what}: cleanup ran an agent: {ran}"
     quarantine = root / ".pe" / "quarantine"
     assert not quarantine.exists() or not any(quarantine.iterdir()), f"{what}: something was quarantined"
@@ -304,10 +290,10 @@ def window(phase: Phase, where: Path) -> float:
         for argv in phase.before:
             pe_ok(root, *argv, env=env)
         child = spawn(root, *phase.command, env=env, out=root.parent / "out.txt")
-        wait_until(lambda: phase.started(root) or child.poll() is not None, what=f"{phase.name} to start")
+        wait_for(lambda: phase.started(root) or child.poll() is not None, what=f"{phase.name} to start", timeout=30, poll=0.01)
         t0 = time.monotonic()
         if phase.name == "init":  # the worktree part of init: until the first tree's setup begins
-            wait_until(lambda: _setting_up(root) or child.poll() is not None, what="setup to start")
+            wait_for(lambda: _setting_up(root) or child.poll() is not None, what="setup to start", timeout=30, poll=0.01)
         else:
             child.wait(120)
         _WINDOWS[phase.name] = time.monotonic() - t0
@@ -350,7 +336,7 @@ def trial(phase: Phase, calibration: Path, where: Path, rng: random.Random, sig:
         before_tips = tips(root, trees()) if phase.name == "cleanup" else {}
         delay = rng.uniform(0, span)
         child = spawn(root, *phase.command, env=env_for(log, tag="hit"), out=out)
-        wait_until(lambda: phase.started(root) or child.poll() is not None, what=f"{what}: phase start")
+        wait_for(lambda: phase.started(root) or child.poll() is not None, what=f"{what}: phase start", timeout=30, poll=0.01)
         time.sleep(delay)
         hit = child.poll() is None
         if hit and sig == CRASH:

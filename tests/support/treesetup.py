@@ -1,7 +1,7 @@
 """Helpers for the tree setup tests: real repos, real pe runs, real package managers.
 
-Imported as `treesetup.helpers` (tests/ is on sys.path through its conftest).
-Fixture projects in data/: npm7 and npm6 (is-number 7.0.0 / 6.0.0, each with
+Used by tests/treesetup and tests/steps/test_setup.py, with tests.support's write_manifest
+and pe_exit. Fixture projects in data/: npm7 and npm6 (is-number 7.0.0 / 6.0.0, each with
 its package-lock.json) and uv (iniconfig 2.0.0 with its uv.lock): tiny real
 dependencies, so installs hit the real registries once and the shared caches
 after that.
@@ -19,10 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
-from conftest import git
-
-from pe.main import main
+from tests.support.repo import git
+from tests.support.run import pe_exit
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -41,31 +39,9 @@ def commit(root: Path, message: str) -> None:
     git(root, "commit", "--quiet", "-m", message)
 
 
-def write_feature(root: Path, name: str = "feat", count: int = 3, setup: dict[str, Any] | None = None,
-                  jobs: int | None = None) -> Path:
-    data: dict[str, Any] = {
-        "feature": name,
-        "plan": "specs/plan.md",
-        "count": count,
-        "agent": {"preset": "command", "command": ["python", "tools/agent.py", "{prompt_file}"]},
-    }
-    if jobs:
-        data["jobs"] = jobs
-    if setup is not None:
-        data["setup"] = setup
-    path = root / "features" / f"{name}.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def pe(root: Path, *args: str) -> int:
-    return main([*args, f"--dir={root}"])
-
-
 def init(root: Path, feature: str = "feat") -> int:
     """`pe init` with the manifest in place: create every tree and set it up."""
-    return pe(root, "init", f"--feature={feature}")
+    return pe_exit(root, "init", f"--feature={feature}")
 
 
 def stamp(root: Path, tree: str) -> dict[str, Any]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from pe.tree.progress import AUTO, OBSERVED, completion, parse, refresh
 from pe.tree.runrecord import RunRecord
+from tests.support import git
 
 AGENT_TEXT = """# Progress: my notes
 
@@ -30,10 +30,6 @@ The lexer handles unicode.
 
 Keep the AST immutable.
 """
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def make_tree(tmp_path: Path) -> tuple[Path, str]:

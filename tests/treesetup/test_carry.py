@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import git
-from treesetup.helpers import commit, init, setup_log, stamp, write_feature
+from tests.support import git, write_manifest
+from tests.support.treesetup import commit, init, setup_log, stamp
 
 
 def test_env_is_copied_a_tracked_file_is_not_a_link_outside_is_refused(repo: Path, tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ def test_env_is_copied_a_tracked_file_is_not_a_link_outside_is_refused(repo: Pat
     (repo / "shared").mkdir()
     (repo / "shared" / "real.env").write_text("SHARED=1\n")
     os.symlink("shared/real.env", repo / ".env.inside")  # a link within the repo is fine
-    write_feature(repo, count=2, setup={"install": "none", "copy": ["**/.env*", "config.json"]})
+    write_manifest(repo, count=2, setup={"install": "none", "copy": ["**/.env*", "config.json"]})
 
     assert init(repo) == 0
     for i in (1, 2):
@@ -49,7 +49,7 @@ def test_default_copies_the_env_files_present_and_symlink_links_back(repo: Path)
     (repo / ".env").write_text("A=1\n")
     (repo / "data").mkdir()
     (repo / "data" / "big.bin").write_bytes(b"\0" * 1024)
-    write_feature(repo, count=1, setup={"install": "none", "symlink": ["data"]})
+    write_manifest(repo, count=1, setup={"install": "none", "symlink": ["data"]})
     assert init(repo) == 0
     tree = repo / "trees" / "feat-1"
     assert (tree / ".env").read_text() == "A=1\n"
@@ -61,7 +61,7 @@ def test_default_copies_the_env_files_present_and_symlink_links_back(repo: Path)
 def test_nothing_is_written_through_a_link_that_leads_out_of_the_tree(repo: Path, tmp_path: Path) -> None:
     (repo / "conf").mkdir()
     (repo / "conf" / "local.json").write_text("{}\n")  # untracked
-    write_feature(repo, count=1, setup={"install": "none", "copy": ["conf/local.json"]})
+    write_manifest(repo, count=1, setup={"install": "none", "copy": ["conf/local.json"]})
     assert init(repo) == 0
     tree = repo / "trees" / "feat-1"
     assert (tree / "conf" / "local.json").exists()
@@ -71,7 +71,7 @@ def test_nothing_is_written_through_a_link_that_leads_out_of_the_tree(repo: Path
     (tree / "conf" / "local.json").unlink()
     (tree / "conf").rmdir()
     os.symlink(outside, tree / "conf")
-    write_feature(repo, count=1, setup={"install": "none", "copy": ["conf/local.json"], "env": {"X": "1"}})
+    write_manifest(repo, count=1, setup={"install": "none", "copy": ["conf/local.json"], "env": {"X": "1"}})
     assert init(repo) == 0
     assert list(outside.iterdir()) == []
     assert "REFUSED conf/local.json: a directory of the tree on its path leads outside the tree" in setup_log(

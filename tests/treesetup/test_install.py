@@ -7,8 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import git
-from treesetup.helpers import DATA, add_project, commit, init, setup_log, stamp, write_feature
+
+from tests.support import git, write_manifest
+from tests.support.treesetup import DATA, add_project, commit, init, setup_log, stamp
 
 pytestmark = pytest.mark.skipif(shutil.which("npm") is None or shutil.which("node") is None,
                                 reason="needs npm and node")
@@ -20,7 +21,7 @@ def _node(tree: Path, code: str) -> str:
 
 def test_package_lock_installs_the_dependency_in_every_tree(repo: Path) -> None:
     add_project(repo, "npm7")
-    write_feature(repo, count=3, setup={"verify": ["node", "-e", "require('is-number')"]})
+    write_manifest(repo, count=3, setup={"verify": ["node", "-e", "require('is-number')"]})
     assert init(repo) == 0
     records = {}
     for i in (1, 2, 3):
@@ -40,7 +41,7 @@ def test_package_lock_installs_the_dependency_in_every_tree(repo: Path) -> None:
 def test_uv_lock_installs_the_dependency_in_every_tree(repo: Path) -> None:
     add_project(repo, "uv")
     add_project(repo, "npm7", subdir="web")  # a second project in the same repo: both are installed
-    write_feature(repo, count=3, setup={"verify": "uv run --frozen python -c 'import iniconfig'"})
+    write_manifest(repo, count=3, setup={"verify": "uv run --frozen python -c 'import iniconfig'"})
     assert init(repo) == 0
     for i in (1, 2, 3):
         tree = repo / "trees" / f"feat-{i}"
@@ -57,7 +58,7 @@ def test_uv_lock_installs_the_dependency_in_every_tree(repo: Path) -> None:
 
 def test_changing_the_lockfile_reinstalls_that_tree_and_nothing_else(repo: Path) -> None:
     add_project(repo, "npm7")
-    write_feature(repo, count=3)
+    write_manifest(repo, count=3)
     assert init(repo) == 0
     before = {i: stamp(repo, f"feat-{i}") for i in (1, 2, 3)}
     # Tree 2's agent pins another version and commits it.
@@ -89,7 +90,7 @@ def test_node_modules_is_cloned_from_the_main_checkout_where_the_file_system_all
     cow = subprocess.run(["cp", "--reflink=always", str(probe), str(repo / "probe")],
                          capture_output=True).returncode == 0
     (repo / "probe").unlink(missing_ok=True)
-    write_feature(repo, count=1)
+    write_manifest(repo, count=1)
     assert init(repo) == 0
     tree = repo / "trees" / "feat-1"
     assert _node(tree, "console.log(require('is-number')(1))") == "true"
@@ -103,7 +104,7 @@ def test_node_modules_is_cloned_from_the_main_checkout_where_the_file_system_all
 
 def test_a_missing_install_tool_is_named(repo: Path) -> None:
     add_project(repo, "npm7")
-    write_feature(repo, count=2, setup={"install": "no-such-installer-pe --frozen"})
+    write_manifest(repo, count=2, setup={"install": "no-such-installer-pe --frozen"})
     assert init(repo) == 1
     for i in (1, 2):
         st = stamp(repo, f"feat-{i}")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from treesetup.helpers import free_range, init, listener, pe, port_is_free, stamp, tree_env, write_feature
-
 from pe.config import manifest
 from pe.layout import Layout
 from pe.steps import setup as setup_step
-from pe.treesetup import ports
+from pe.treesetup import envfile, ports
+from tests.support import pe_exit, write_manifest
+from tests.support.treesetup import free_range, init, listener, port_is_free, stamp, tree_env
 
 
 def _setup(lo: int, hi: int, per_tree: int = 1) -> dict:
@@ -18,7 +18,7 @@ def _setup(lo: int, hi: int, per_tree: int = 1) -> dict:
 
 def test_three_trees_get_three_distinct_free_ports(repo: Path) -> None:
     lo, hi = free_range()
-    write_feature(repo, count=3, setup=_setup(lo, hi))
+    write_manifest(repo, count=3, setup=_setup(lo, hi))
     assert init(repo) == 0
     got = {}
     for i in (1, 2, 3):
@@ -32,7 +32,7 @@ def test_three_trees_get_three_distinct_free_ports(repo: Path) -> None:
 
 def test_a_port_bound_by_another_process_is_skipped(repo: Path) -> None:
     lo, hi = free_range()
-    write_feature(repo, count=2, setup=_setup(lo, hi, per_tree=2))
+    write_manifest(repo, count=2, setup=_setup(lo, hi, per_tree=2))
     # Another program holds the second port of the first block: that whole block is skipped.
     with listener(lo + 1):
         assert init(repo) == 0
@@ -46,8 +46,8 @@ def test_a_port_bound_by_another_process_is_skipped(repo: Path) -> None:
 
 def test_two_features_never_share_a_port(repo: Path) -> None:
     lo, hi = free_range()
-    write_feature(repo, "alpha", count=2, setup=_setup(lo, hi, per_tree=3))
-    write_feature(repo, "beta", count=2, setup=_setup(lo, hi, per_tree=2))
+    write_manifest(repo, "alpha", count=2, setup=_setup(lo, hi, per_tree=3))
+    write_manifest(repo, "beta", count=2, setup=_setup(lo, hi, per_tree=2))
     assert init(repo, "alpha") == 0
     assert init(repo, "beta") == 0
     seen: list[int] = []
@@ -59,7 +59,7 @@ def test_two_features_never_share_a_port(repo: Path) -> None:
 
 def test_resume_keeps_a_trees_port_and_cleanup_releases_it(repo: Path) -> None:
     lo, hi = free_range()
-    write_feature(repo, count=2, setup=_setup(lo, hi))
+    write_manifest(repo, count=2, setup=_setup(lo, hi))
     assert init(repo) == 0
     port = int(tree_env(repo, "feat-1")["PE_PORT"])
     # The tree's own dev server is still running from the killed run, and its setup
@@ -67,11 +67,11 @@ def test_resume_keeps_a_trees_port_and_cleanup_releases_it(repo: Path) -> None:
     (repo / ".pe" / "stamps" / "feat-1.setup.json").unlink()
     (repo / "trees" / "feat-1" / ".pe.env").unlink()
     with listener(port):
-        assert pe(repo, "init", "--feature=feat") == 0
+        assert pe_exit(repo, "init", "--feature=feat") == 0
         assert int(tree_env(repo, "feat-1")["PE_PORT"]) == port
     layout = Layout(repo)
     feature = manifest.load(layout, "feat")
-    assert setup_step.tree_env(layout, feature, feature.trees[0])["PORT"] == str(port)
+    assert envfile.tree_env(layout, feature, feature.trees[0])["PORT"] == str(port)
     setup_step.release(layout, "feat-1")
     assert ports.leased(layout, "feat-1") == ()
     assert ports.leased(layout, "feat-2") != ()

@@ -1,0 +1,1 @@
+"""pe's tests: one folder per package of pe/, shared helpers in tests/support."""
