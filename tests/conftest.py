@@ -5,13 +5,12 @@ Helpers are in tests/support (`from tests.support import ...`); fixtures are use
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import PLAN, SCRIPTED_AGENT, git
+from tests.support import scripted_repo
 
 
 @pytest.fixture(autouse=True)
@@ -32,17 +31,7 @@ def _isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 @pytest.fixture
 def repo(tmp_path: Path) -> Iterator[Path]:
     """A real repository with one commit, a plan, and the scripted agent at tools/agent.py."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "--quiet")
-    (root / "README.md").write_text("project\n")
-    (root / "specs").mkdir()
-    (root / "specs" / "plan.md").write_text(PLAN)
-    (root / "tools").mkdir()
-    shutil.copy(SCRIPTED_AGENT, root / "tools" / "agent.py")
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "-m", "init")
-    yield root
+    yield scripted_repo(tmp_path / "repo")
 
 
 @pytest.fixture

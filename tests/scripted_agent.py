@@ -24,14 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-SECTIONS = [
-    "Approach Summary",
-    "Files Created/Modified",
-    "Key Design Decisions",
-    "Trade-offs Made",
-    "Performance Considerations",
-    "Testing Strategy",
-]
+from pe.tree.results import RESULTS_SECTIONS as SECTIONS  # what pe requires, so the agent follows it
 
 
 def _has(var: str, index: str) -> bool:

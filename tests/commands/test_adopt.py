@@ -8,19 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.support import git, pe, snapshot
-from tests.support.cycle import make_repo, write_cycle_manifest
+from tests.support.cycle import executed
 from tests.support.cycle_agent import GOOD, SLOW
 
 
 @pytest.fixture
 def done3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """calc-1 good, calc-2 slow (same file, different code), calc-3 good plus a dependency."""
-    root = make_repo(tmp_path)
-    write_cycle_manifest(root)
-    monkeypatch.setenv("CYCLE_VARIANT_2", "slow")
-    monkeypatch.setenv("CYCLE_VARIANT_3", "dep")
-    assert pe(root, "execute", "--feature=calc")[0] == 0
-    return root
+    return executed(tmp_path, monkeypatch, variants={2: "slow", 3: "dep"})
 
 
 def tip(root: Path, ref: str) -> str:

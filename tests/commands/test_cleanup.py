@@ -11,17 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.support import git, pe, refs, same, snapshot
-from tests.support.cycle import make_repo, write_cycle_manifest
+from tests.support.cycle import executed, make_repo, write_cycle_manifest
 
 
 @pytest.fixture
 def done3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = make_repo(tmp_path)
-    write_cycle_manifest(root)
-    monkeypatch.setenv("CYCLE_VARIANT_2", "slow")
-    monkeypatch.setenv("CYCLE_VARIANT_3", "dep")
-    assert pe(root, "execute", "--feature=calc")[0] == 0
-    return root
+    return executed(tmp_path, monkeypatch, variants={2: "slow", 3: "dep"})
 
 
 def everything(root: Path) -> dict[str, str]:

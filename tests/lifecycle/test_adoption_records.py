@@ -10,16 +10,13 @@ import pytest
 from pe.errors import PeError
 from pe.layout import Layout
 from pe.lifecycle import adoption
-from tests.support import git, pe
-from tests.support.cycle import make_repo, write_cycle_manifest
+from tests.support import git
+from tests.support.cycle import executed
 
 
 @pytest.fixture
-def done2(tmp_path: Path) -> Path:
-    root = make_repo(tmp_path)
-    write_cycle_manifest(root, count=2)
-    assert pe(root, "execute", "--feature=calc")[0] == 0
-    return root
+def done2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return executed(tmp_path, monkeypatch, count=2)
 
 
 def test_an_adoption_writes_adopted_json_and_appends_to_the_history(done2: Path) -> None:

@@ -11,15 +11,12 @@ from pe.layout import Layout
 from pe.lifecycle import recovery, removal
 from pe.lifecycle.removal import Step, TreePlan
 from tests.support import git, pe, refs, same, snapshot
-from tests.support.cycle import make_repo, write_cycle_manifest
+from tests.support.cycle import executed
 
 
 @pytest.fixture
-def done2(tmp_path: Path) -> Path:
-    root = make_repo(tmp_path)
-    write_cycle_manifest(root, count=2)
-    assert pe(root, "execute", "--feature=calc")[0] == 0
-    return root
+def done2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return executed(tmp_path, monkeypatch, count=2)
 
 
 def everything(root: Path) -> dict[str, str]:

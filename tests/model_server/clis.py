@@ -49,7 +49,7 @@ class Invocation:
     output_file: Path | None = None  # a result file the CLI writes besides stdout (mini)
 
 
-def _base_env(state: Path) -> dict[str, str]:
+def base_env(state: Path) -> dict[str, str]:
     """A clean environment: nothing of the caller's (API keys, config dirs) leaks in."""
     home = state / "home"
     for sub in ("", ".config", ".local/share", ".cache", ".local/state"):
@@ -74,7 +74,7 @@ def _bin(bin_dir: Path, name: str) -> str:
 
 
 def _claude_env(state: Path, base_url: str) -> dict[str, str]:
-    return _base_env(state) | {
+    return base_env(state) | {
         "ANTHROPIC_BASE_URL": base_url,  # without /v1: claude appends /v1/messages
         "ANTHROPIC_API_KEY": FAKE_KEY,
         # As root, --dangerously-skip-permissions exits 1 ("cannot be used with root/sudo")
@@ -118,7 +118,7 @@ def _codex_env(state: Path) -> dict[str, str]:
     codex_home.mkdir(parents=True, exist_ok=True)
     # CODEX_HOME holds config, auth and sessions (resume reads them). Under /tmp codex warns
     # that it will not create its PATH helper links there: harmless.
-    return _base_env(state) | {"CODEX_HOME": str(codex_home), "PE_CODEX_KEY": FAKE_KEY}
+    return base_env(state) | {"CODEX_HOME": str(codex_home), "PE_CODEX_KEY": FAKE_KEY}
 
 
 def _codex_config(base_url: str, model: str | None) -> list[str]:
@@ -186,7 +186,7 @@ def codex_resume(
 
 
 def _gemini_env(state: Path, base_url: str) -> dict[str, str]:
-    env = _base_env(state)
+    env = base_env(state)
     settings = Path(env["HOME"]) / ".gemini" / "settings.json"
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.write_text(
@@ -245,7 +245,7 @@ def _opencode_env(state: Path, base_url: str, model: str) -> dict[str, str]:
         "autoupdate": False,
         "share": "disabled",
     }
-    return _base_env(state) | {
+    return base_env(state) | {
         "OPENCODE_CONFIG_CONTENT": json.dumps(config),  # inline config, no file to write
         "OPENCODE_DISABLE_AUTOUPDATE": "1",
         "OPENCODE_DISABLE_MODELS_FETCH": "1",  # no models.dev catalogue download
@@ -291,7 +291,7 @@ def mini_run(
 ) -> Invocation:
     m = model or f"openai/{OFFLINE_MODEL}"  # litellm routes "openai/..." to OPENAI_API_BASE
     traj = state / "mini-trajectory.json"
-    env = _base_env(state) | {
+    env = base_env(state) | {
         "OPENAI_API_KEY": FAKE_KEY,
         "OPENAI_API_BASE": f"{base_url}/v1",
         "MSWEA_CONFIGURED": "true",  # skip the first-run setup wizard (it reads a TTY)
@@ -316,7 +316,7 @@ def aider_run(
     bin_dir: Path, workdir: Path, state: Path, base_url: str, prompt: str, model: str | None = None
 ) -> Invocation:
     m = model or f"openai/{OFFLINE_MODEL}"
-    env = _base_env(state) | {
+    env = base_env(state) | {
         "OPENAI_API_KEY": FAKE_KEY,  # env, not --openai-api-key: a real key stays out of ps
         "OPENAI_API_BASE": f"{base_url}/v1",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+# Reading JSON out of noisy output is plumbing, not the verdict this module checks: pe's own readers.
+from pe.agents.output import json_lines, last_json_object
 
 
 @dataclass
@@ -40,7 +41,7 @@ _AIDER_ERRORS = re.compile(
 def parse_claude(rc: int, stdout: str, stderr: str, output_file: Path | None = None) -> Outcome:
     # One JSON object. On an API error claude exits 1 with "subtype": "success" but
     # "is_error": true: is_error is the field to read.
-    doc = _last_json_object(stdout)
+    doc = last_json_object(stdout)
     if doc is None:
         return Outcome(False, error=_tail(stderr or stdout))
     usage = doc.get("usage") or {}
@@ -65,7 +66,7 @@ def parse_codex(rc: int, stdout: str, stderr: str, output_file: Path | None = No
     out = Outcome(ok=False)
     failed = ""
     completed = False
-    for ev in _json_lines(stdout):
+    for ev in json_lines(stdout):
         kind = ev.get("type")
         if kind == "thread.started":
             out.session_id = ev.get("thread_id")
@@ -92,7 +93,7 @@ def parse_codex(rc: int, stdout: str, stderr: str, output_file: Path | None = No
 def parse_gemini(rc: int, stdout: str, stderr: str, output_file: Path | None = None) -> Outcome:
     # One JSON object: session_id, response, stats.models.<model>.{api,tokens}; a failure has
     # an "error" object and a non-zero exit (41 auth config, 53 turn limit, 145 on an HTTP 401).
-    doc = _last_json_object(stdout) or _last_json_object(stderr)
+    doc = last_json_object(stdout) or last_json_object(stderr)
     if doc is None:
         return Outcome(False, error=_tail(stderr or stdout))
     out = Outcome(
@@ -115,7 +116,7 @@ def parse_opencode(rc: int, stdout: str, stderr: str, output_file: Path | None =
     out = Outcome(ok=False)
     cost = 0.0
     errors = []
-    for ev in _json_lines(stdout):
+    for ev in json_lines(stdout):
         out.session_id = out.session_id or ev.get("sessionID")
         part = ev.get("part") or {}
         if ev.get("type") == "step_finish":
@@ -183,36 +184,6 @@ def parse_aider(rc: int, stdout: str, stderr: str, output_file: Path | None = No
     out.ok = rc == 0 and out.turns > 0 and not errors
     out.error = "; ".join(errors) or ("" if out.ok else _tail(text))
     return out
-
-
-def _json_lines(text: str) -> Iterator[dict[str, Any]]:
-    """JSON objects, one a line; other lines (warnings, banners) are skipped."""
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                yield obj
-
-
-def _last_json_object(text: str) -> dict[str, Any] | None:
-    """The last top-level JSON object in ``text``, pretty-printed or not, after any noise."""
-    decoder = json.JSONDecoder()
-    found = None
-    i = text.find("{")
-    while i != -1:
-        try:
-            obj, end = decoder.raw_decode(text, i)
-        except ValueError:
-            i = text.find("{", i + 1)
-            continue
-        if isinstance(obj, dict):
-            found = obj
-        i = text.find("{", end)
-    return found
 
 
 def _count(tokens: str) -> int:

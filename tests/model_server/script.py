@@ -10,14 +10,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-RESULTS_SECTIONS: tuple[str, ...] = (
-    "Approach Summary",
-    "Files Created/Modified",
-    "Key Design Decisions",
-    "Trade-offs Made",
-    "Performance Considerations",
-    "Testing Strategy",
-)
+from pe.tree.results import RESULTS_SECTIONS  # what pe requires of RESULTS.md
 
 # The shell line mini-swe-agent looks for (first line of a command's output) to end its run.
 MINI_SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"

@@ -9,7 +9,6 @@ PE_AGENT_BIN_DIR points at another directory of binaries.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -17,14 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.agent_clis import BIN_DIR
+from tests.support.agent_clis import need as installed
+
 from . import runner
 from .clis import CLIS, Cli, Invocation, Outcome
 from .script import RESULTS_SECTIONS, Script
 from .server import ModelServer
 
 # PE_AGENT_BIN_DIR: CLIs installed elsewhere (same layout as .agents/bin: one file a CLI).
-BIN_DIR = Path(os.environ.get("PE_AGENT_BIN_DIR") or Path(__file__).resolve().parents[2] / ".agents" / "bin")
-REQUIRE = os.environ.get("PE_REQUIRE_AGENT_CLIS") == "1"
 # Sessions take 0.5-6 s here; the margin is for a loaded 2-core CI machine.
 SESSION_TIMEOUT = 180.0
 HANG_TIMEOUT = 6.0
@@ -33,11 +33,7 @@ NAMES = list(CLIS)
 
 
 def need(name: str) -> Cli:
-    if not (BIN_DIR / name).exists():
-        msg = f"{BIN_DIR / name} is missing: run .ci/install-agent-clis"
-        if REQUIRE:
-            pytest.fail(msg + " (PE_REQUIRE_AGENT_CLIS=1)")
-        pytest.skip(msg)
+    installed(name)
     return CLIS[name]
 
 

@@ -22,6 +22,7 @@ from tests.support.repo import (
     agent_runs,
     git,
     run_record,
+    scripted_repo,
     starts,
     write_manifest,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "refs",
     "run_record",
     "same",
+    "scripted_repo",
     "snapshot",
     "starts",
     "wait_for",

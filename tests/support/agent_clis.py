@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.model_server.clis import FAKE_KEY, OFFLINE_MODEL, litellm_registry
+from tests.model_server.clis import FAKE_KEY, OFFLINE_MODEL, base_env, litellm_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(os.environ.get("PE_AGENT_BIN_DIR") or ROOT / ".agents" / "bin")
@@ -70,19 +70,10 @@ def available(names: tuple[str, ...] = PRESETS) -> list[str]:
 
 def _home(state: Path) -> dict[str, str]:
     """A HOME of its own: the CLIs read and write nothing of the real user's config."""
-    home = state / "home"
-    for sub in ("", ".config", ".local/share", ".cache", ".local/state"):
-        (home / sub).mkdir(parents=True, exist_ok=True)
-    return {
+    env = base_env(state)
+    return env | {
         # The installed CLIs first; node, git and bash from the system after.
-        "PATH": os.pathsep.join([str(BIN_DIR), os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")]),
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local/share"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_STATE_HOME": str(home / ".local/state"),
-        "LANG": "C.UTF-8",
-        "NO_COLOR": "1",
+        "PATH": os.pathsep.join([str(BIN_DIR), env["PATH"]]),
         # opencode asks the npm registry about its plugins on a fresh HOME (it works
         # without): a closed local port keeps the test on this machine.
         "npm_config_registry": "http://127.0.0.1:9/",

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.repo import git, write_manifest
-from tests.support.run import kill_group
+from tests.support.run import kill_group, pe
 
 AGENT = Path(__file__).resolve().parent / "cycle_agent.py"
 FEATURE = "calc"
@@ -117,3 +119,16 @@ def set_usage(root: Path, tree: str, usage: dict[str, Any]) -> None:
     data = json.loads(path.read_text())
     data["usage"] = usage
     path.write_text(json.dumps(data))
+
+
+def executed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int = 3,
+             variants: dict[int, str] | None = None) -> Path:
+    """A cycle repository whose `count` trees pe executed, each done. `variants` picks a tree's
+    implementation (CYCLE_VARIANT_<i>: "slow", "dep", ...), set for the rest of the test."""
+    root = make_repo(tmp_path)
+    write_cycle_manifest(root, count=count)
+    for i, variant in (variants or {}).items():
+        monkeypatch.setenv(f"CYCLE_VARIANT_{i}", variant)
+    rc, out, err = pe(root, "execute", f"--feature={FEATURE}")
+    assert rc == 0, out + err
+    return root

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pe.tree.results import check_results
-from tests.support.repo import PLAN, SCRIPTED_AGENT, agent_runs, git
+from tests.support.repo import agent_runs, git, scripted_repo
 from tests.support.run import pe_cmd, wait_for
 
 SEED = int(os.environ.get("PE_FAULT_SEED", "20250611"))
@@ -52,21 +51,8 @@ def trees(count: int = COUNT) -> list[str]:
 
 def new_repo(where: Path, files: int = 1000, count: int = COUNT, setup: str | None = None) -> Path:
     """A repository with a plan, the scripted agent, a slow install, and enough files that a checkout takes a moment."""
-    root = where / "repo"
-    root.mkdir(parents=True)
-    git(root, "init", "--quiet")
-    (root / "README.md").write_text("project\n")
-    (root / "specs").mkdir()
-    (root / "specs" / "plan.md").write_text(PLAN)
-    (root / "tools").mkdir()
-    shutil.copy(SCRIPTED_AGENT, root / "tools" / "agent.py")
-    (root / "tools" / "install.py").write_text(INSTALL)
-    src = root / "src"
-    src.mkdir()
-    for i in range(files):
-        (src / f"m{i:04d}.py").write_text(f"VALUE = {i}\n" * 20)
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "-m", "init")
+    sources = {f"src/m{i:04d}.py": f"VALUE = {i}\n" * 20 for i in range(files)}
+    root = scripted_repo(where / "repo", {"tools/install.py": INSTALL, **sources})
     install = f"[{json.dumps(sys.executable)}, tools/install.py]"
     (root / "features").mkdir()
     (root / "features" / f"{FEATURE}.yaml").write_text(

@@ -4,6 +4,7 @@ the one git() and the one write_manifest() of the tests."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,24 @@ SCRIPTED_COMMAND = {"preset": "command", "command": ["python", "tools/agent.py",
 def git(cwd: Path, *args: str) -> str:
     """git in `cwd`; its stdout, stripped. A failing git fails the test (CalledProcessError)."""
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def scripted_repo(root: Path, files: dict[str, str] | None = None) -> Path:
+    """A real repository at `root` with one commit: a README, the plan at specs/plan.md, the
+    scripted agent at tools/agent.py, and `files` (relative path -> text)."""
+    root.mkdir(parents=True)
+    git(root, "init", "--quiet")
+    (root / "README.md").write_text("project\n")
+    (root / "specs").mkdir()
+    (root / "specs" / "plan.md").write_text(PLAN)
+    (root / "tools").mkdir()
+    shutil.copy(SCRIPTED_AGENT, root / "tools" / "agent.py")
+    for rel, text in (files or {}).items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "-m", "init")
+    return root
 
 
 def write_manifest(root: Path, feature: str = "feat", **fields: Any) -> Path:
