@@ -49,6 +49,7 @@ def _quote(text: str) -> str:
 
 
 def _secs(v: float | None) -> str:
+    # A check's time: tenths of a second count when comparing trees (util.format_duration rounds to 1 s).
     return "" if v is None else (f"{v:.1f}s" if v < 100 else f"{v / 60:.0f}m")
 
 

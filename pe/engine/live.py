@@ -10,9 +10,9 @@ import shutil
 import sys
 import threading
 import time
-from datetime import datetime
 from typing import TextIO
 
+from pe import util
 from pe.config.spec import Feature
 from pe.layout import Layout
 from pe.tree.progress import log_tail
@@ -20,10 +20,9 @@ from pe.tree.runrecord import RunRecord
 
 
 def _elapsed(record: RunRecord) -> str:
-    if record.state == "running" and record.started_at:
-        started = datetime.strptime(record.started_at, "%Y-%m-%dT%H:%M:%S%z").timestamp()
-        return f"{time.time() - started:4.0f}s"
-    return f"{record.duration_s:4.0f}s" if record.duration_s is not None else "    -"
+    started = util.parse_iso(record.started_at) if record.state == "running" else None
+    secs = time.time() - started if started is not None else record.duration_s
+    return util.format_duration(secs).rjust(6) if secs is not None else "     -"
 
 
 def _usage(record: RunRecord) -> str:
