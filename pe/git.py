@@ -312,16 +312,67 @@ def half_written_entries(root: Path) -> list[Path]:
     return found
 
 
-def commit_all(tree: Path, message: str) -> str | None:
-    """Commit everything left uncommitted in `tree`; the new sha, or None if clean."""
-    git(tree, "add", "--all")
-    if git(tree, "diff", "--cached", "--quiet", check=False).returncode == 0:
+# No hook and no fsmonitor of the user's or an agent's runs in pe's own commands in a tree:
+# --no-verify skips pre-commit and commit-msg but not post-commit, and an agent can point
+# core.hooksPath or core.fsmonitor (read by `git add` and `status`) at a program of its own.
+NO_HOOKS = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
+
+
+def not_pes(root: Path, tree: Path, branch: str) -> str | None:
+    """What makes `tree` no longer pe's worktree on `branch`, or None when it still is.
+
+    Asked before pe commits in a tree or starts its agent. An agent with a shell may delete
+    the tree's .git file (git then finds the main checkout, and a commit there would take the
+    user's uncommitted work onto main), repoint it, or check out another branch: pe must then
+    commit nothing anywhere. One git process: where git finds the repository, and HEAD.
+    """
+    rel = tree.relative_to(root) if tree.is_relative_to(root) else tree
+    dotgit = tree / ".git"
+    if not dotgit.exists() and not dotgit.is_symlink():
+        return f"the agent deleted {rel}/.git"
+    if dotgit.is_symlink() or not dotgit.is_file():
+        return f"{rel}/.git is no longer the file git worktree wrote (a directory or a link: git init?)"
+    res = git(tree, "rev-parse", "--absolute-git-dir", "--git-common-dir", "--symbolic-full-name", "HEAD",
+              check=False)
+    found = res.stdout.splitlines()
+    if res.returncode != 0 or len(found) != 3:
+        return f"git cannot read {rel}/.git ({(res.stderr.strip().splitlines() or ['?'])[-1]})"
+    gitdir, common, head = Path(found[0]).resolve(), (tree / found[1]).resolve(), found[2]
+    try:
+        back = Path(gitdir.joinpath("gitdir").read_text(encoding="utf-8").strip()).resolve()
+    except (OSError, UnicodeDecodeError):
+        back = None
+    if common != common_dir(root).resolve() or gitdir.parent != common / "worktrees" or back != dotgit.resolve():
+        return f"{rel}/.git points at another repository or worktree ({gitdir})"
+    if head == "HEAD":
+        return f"{rel} has a detached HEAD (the agent left branch {branch})"
+    if head != f"refs/heads/{branch}":
+        return f"{rel} is on branch {head.removeprefix('refs/heads/')}, not {branch} (the agent switched branches)"
+    return None
+
+
+def nested_repositories(tree: Path) -> list[str]:
+    """Untracked directories of `tree` that are git repositories of their own (an agent's `git init`)."""
+    raw = git(tree, "status", "--porcelain=v1", "-z", "--untracked-files=normal", check=False).stdout
+    dirs = [e[3:] for e in raw.split("\0") if e.startswith("?? ") and e.endswith("/")]
+    return [d for d in dirs if (tree / d / ".git").exists()]
+
+
+def commit_all(tree: Path, message: str, skip: Sequence[str] = ()) -> str | None:
+    """Commit everything left uncommitted in `tree` but the paths in `skip`; the new sha, or None if clean.
+
+    Callers first make sure the tree is still theirs (not_pes): this commits on whatever
+    branch the tree's HEAD names. A nested repository without a commit makes `git add --all`
+    fail outright: callers pass nested_repositories() as `skip` so the rest is committed.
+    """
+    git(tree, *NO_HOOKS, "add", "--all", "--", ".", *(f":(exclude){p}" for p in skip))
+    if git(tree, *NO_HOOKS, "diff", "--cached", "--quiet", check=False).returncode == 0:
         return None
-    # --no-verify: this is a checkpoint of the agent's work; a hook must not lose it.
+    # --no-verify and NO_HOOKS: this is a checkpoint of the agent's work; a hook must not lose it.
     # useConfigOnly: no identity guessed from the host name; without a configured one the
     # commit fails, and goes again with pe's. A failed commit changes nothing, so the
     # usual case costs one process instead of asking `git config` first.
     commit = ("commit", "--quiet", "--no-verify", "-m", message)
-    if git(tree, "-c", "user.useConfigOnly=true", *commit, check=False).returncode != 0:
-        git(tree, *_FALLBACK_IDENTITY, *commit)
+    if git(tree, *NO_HOOKS, "-c", "user.useConfigOnly=true", *commit, check=False).returncode != 0:
+        git(tree, *NO_HOOKS, *_FALLBACK_IDENTITY, *commit)
     return out(tree, "rev-parse", "HEAD")

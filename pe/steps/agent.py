@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pe import git, proc
 from pe.config.spec import Feature, TreeSpec
+from pe.errors import ProcError, one_line
 from pe.fsutil import append_text, newest_mtime, write_atomic
 from pe.layout import Layout
 from pe.tree import stamps
@@ -125,6 +126,10 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
     record_path = layout.run_record(tree.name)
     record = RunRecord.load(record_path, tree.name)
     _kill_leftover(record)
+    foreign = git.not_pes(layout.root, tree_dir, tree.name)
+    if foreign is not None:
+        # An earlier agent broke the tree's git: running another there could commit anywhere.
+        return f"{foreign}; no agent runs there until it is repaired: pe recover --feature={feature.name}"
     git.clear_stale_locks(tree_dir)  # a crash mid-checkpoint: the agent's git would trip over it
     set_aside = _set_aside_incomplete(layout, tree)
     stamps.clear(layout, tree.name, stamps.AGENT)
@@ -198,17 +203,45 @@ def _run_once(
     return ended, outcome, reason
 
 
+def _checkpoint(tree_dir: Path, message: str) -> tuple[str | None, list[str]]:
+    """Commit what the agent left; (the commit or None, the nested repositories left out)."""
+    try:
+        return git.commit_all(tree_dir, message), []
+    except ProcError:
+        skipped = git.nested_repositories(tree_dir)
+        if not skipped:
+            raise
+        return git.commit_all(tree_dir, message, skip=skipped), skipped
+
+
 def _finish(
     layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord, record_path: Path,
     ended: proc.Exit, reason: str | None,
 ) -> str | None:
     tree_dir = layout.tree(tree.name)
-    # Checkpoint whatever the agent left, success or not: the branch must hold the work.
-    verdict = "done" if reason is None else "incomplete"
-    git.clear_stale_locks(tree_dir)  # the agent's own git, killed with its group at a timeout
-    commit = git.commit_all(tree_dir, f"pe: {tree.name} ({tree.strategy.name}) attempt {record.attempts}, {verdict}")
-    if reason is None:
-        stamps.write_agent(layout, feature, tree, commit or git.out(tree_dir, "rev-parse", "HEAD"))
+    # Verify before committing: the agent may have taken the tree off its branch, and a
+    # commit then lands wherever its HEAD points (main, with the user's unsaved work).
+    foreign = git.not_pes(layout.root, tree_dir, tree.name)
+    if foreign is not None:
+        reason = f"{foreign}; nothing was committed (the agent's files are still in trees/{tree.name})"
+        append_text(layout.agent_log(tree.name), f"\n=== pe: {reason}\n")
+    else:
+        # Checkpoint whatever the agent left, success or not: the branch must hold the work.
+        verdict = "done" if reason is None else "incomplete"
+        git.clear_stale_locks(tree_dir)  # the agent's own git, killed with its group at a timeout
+        message = f"pe: {tree.name} ({tree.strategy.name}) attempt {record.attempts}, {verdict}"
+        try:
+            commit, skipped = _checkpoint(tree_dir, message)
+        except (ProcError, OSError) as exc:
+            # The record must still be closed: a run left `running` with a dead pid is never settled.
+            commit, skipped = None, []
+            reason = f"pe could not commit the agent's work: {one_line(exc, any_os_error=True) or exc}"
+        if skipped:
+            warning = f"not committed, a git repository of its own inside the tree: {', '.join(skipped)}"
+            record.warnings.append(warning)
+            append_text(layout.agent_log(tree.name), f"\n=== pe: WARNING: {warning}\n")
+        if reason is None:
+            stamps.write_agent(layout, feature, tree, commit or git.out(tree_dir, "rev-parse", "HEAD"))
     _close(record, "done" if reason is None else ("interrupted" if ended.interrupted else "failed"), reason,
            now_iso())
     record.save(record_path)

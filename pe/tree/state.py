@@ -28,6 +28,9 @@ def of(layout: Layout, feature: Feature, tree: TreeSpec) -> TreeState:
     if not stamps.worktree_done(layout, tree.name):
         if stamps.exists(layout, tree.name, stamps.CREATING) and layout.tree(tree.name).exists():
             return TreeState(tree.name, "pending", "worktree half-created (init interrupted?)", record)
+        if stamps.exists(layout, tree.name, stamps.WORKTREE) and layout.tree(tree.name).is_dir():
+            # pe made this worktree and its .git is gone since: an agent deleted it.
+            return TreeState(tree.name, "failed", record.reason or f"trees/{tree.name}/.git is gone", record)
         return TreeState(tree.name, "pending", "no worktree yet", record)
     # The agent's outcome comes first: setup's own up-to-date check can turn false after
     # the agent finished (it edited a lockfile), and that must not make a done tree look new.
