@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,51 @@ def read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+def not_regular(path: Path) -> str | None:
+    """What `path` is if it exists and is not a regular file ("a symbolic link", "a FIFO"...), else None."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    return next((what for test, what in _KINDS if test(mode)), None if stat.S_ISREG(mode) else "not a file")
+
+
+def read_regular(path: Path, limit: int = 50_000_000) -> bytes | None:
+    """The bytes (at most `limit`) of the regular file at `path`; None if there is none.
+
+    For files an agent wrote: O_NOFOLLOW never follows a link out of the tree (into the
+    user's home, say), O_NONBLOCK and the fstat never wait on a FIFO or read a device.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_regular_text(path: Path) -> str:
+    """read_regular as text (bad UTF-8 replaced); empty when there is no regular file."""
+    data = read_regular(path)
+    return data.decode("utf-8", errors="replace") if data is not None else ""
+
+
+def sha256_regular(path: Path) -> str | None:
+    data = read_regular(path)
+    return hashlib.sha256(data).hexdigest() if data is not None else None
 
 
 def sha256_file(path: Path) -> str | None:

@@ -18,6 +18,7 @@ from pe.compare import checks
 from pe.compare.checks import CheckResult
 from pe.compare.deps import Deps, new_dependencies
 from pe.config.spec import Feature, TreeSpec
+from pe.fsutil import read_regular_text
 from pe.layout import Layout
 from pe.tree import stamps, usage
 from pe.tree import state as treestate
@@ -72,11 +73,7 @@ class TreeEvidence:
 
 
 def _results(tree_dir: Any) -> dict[str, str]:
-    try:
-        text = (tree_dir / RESULTS_FILE).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}
-    return sections(text)
+    return sections(read_regular_text(tree_dir / RESULTS_FILE))  # an agent's file: never a link or FIFO
 
 
 def result_section(ev: TreeEvidence, name: str) -> str:

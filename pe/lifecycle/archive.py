@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pe import gitfacts, proc
-from pe.fsutil import write_atomic
+from pe.fsutil import not_regular, write_atomic
 from pe.layout import Layout
 from pe.tree import stamps
 from pe.tree.results import PROGRESS_FILE, RESULTS_FILE
@@ -64,7 +64,8 @@ def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty
     p = ArchivePlan(tree, layout.reports(feature) / tree)
     tree_dir = layout.trees / tree
     for name in (RESULTS_FILE, PROGRESS_FILE):
-        if (tree_dir / name).is_file():
+        # An agent's files: a link (to anywhere outside the tree) or a FIFO is not archived.
+        if (tree_dir / name).is_file() and not_regular(tree_dir / name) is None:
             p.files.append((tree_dir / name, name))
     logs = layout.logs(tree)
     if logs.is_dir():

@@ -16,7 +16,7 @@ from pe import git, gitfacts
 from pe.config import manifest
 from pe.config.spec import Feature, TreeSpec
 from pe.errors import PeError
-from pe.fsutil import write_atomic
+from pe.fsutil import read_regular_text, write_atomic
 from pe.layout import FEATURE_RE, Layout
 from pe.tree import state as treestate
 from pe.tree.progress import completion
@@ -87,7 +87,7 @@ def _done_facts(layout: Layout, tree: str, record: RunRecord) -> tuple[list[str]
     tree_dir = layout.tree(tree)
     facts_ = gitfacts.tree_facts(tree_dir, tree_base(layout, tree))
     try:
-        pct = completion(layout.progress(tree).read_text(encoding="utf-8", errors="replace"))
+        pct = completion(read_regular_text(layout.progress(tree)))
     except OSError:
         pct = None
     last = record.effective_state() + (f" ({record.reason})" if record.reason else "")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pe import git, proc
 from pe.config.spec import Feature, TreeSpec
 from pe.errors import ProcError, one_line
-from pe.fsutil import append_text, newest_mtime, write_atomic
+from pe.fsutil import append_text, newest_mtime, read_regular_text, write_atomic
 from pe.layout import Layout
 from pe.tree import stamps
 from pe.tree.results import check_results
@@ -91,7 +91,7 @@ def _prompt(layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord,
             last = record.effective_state() + (f": {record.reason}" if record.reason else "")
         base_sha = stamps.tree_base(layout, tree.name) or "HEAD"
         refresh_progress(tree_dir, base_sha, record, layout.agent_log(tree.name))
-        progress = layout.progress(tree.name).read_text(encoding="utf-8", errors="replace")
+        progress = read_regular_text(layout.progress(tree.name))
         text = prompts.resume(feature, tree, context, progress, last)
     else:
         text = prompts.initial(feature, tree, context)

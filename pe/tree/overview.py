@@ -9,6 +9,7 @@ from typing import Any
 
 from pe import gitfacts, util
 from pe.config.spec import Feature, TreeSpec
+from pe.fsutil import read_regular_text
 from pe.layout import Layout
 from pe.tree import state as treestate
 from pe.tree import usage
@@ -60,10 +61,7 @@ def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: 
     facts = gitfacts.TreeFacts()
     if st.state != "pending" or tree_dir.exists():
         facts = gitfacts.tree_facts(tree_dir, base, layout.facts_cache, scanned)
-    try:
-        progress = layout.progress(tree.name).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        progress = ""
+    progress = read_regular_text(layout.progress(tree.name))
     elapsed = rec.duration_s
     if st.state == "running":
         started = util.parse_iso(rec.started_at)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pe import gitfacts, proc
 from pe.config.spec import Feature
-from pe.fsutil import write_atomic
+from pe.fsutil import read_regular_text, write_atomic
 from pe.layout import Layout
 from pe.tree import stamps
 from pe.tree import state as treestate
@@ -259,11 +259,7 @@ def render(tree_name: str, old: str, obs: Observed, base_sha: str) -> str:
 
 def merged(tree_dir: Path, base_sha: str, record: RunRecord, log_path: Path) -> str:
     """The merged text, without writing it (recover puts it in its report instead)."""
-    path = tree_dir / PROGRESS_FILE
-    try:
-        old = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        old = ""
+    old = read_regular_text(tree_dir / PROGRESS_FILE)  # an agent's file: no link followed, no FIFO waited on
     return render(tree_dir.name, old, observe(tree_dir, base_sha, record, log_path), base_sha)
 
 

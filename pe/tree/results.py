@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pe.fsutil import not_regular, read_regular
 from pe.layout import PROGRESS_FILE, RESULTS_FILE
 
 __all__ = ["PROGRESS_FILE", "PROGRESS_SECTIONS", "RESULTS_FILE", "RESULTS_SECTIONS", "check_results", "sections"]
@@ -53,12 +54,14 @@ def missing_results_sections(text: str) -> list[str]:
 def check_results(tree_dir: Path) -> str | None:
     """None if RESULTS.md is complete, else why not (one line)."""
     path = tree_dir / RESULTS_FILE
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+    kind = not_regular(path)
+    if kind is not None:
+        # Never followed or read: a link can point anywhere (~/.ssh), a FIFO blocks forever.
+        return f"RESULTS.md is {kind}, not a regular file: pe does not read it"
+    data = read_regular(path)
+    if data is None:
         return "the agent left no RESULTS.md"
-    except OSError as exc:
-        return f"RESULTS.md unreadable: {exc.strerror}"
+    text = data.decode("utf-8", errors="replace")
     missing = missing_results_sections(text)
     if missing:
         return "RESULTS.md lacks sections: " + ", ".join(missing)

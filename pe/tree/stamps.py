@@ -12,7 +12,7 @@ from typing import Any
 
 from pe.config.spec import Feature, TreeSpec
 from pe.errors import PeError
-from pe.fsutil import read_json, sha256_file, write_json_atomic
+from pe.fsutil import read_json, sha256_file, sha256_regular, write_json_atomic
 from pe.layout import Layout
 from pe.util import now_iso
 
@@ -130,7 +130,7 @@ def agent_ok(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
     stamp = read(layout, tree.name, AGENT)
     if not stamp:
         return False
-    results = sha256_file(layout.results(tree.name))
+    results = sha256_regular(layout.results(tree.name))
     return stamp.get("config") == feature.config_hash(tree) and results is not None and stamp.get("results") == results
 
 
@@ -140,5 +140,5 @@ def agent_finished_once(layout: Layout, tree: str) -> bool:
 
 
 def write_agent(layout: Layout, feature: Feature, tree: TreeSpec, commit: str) -> None:
-    write(layout, tree.name, AGENT, {"config": feature.config_hash(tree), "results": sha256_file(
+    write(layout, tree.name, AGENT, {"config": feature.config_hash(tree), "results": sha256_regular(
         layout.results(tree.name)), "commit": commit, "at": now_iso()})

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pe.tree.results import RESULTS_SECTIONS
-from tests.support import git, pe, run_record, write_manifest
+from tests.support import git, pe, pe_run, run_record, write_manifest
 
 AGENT = """\
 import os, pathlib, subprocess, sys
@@ -37,6 +37,11 @@ elif what == "slow-hook":
     hooks.mkdir(exist_ok=True)
     (hooks / "post-commit").write_text("#!/bin/sh\\nsleep 600\\n")
     (hooks / "post-commit").chmod(0o755)
+elif what == "results-symlink":
+    os.remove("RESULTS.md")
+    os.symlink(os.environ["OUTSIDE"], "RESULTS.md")
+elif what == "progress-fifo":
+    os.mkfifo("PROGRESS.md")
 elif what == "plant-hook":
     hooks = pathlib.Path(git("rev-parse", "--git-common-dir")) / "hooks"
     hooks.mkdir(exist_ok=True)
@@ -128,3 +133,32 @@ def test_a_slow_post_commit_hook_does_not_hold_up_or_fail_the_run(repo: Path) ->
     rc, out, err = pe(repo, "execute", "--feature=feat", "--plain")
     assert rc == 0, out + err
     assert run_record(repo, "feat-1")["state"] == "done"
+
+
+def test_a_results_link_out_of_the_tree_is_never_followed(repo: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file outside the tree with every section: followed, it would make the tree "done"
+    # and copy the outside file into the report and the archive.
+    outside = tmp_path / "outside-secret.md"
+    outside.write_text("".join(f"## {s}\n\nSECRET-{s}\n\n" for s in RESULTS_SECTIONS))
+    monkeypatch.setenv("OUTSIDE", str(outside))
+    _repo(repo, "results-symlink")
+    rc, out, err = pe(repo, "execute", "--feature=feat", "--plain")
+    assert rc == 1, out + err
+    record = run_record(repo, "feat-1")
+    assert record["state"] == "failed" and "symbolic link" in record["reason"]
+    pe(repo, "compare", "--feature=feat")
+    pe(repo, "cleanup", "--feature=feat", "--force")
+    leaked = [p for p in (repo / "reports").rglob("*") if p.is_file() and "SECRET-" in p.read_text(errors="replace")]
+    assert leaked == []
+
+
+def test_a_progress_fifo_hangs_nothing(repo: Path) -> None:
+    _repo(repo, "progress-fifo")
+    # Each as its own process with a time limit: a read of the FIFO would block for ever.
+    done = pe_run(repo, "execute", "--feature=feat", "--plain", timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for action in (["status", "--feature=feat"], ["recover", "--feature=feat"],
+                   ["status", "--refresh-progress"], ["compare", "--feature=feat"]):
+        ran = pe_run(repo, *action, timeout=60)
+        assert ran.returncode == 0, (action, ran.stdout, ran.stderr)
