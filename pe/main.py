@@ -21,6 +21,7 @@ from pe.errors import (
 )
 from pe.lock import release_all
 from pe.proc import signals_stop_children
+from pe.util import printable
 
 EPILOG = """\
 typical cycle:
@@ -89,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         line = one_line(exc)
         if line is None:
             raise  # a bug: keep the traceback
-        print(f"pe: error: {line}", file=sys.stderr)
+        print(f"pe: error: {printable(line)}", file=sys.stderr)  # may quote a process's output
         return exc.exit_code if isinstance(exc, PeError) else EXIT_FAILED
     except (KeyboardInterrupt, Interrupted) as exc:
         print("pe: interrupted", file=sys.stderr)

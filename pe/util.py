@@ -17,6 +17,23 @@ _DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h)$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600}
 
 
+# Terminal control an agent's output may carry, and that must never reach the user's terminal:
+# CSI (cursor moves, screen clears), OSC (0: the window title; 52: a write to the clipboard),
+# DCS/SOS/PM/APC strings, other escapes, C1 controls (\x9b is CSI on some terminals) and
+# C0 controls but tab and newline. A carriage return becomes a newline (it would overwrite).
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
+    r"|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\|$)"  # OSC, DCS, SOS, PM, APC, to BEL or ST (or the end)
+    r"|\x1b[ -/]*[0-~]?"  # any other escape
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x9f]"
+)
+
+
+def printable(text: str) -> str:
+    """`text` (agent output, a file name an agent chose) with every terminal control sequence removed."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 8) -> list[R]:
     """fn over items, side by side (git processes, file reads), results in order."""
     items = list(items)

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import sys
 
-from pe import agents, gitfacts
+from pe import agents, gitfacts, util
 from pe.commands import _common
 from pe.config import manifest
 from pe.engine import runner as engine
@@ -79,7 +79,7 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     scans = gitfacts.scan_all([layout.tree(t.name) for t in trees])
     print(overview.render(overview.rows(layout, [feature], scans)))
     for warning in guard.warnings(layout, feature, attempts, scans):
-        print(f"pe: warning: {warning}", file=sys.stderr)
+        print(f"pe: warning: {util.printable(warning)}", file=sys.stderr)  # names files an agent chose
     if rc == 1:
         print(f"\nsome trees did not finish; see the logs, then: pe resume --feature={feature.name}")
     return rc

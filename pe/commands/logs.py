@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from pe import util
 from pe.commands import _common
 from pe.config import manifest
 from pe.errors import PeError
@@ -48,12 +49,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"(no {fname} yet)")
             continue
         with path.open("rb") as fh:
-            sys.stdout.write(fh.read().decode("utf-8", errors="replace"))
+            # An agent's output: no escape sequence of it reaches the terminal (title, clipboard).
+            sys.stdout.write(util.printable(fh.read().decode("utf-8", errors="replace")))
             sys.stdout.flush()
             while args.follow:
                 chunk = fh.read()
                 if chunk:
-                    sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+                    sys.stdout.write(util.printable(chunk.decode("utf-8", errors="replace")))
                     sys.stdout.flush()
                 else:
                     time.sleep(0.5)

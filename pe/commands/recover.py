@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pe import util
 from pe.commands import _common
 from pe.errors import EXIT_USAGE
 from pe.lifecycle import recovery
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     for feature, (path, group) in recovery.write_reports(layout, findings).items():
         print(f"{feature}: {path.relative_to(layout.root)}")
         for f in group:
-            print(f"  {f.tree:<{width}}  {f.kind}: {f.summary}")
+            print(util.printable(f"  {f.tree:<{width}}  {f.kind}: {f.summary}"))
             for cmd in f.commands:
                 print(f"  {'':<{width}}    $ {cmd}")
     return EXIT_USAGE if errors else 0

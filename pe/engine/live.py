@@ -60,7 +60,7 @@ class LiveView:
             lines = [ln for ln in log_tail(log, 5).splitlines() if ln.strip()]
             age = time.time() - log.stat().st_mtime
             last = f"{age:3.0f}s ago: {lines[-1].strip()[:60]}" if lines else ""
-        return f"{tree:<24} {state[:40]:<40} {_elapsed(record)}  {_usage(record):<26} {last}"
+        return util.printable(f"{tree:<24} {state[:40]:<40} {_elapsed(record)}  {_usage(record):<26} {last}")
 
     def draw(self) -> None:
         width = shutil.get_terminal_size((160, 24)).columns - 1

@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any, TextIO
 
+from pe.util import printable
+
 
 class PeReporter:
     desc = "pe progress lines"
@@ -30,7 +32,8 @@ class PeReporter:
         if self.quiet:
             return
         with self._lock:
-            self.out.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
+            # Failure reasons quote agents and their CLIs: printed without their escape sequences.
+            self.out.write(f"[{time.strftime('%H:%M:%S')}] {printable(text)}\n")
             self.out.flush()
 
     def initialize(self, tasks: Any, selected_tasks: Any) -> None:

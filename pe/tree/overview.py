@@ -108,7 +108,8 @@ def render(found: list[Row]) -> str:
     table = []
     for r in found:
         agent = r.agent + (f" ({r.model})" if r.model else "")
-        detail = r.detail if len(r.detail) <= 60 else r.detail[:57] + "..."
+        detail = util.printable(r.detail).replace("\n", " ")
+        detail = detail if len(detail) <= 60 else detail[:57] + "..."
         use = usage.Usage(r.input_tokens, r.output_tokens, r.turns, r.cost_usd)
         table.append([
             r.tree, r.strategy, agent, r.state + (f": {detail}" if detail else ""), util.format_duration(r.elapsed_s),

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pe import gitfacts, proc
+from pe import gitfacts, proc, util
 from pe.config.spec import Feature
 from pe.fsutil import read_regular_text, write_atomic
 from pe.layout import Layout
@@ -35,7 +35,6 @@ _AUTO_SPAN = re.compile(re.escape(AUTO) + r".*?(?:" + re.escape(AUTO_END) + r"|\
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 _CHECK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[( |x|X)\]")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 # Headings agents commonly use for the seed's sections.
 _ALIASES = {
     "completed": "Completed", "done": "Completed", "completed tasks": "Completed",
@@ -149,7 +148,7 @@ def log_tail(path: Path, lines: int = 15) -> str:
             data = fh.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-    data = _ANSI.sub("", data).replace("\r", "\n")
+    data = util.printable(data)
     kept = [ln for ln in data.splitlines() if ln.strip()]
     return "\n".join(kept[-lines:])
 

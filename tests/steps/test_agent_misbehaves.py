@@ -42,6 +42,11 @@ elif what == "results-symlink":
     os.symlink(os.environ["OUTSIDE"], "RESULTS.md")
 elif what == "progress-fifo":
     os.mkfifo("PROGRESS.md")
+elif what == "escapes":
+    evil = "\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m"
+    print("working " + evil, flush=True)
+    root = pathlib.Path(os.environ["PE_TREE_DIR"]).parents[1]
+    (root / ("note" + evil + ".txt")).write_text("x")
 elif what == "plant-hook":
     hooks = pathlib.Path(git("rev-parse", "--git-common-dir")) / "hooks"
     hooks.mkdir(exist_ok=True)
@@ -162,3 +167,13 @@ def test_a_progress_fifo_hangs_nothing(repo: Path) -> None:
                    ["status", "--refresh-progress"], ["compare", "--feature=feat"]):
         ran = pe_run(repo, *action, timeout=60)
         assert ran.returncode == 0, (action, ran.stdout, ran.stderr)
+
+
+def test_no_escape_sequence_of_an_agent_reaches_the_terminal(repo: Path) -> None:
+    _repo(repo, "escapes")
+    outputs = [pe(repo, "execute", "--feature=feat", "--plain")]
+    assert "\x1b]52" in (repo / ".pe/logs/feat-1/agent.log").read_text()  # the log keeps what it said
+    outputs += [pe(repo, "logs", "--feature=feat"), pe(repo, "status"), pe(repo, "recover")]
+    printed = "".join(out + err for _, out, err in outputs)
+    assert "working " in printed and "note" in printed  # its text and the warning are shown
+    assert not any(ch in printed for ch in "\x1b\x07\x9b"), repr(printed[:2000])

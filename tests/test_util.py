@@ -1,0 +1,37 @@
+"""util: the helpers every layer uses."""
+
+from __future__ import annotations
+
+import pytest
+
+from pe import util
+
+
+@pytest.mark.parametrize("raw", [
+    "\x1b]52;c;cm0gLXJmIH4=\x07",  # OSC 52: write to the clipboard, BEL-terminated
+    "\x1b]52;c;cm0gLXJmIH4=\x1b\\",  # ... ST-terminated
+    "\x1b]0;pwned title\x07",  # OSC 0: the window title
+    "\x1b[2J\x1b[H",  # clear the screen, home the cursor
+    "\x1b[31;1m",  # colour
+    "\x9b2J",  # C1 CSI
+    "\x1bP+q544e\x1b\\",  # DCS (a terminfo query)
+    "\x1b]8;;http://x\x07",  # unterminated hyperlink: OSC without its end
+    "\x08\x08\x7f\x00",  # backspace, delete, NUL
+])
+def test_printable_removes_every_terminal_control(raw: str) -> None:
+    out = util.printable(f"before {raw} after")
+    assert out.startswith("before ") and out.endswith(" after") or raw.startswith("\x1b]8")
+    assert not any(ch in out for ch in "\x1b\x07\x9b\x08\x7f\x00")
+
+
+def test_printable_keeps_text_tabs_and_lines() -> None:
+    assert util.printable("a\tb\nc — é\r\nd\re") == "a\tb\nc — é\nd\ne"
+
+
+def test_durations_parse_and_format() -> None:
+    assert util.parse_duration("45m") == 2700 and util.parse_duration(7) == 7.0
+    with pytest.raises(ValueError):
+        util.parse_duration("1.5h")
+    assert [util.format_duration(s) for s in (None, 42, 185, 7620)] == ["", "42s", "3m05s", "2h07m"]
+    assert util.parse_iso(util.now_iso(1_800_000_000)) == 1_800_000_000
+    assert util.parse_iso("yesterday") is None
