@@ -108,6 +108,10 @@ def _describe(error: Any) -> str:
             elif "type" in sub:
                 alternatives.append(f"{'an' if sub['type'][0] in 'aeiou' else 'a'} {sub['type']}")
         return f"expected {' or '.join(alternatives)}, got {json.dumps(error.instance, default=str)[:60]}"
+    if error.validator == "pattern" and "\x00" in str(error.validator_value):
+        # A pattern that forbids NUL or '=' reads badly as a regex: say what is wrong instead.
+        what = "NUL" if "\x00" in str(error.instance) else "'='"
+        return f"{json.dumps(error.instance)[:60]} contains {what}, which the OS cannot pass in the environment"
     return str(error.message)[:200]
 
 
