@@ -22,8 +22,10 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600}
 # DCS/SOS/PM/APC strings, other escapes, C1 controls (\x9b is CSI on some terminals) and
 # C0 controls but tab and newline. A carriage return becomes a newline (it would overwrite).
 _CONTROL = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
-    r"|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\|$)"  # OSC, DCS, SOS, PM, APC, to BEL or ST (or the end)
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI, as ESC [ or as the C1 control
+    # OSC, DCS, SOS, PM, APC, up to BEL or ST; one never ended stops at the line's end, so
+    # the rest of a log still shows.
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
     r"|\x1b[ -/]*[0-~]?"  # any other escape
     r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x9f]"
 )
