@@ -22,6 +22,7 @@ from pe.engine.graph import namespace
 from pe.errors import PeError
 from pe.layout import Layout
 from pe.lock import RepoLock
+from pe.tree import stamps
 
 
 def _command(argv: list[str]) -> str:
@@ -36,6 +37,7 @@ def _namespace() -> dict[str, Any]:
         lock = RepoLock(layout.lock_file)
         lock.acquire("doit " + " ".join(sys.argv[1:3]))
         out["_PE_LOCK"] = lock  # held until doit exits
+        stamps.seal_repository(layout)
     config = engine.doit_config(plan)
     del config["reporter"]  # plain doit keeps its own console output
     out["DOIT_CONFIG"] = config

@@ -107,6 +107,11 @@ class Layout:
     def stamps(self) -> Path:
         return self.state / "stamps"
 
+    @property
+    def stamp_key(self) -> Path:
+        """The key that seals pe's stamps (see pe/tree/stamps.py)."""
+        return self.state / "stamp.key"
+
     def runs(self) -> Path:
         return self.state / "runs"
 

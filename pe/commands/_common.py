@@ -11,6 +11,7 @@ from pe.config.spec import Overrides
 from pe.errors import PeError
 from pe.layout import Layout, check_feature_name
 from pe.lock import RepoLock, describe_command
+from pe.tree import stamps
 
 
 def _count(value: str) -> int:
@@ -105,6 +106,7 @@ def lock(layout: Layout, args: argparse.Namespace) -> RepoLock:
     repo_lock = RepoLock(layout.lock_file)
     repo_lock.acquire(describe_command(), wait=getattr(args, "wait", False))
     cache.flush(layout.state)  # .pe/ exists now: keep what loading the manifest computed
+    stamps.seal_repository(layout)  # before any step writes a stamp (see pe/tree/stamps.py)
     return repo_lock
 
 

@@ -8,6 +8,12 @@ replaced atomically, never written in place.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from pe.config.spec import Feature, TreeSpec
@@ -24,16 +30,105 @@ REMOVING = "removing"  # cleanup is inside `git worktree remove`: {head}
 STEPS = (WORKTREE, SETUP, AGENT, CREATING, REMOVING)
 
 
+# Stamps are sealed: an HMAC over the stamp, its tree and its step, keyed by .pe/stamp.key,
+# so a stamp pe did not write (an agent that writes .pe/stamps/<tree>.agent.json and exits 1)
+# is read as absent. It stops the agent that forges a file, not one that reads the key too:
+# without a sandbox, an agent runs as the user. With one, .pe/ is read-only to it.
+#
+# A repository from a pe before sealing has unsealed stamps and no key: the first write
+# makes the key and seals every stamp there, so its finished trees stay finished. A key that
+# goes missing beside sealed stamps was deleted: no stamp is taken on trust then.
+
+
+def _mac(key: bytes, tree: str, step: str, data: dict[str, Any]) -> str:
+    body = json.dumps([tree, step, {k: v for k, v in data.items() if k != "mac"}], sort_keys=True, default=str)
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+
+
+def _stamp_files(layout: Layout) -> list[Path]:
+    return sorted(layout.stamps().glob("*.json")) if layout.stamps().is_dir() else []
+
+
+_KEYS: dict[Path, bytes] = {}  # read once per process: a stamp read is on every status row
+
+
+def _read_key(layout: Layout) -> bytes | None:
+    key = _KEYS.get(layout.stamp_key)
+    if key is None:
+        try:
+            key = bytes.fromhex(layout.stamp_key.read_text(encoding="ascii").strip())
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+        _KEYS[layout.stamp_key] = key
+    return key
+
+
+def _sealed_any(layout: Layout) -> bool:
+    return any("mac" in (read_json(p) or {}) for p in _stamp_files(layout))
+
+
+@functools.cache
+def _unsealed_repository(state: Path) -> bool:
+    """No key and no sealed stamp: stamps from a pe before sealing (or none at all) are trusted."""
+    return not _sealed_any(Layout(state.parent))
+
+
+def seal_repository(layout: Layout) -> bytes:
+    """The stamp key; made on first use, and every stamp of an earlier pe sealed with it.
+
+    Called where pe takes the repository lock, before any step runs: no other writer of
+    stamps runs then, so the sealing cannot race a step's own write.
+    """
+    key = _read_key(layout)
+    if key is not None:
+        return key
+    import secrets  # only here: most runs find the key
+
+    legacy = not _sealed_any(layout)
+    layout.state.mkdir(parents=True, exist_ok=True)
+    fresh = secrets.token_bytes(32)
+    tmp = layout.stamp_key.with_name(f".stamp.key.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(fresh.hex() + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        os.link(tmp, layout.stamp_key)  # whole, or not at all: a second pe reads the first one's key
+    except FileExistsError:
+        return _read_key(layout) or fresh
+    finally:
+        tmp.unlink(missing_ok=True)
+    if legacy:
+        for path in _stamp_files(layout):
+            tree, _, step = path.name.removesuffix(".json").rpartition(".")
+            data = read_json(path)
+            if data is not None and tree and step in STEPS:
+                write_json_atomic(path, {**data, "mac": _mac(fresh, tree, step, data)})
+    _unsealed_repository.cache_clear()
+    return fresh
+
+
 def read(layout: Layout, tree: str, step: str) -> dict[str, Any] | None:
-    return read_json(layout.stamp(tree, step))
+    """The stamp pe wrote for `tree`'s `step`, or None (absent, unreadable, or not sealed by pe)."""
+    data = read_json(layout.stamp(tree, step))
+    if data is None:
+        return None
+    key = _read_key(layout)
+    if key is None:
+        return data if "mac" not in data and _unsealed_repository(layout.state) else None
+    mac = data.get("mac")
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(key, tree, step, data)):
+        return None
+    return {k: v for k, v in data.items() if k != "mac"}
 
 
 def write(layout: Layout, tree: str, step: str, data: dict[str, Any]) -> None:
-    write_json_atomic(layout.stamp(tree, step), data)
+    write_json_atomic(layout.stamp(tree, step), {**data, "mac": _mac(seal_repository(layout), tree, step, data)})
 
 
 def exists(layout: Layout, tree: str, step: str) -> bool:
-    return layout.stamp(tree, step).exists()
+    return read(layout, tree, step) is not None
 
 
 def clear(layout: Layout, tree: str, *steps: str) -> None:
