@@ -61,7 +61,7 @@ def test_an_earlier_pes_unsealed_stamps_stay_valid_after_the_upgrade(repo: Path,
         path.write_text(json.dumps(data))
     stamps._unsealed_repository.cache_clear()
     rc, out, _ = pe(repo, "status", "--json")
-    assert [r["state"] for r in json.loads(out)] == ["done", "done"]
+    assert rc == 0 and [r["state"] for r in json.loads(out)] == ["done", "done"]
     before = starts(agent_log, "feat-1") + starts(agent_log, "feat-2")
     assert pe(repo, "resume", "--feature=feat", "--plain")[0] == 0
     assert starts(agent_log, "feat-1") + starts(agent_log, "feat-2") == before  # nothing ran again
