@@ -177,12 +177,16 @@ def _run_once(
     def announce(argv: list[str]) -> None:
         append_text(ctx.log_path, f"\n=== pe: attempt {record.attempts} at {record.started_at}: {' '.join(argv)}\n")
 
-    main_before = guard.snapshot(layout.root)
+    own = frozenset(t.name for t in feature.trees)
+    main_before, git_before = guard.snapshot(layout.root), guard.git_snapshot(layout.root, own)
     ended, outcome = launch.run_once(preset, ctx, timeout=tree.timeout_s, tree_env=tree_env, on_start=on_start,
                                      last_activity=lambda: newest_mtime(ctx.tree_dir), announce=announce)
     # pe cannot keep an agent out of the main checkout (see pe/guard.py), but it can tell.
     touched = guard.changes(main_before, guard.snapshot(layout.root))
     record.warnings = [f"the main checkout changed while this agent ran: {touched}"] if touched else []
+    shared = guard.git_changes(git_before, guard.git_snapshot(layout.root, own))
+    if shared:
+        record.warnings.append(f"the repository's git state changed while this agent ran: {shared}")
     for warning in record.warnings:
         append_text(ctx.log_path, f"\n=== pe: WARNING: {warning}\n")
     if ended.interrupted:

@@ -10,9 +10,13 @@ something pe can set up portably. What pe does:
   content) before and after each agent run, and records any change as a
   warning on that run: "changed while this agent ran" (with agents running in
   parallel, each of them gets it: pe cannot tell which one, or the user, did it);
+- it compares the repository's shared git state the same way (config, hooks, info/,
+  every ref but the feature's own tree branches): a planted hook or a moved main is a
+  warning on the run, shown by execute and `pe status --json`;
 - after execute, it checks that every tree already done still holds exactly
   what pe committed there (see execute).
 The commits themselves are safe from a stray `rm`: they live in the object store.
+With the sandbox (pe/sandbox), none of this can happen; without it, pe can only tell.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pe import gitfacts, util
+from pe import git, gitfacts, util
 from pe.config.spec import Feature
 from pe.layout import Layout
 from pe.proc import ProcError
@@ -81,6 +85,53 @@ def changes(before: Snapshot | None, after: Snapshot | None, limit: int = 5) -> 
             said.append(f"{path} {_WHAT.get(code[-1], _WHAT.get(code[0], 'changed'))}")
     if not said:
         return None
+    more = f" and {len(said) - limit} more" if len(said) > limit else ""
+    return ", ".join(said[:limit]) + more
+
+
+def git_snapshot(root: Path, own: frozenset[str]) -> Snapshot | None:
+    """The repository's shared git state: config, hooks, info/, and every ref but `own` branches.
+
+    What an agent without a sandbox can change to act later, outside any tree: a hook or a
+    `core.hooksPath`/`core.fsmonitor` runs the next time the user (or pe) runs git; a moved
+    `main` or tag ships its commits. `own`: the branches of the feature's trees, which their
+    agents and pe's checkpoints move on purpose. One git process, and a few small files.
+    """
+    try:
+        common = git.common_dir(root)
+        refs = gitfacts.read(root, "for-each-ref", "--format=%(refname) %(objectname)").stdout.splitlines()
+    except (ProcError, OSError):
+        return None
+    entries = {("ref", name, sha) for name, _, sha in (line.partition(" ") for line in refs)
+               if name.removeprefix("refs/heads/") not in own or not name.startswith("refs/heads/")}
+    # info/exclude is left out: setup of a tree running beside this agent appends to it.
+    files = [common / "config", *_listing(common / "hooks"),
+             *[f for f in _listing(common / "info") if f.name != "exclude"]]
+    entries |= {("file", str(f.relative_to(common)), _digest(f)) for f in files if f.exists() or f.is_symlink()}
+    return Snapshot(None, frozenset(entries))
+
+
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.endswith(".sample"))
+    except OSError:
+        return []
+
+
+def git_changes(before: Snapshot | None, after: Snapshot | None, limit: int = 5) -> str | None:
+    """One line naming what changed in the shared git state between two git_snapshot()s."""
+    if before is None or after is None or before == after:
+        return None
+    old = {(kind, name): digest for kind, name, digest in before.entries}
+    new = {(kind, name): digest for kind, name, digest in after.entries}
+    said = []
+    for kind, name in sorted(old.keys() | new.keys()):
+        if old.get((kind, name)) == new.get((kind, name)):
+            continue
+        what = ".git/" + name if kind == "file" else name
+        verb = "created" if (kind, name) not in old else "deleted" if (kind, name) not in new else (
+            "moved" if kind == "ref" else "modified")
+        said.append(f"{what} {verb}")
     more = f" and {len(said) - limit} more" if len(said) > limit else ""
     return ", ".join(said[:limit]) + more
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class Row:
     last_activity: str | None
     last_activity_age_s: float | None
     error: str | None
+    warnings: list[str] = field(default_factory=list)  # the last run's: what it changed outside its tree
 
 
 def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: gitfacts.Scan | None) -> Row:
@@ -86,6 +87,7 @@ def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: 
         input_tokens=use.input_tokens, output_tokens=use.output_tokens, turns=use.turns, cost_usd=use.cost_usd,
         last_activity=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(last)) if last else None,
         last_activity_age_s=round(now - last, 1) if last else None, error=facts.error,
+        warnings=list(rec.warnings),
     )
 
 

@@ -47,6 +47,11 @@ elif what == "escapes":
     print("working " + evil, flush=True)
     root = pathlib.Path(os.environ["PE_TREE_DIR"]).parents[1]
     (root / ("note" + evil + ".txt")).write_text("x")
+elif what == "move-main":
+    git("add", "impl.txt")
+    git("commit", "-qm", "the agent's own commit")
+    git("update-ref", "refs/heads/main", "HEAD")
+    git("tag", "planted")
 elif what == "plant-hook":
     hooks = pathlib.Path(git("rev-parse", "--git-common-dir")) / "hooks"
     hooks.mkdir(exist_ok=True)
@@ -119,6 +124,18 @@ def test_the_checkpoint_commit_runs_no_hook_the_agent_planted(repo: Path, tmp_pa
     assert not mark.exists()
     # The work is committed on the tree's branch, by pe.
     assert git(repo, "show", "feat-1:impl.txt") == "the agent's work"
+    # And what the agent planted is reported: on the run, and in pe status.
+    warning = " ".join(run_record(repo, "feat-1")["warnings"])
+    assert ".git/hooks/post-commit created" in warning and ".git/config modified" in warning
+    assert ".git/hooks/post-commit" in " ".join(json.loads(pe(repo, "status", "--json")[1])[0]["warnings"])
+    assert ".git/hooks/post-commit" in err
+
+
+def test_a_moved_main_or_a_new_tag_is_reported(repo: Path) -> None:
+    _repo(repo, "move-main")
+    pe(repo, "execute", "--feature=feat", "--plain")
+    warning = " ".join(run_record(repo, "feat-1")["warnings"])
+    assert "refs/heads/main moved" in warning and "refs/tags/planted created" in warning, warning
 
 
 def test_a_nested_repository_does_not_stop_the_checkpoint(repo: Path) -> None:
