@@ -318,44 +318,32 @@ def half_written_entries(root: Path) -> list[Path]:
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
 
 
-def not_pes(root: Path, tree: Path, branch: str) -> str | None:
-    """What makes `tree` no longer pe's worktree on `branch`, or None when it still is.
+def detach(tree: Path) -> str:
+    """Put `tree` on a detached HEAD at its branch's tip, files unchanged; the tip.
 
-    Asked before pe commits in a tree or starts its agent. An agent with a shell may delete
-    the tree's .git file (git then finds the main checkout, and a commit there would take the
-    user's uncommitted work onto main), repoint it, or check out another branch: pe must then
-    commit nothing anywhere. One git process: where git finds the repository, and HEAD.
+    In the sandbox the refs are read-only, so an agent's `git commit` on its branch would
+    fail; on a detached HEAD it only writes the tree's admin directory and objects.
     """
-    rel = tree.relative_to(root) if tree.is_relative_to(root) else tree
-    dotgit = tree / ".git"
-    if not dotgit.exists() and not dotgit.is_symlink():
-        return f"the agent deleted {rel}/.git"
-    if dotgit.is_symlink() or not dotgit.is_file():
-        return f"{rel}/.git is no longer the file git worktree wrote (a directory or a link: git init?)"
-    res = git(tree, "rev-parse", "--absolute-git-dir", "--git-common-dir", "--symbolic-full-name", "HEAD",
-              check=False)
-    found = res.stdout.splitlines()
-    if res.returncode != 0 or len(found) != 3:
-        return f"git cannot read {rel}/.git ({(res.stderr.strip().splitlines() or ['?'])[-1]})"
-    gitdir, common, head = Path(found[0]).resolve(), (tree / found[1]).resolve(), found[2]
-    try:
-        back = Path(gitdir.joinpath("gitdir").read_text(encoding="utf-8").strip()).resolve()
-    except (OSError, UnicodeDecodeError):
-        back = None
-    if common != common_dir(root).resolve() or gitdir.parent != common / "worktrees" or back != dotgit.resolve():
-        return f"{rel}/.git points at another repository or worktree ({gitdir})"
-    if head == "HEAD":
-        return f"{rel} has a detached HEAD (the agent left branch {branch})"
-    if head != f"refs/heads/{branch}":
-        return f"{rel} is on branch {head.removeprefix('refs/heads/')}, not {branch} (the agent switched branches)"
+    tip = out(tree, "rev-parse", "HEAD")
+    git(tree, *NO_HOOKS, "checkout", "--quiet", "--detach")
+    return tip
+
+
+def attach(root: Path, tree: Path, branch: str, base_sha: str) -> str | None:
+    """Move `branch` to the tree's detached HEAD and put the tree back on it; why not, or None.
+
+    Only a HEAD that descends from the tree's base moves the branch: the agent's own
+    commits, rewritten or not. The old tip stays in the branch's reflog.
+    """
+    head = out(tree, "rev-parse", "HEAD")
+    tip = out(root, "rev-parse", "--verify", "--end-of-options", f"refs/heads/{branch}")
+    if head != tip:
+        if git(root, "merge-base", "--is-ancestor", base_sha, head, check=False).returncode != 0:
+            return (f"the agent's HEAD {head[:12]} does not descend from the tree's base {base_sha[:12]}; "
+                    f"branch {branch} stays at {tip[:12]}")
+        git(root, *NO_HOOKS, "update-ref", "-m", "pe: the sandboxed agent's commits", f"refs/heads/{branch}", head, tip)
+    git(tree, *NO_HOOKS, "symbolic-ref", "-m", "pe: back on the branch", "HEAD", f"refs/heads/{branch}")
     return None
-
-
-def nested_repositories(tree: Path) -> list[str]:
-    """Untracked directories of `tree` that are git repositories of their own (an agent's `git init`)."""
-    raw = git(tree, "status", "--porcelain=v1", "-z", "--untracked-files=normal", check=False).stdout
-    dirs = [e[3:] for e in raw.split("\0") if e.startswith("?? ") and e.endswith("/")]
-    return [d for d in dirs if (tree / d / ".git").exists()]
 
 
 def commit_all(tree: Path, message: str, skip: Sequence[str] = ()) -> str | None:

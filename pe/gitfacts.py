@@ -200,3 +200,43 @@ def show(root: Path, rev: str, path: str) -> str | None:
     res = read(root, "show", f"{rev}:{path}", check=False)
     return res.stdout if res.returncode == 0 else None
 
+
+def not_pes(root: Path, tree: Path, branch: str, *, detached_ok: bool = False) -> str | None:
+    """What makes `tree` no longer pe's worktree on `branch`, or None when it still is.
+
+    Asked before pe commits in a tree or starts its agent. An agent with a shell may delete
+    the tree's .git file (git then finds the main checkout, and a commit there would take the
+    user's uncommitted work onto main), repoint it, or check out another branch: pe must then
+    commit nothing anywhere. One git process: where git finds the repository, and HEAD.
+    """
+    rel = tree.relative_to(root) if tree.is_relative_to(root) else tree
+    dotgit = tree / ".git"
+    if not dotgit.exists() and not dotgit.is_symlink():
+        return f"the agent deleted {rel}/.git"
+    if dotgit.is_symlink() or not dotgit.is_file():
+        return f"{rel}/.git is no longer the file git worktree wrote (a directory or a link: git init?)"
+    res = read(tree, "rev-parse", "--absolute-git-dir", "--git-common-dir", "--symbolic-full-name", "HEAD",
+              check=False)
+    found = res.stdout.splitlines()
+    if res.returncode != 0 or len(found) != 3:
+        return f"git cannot read {rel}/.git ({(res.stderr.strip().splitlines() or ['?'])[-1]})"
+    gitdir, common, head = Path(found[0]).resolve(), (tree / found[1]).resolve(), found[2]
+    try:
+        back = Path(gitdir.joinpath("gitdir").read_text(encoding="utf-8").strip()).resolve()
+    except (OSError, UnicodeDecodeError):
+        back = None
+    if common != git.common_dir(root).resolve() or gitdir.parent != common / "worktrees" or back != dotgit.resolve():
+        return f"{rel}/.git points at another repository or worktree ({gitdir})"
+    if head == "HEAD":
+        # A sandboxed agent works on a detached HEAD pe gave it (attach() moves the branch).
+        return None if detached_ok else f"{rel} has a detached HEAD (the agent left branch {branch})"
+    if head != f"refs/heads/{branch}":
+        return f"{rel} is on branch {head.removeprefix('refs/heads/')}, not {branch} (the agent switched branches)"
+    return None
+
+
+def nested_repositories(tree: Path) -> list[str]:
+    """Untracked directories of `tree` that are git repositories of their own (an agent's `git init`)."""
+    raw = read(tree, "status", "--porcelain=v1", "-z", "--untracked-files=normal", check=False).stdout
+    dirs = [e[3:] for e in raw.split("\0") if e.startswith("?? ") and e.endswith("/")]
+    return [d for d in dirs if (tree / d / ".git").exists()]

@@ -4,8 +4,9 @@ kill -9 of pe cannot take its children along: each is in a session of its own
 (see pe/proc.py), so its agents, installs and git commands live on. Every child
 carries PE_OWNER (proc.claim), naming the repository and the pe that started
 it; the next pe to take that repository's lock stops the ones whose pe is dead
-(reap_orphans). And a git killed mid-write leaves a lock file that no process
-holds open any more (file_in_use tells a stale one from a live one).
+(reap_orphans), and all else in their agents' run cgroups (pe/reap.py). And a
+git killed mid-write leaves a lock file that no process holds open any more
+(file_in_use tells a stale one from a live one).
 """
 
 from __future__ import annotations
@@ -16,15 +17,10 @@ import signal
 import time
 from pathlib import Path
 
+from pe import reap
 from pe.proc import KILL_GRACE_S, OWNER_VAR, group_alive, process_start_ticks
 
-
-def _proc_pids() -> list[str] | None:
-    """Every pid in /proc, or None where there is no /proc (macOS): callers then know nothing."""
-    try:
-        return [p for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return None
+_proc_pids = reap.proc_pids
 
 
 def file_in_use(path: Path) -> bool:
@@ -56,7 +52,7 @@ def _owned_by_the_dead(scope: str) -> dict[int, str]:
     """pid -> kind ('finish' or 'kill') of live processes a dead pe started in `scope`."""
     needle = f"{OWNER_VAR}={scope}|".encode()
     found: dict[int, str] = {}
-    for pid in map(int, _proc_pids() or []):
+    for pid in _proc_pids() or []:
         if pid == os.getpid():
             continue
         try:
@@ -74,6 +70,26 @@ def _owned_by_the_dead(scope: str) -> dict[int, str]:
     return found
 
 
+def _run_cgroups(pids: dict[int, str]) -> set[Path]:
+    """The run cgroups (pe/reap.py) of these agents: all they started, also what dropped PE_OWNER."""
+    found = {reap.cgroup_dir(pid) for pid, kind in pids.items() if kind == "kill"}
+    return {c for c in found if c is not None and c.name.startswith(reap.CGROUP_PREFIX)}
+
+
+def _sweep_run_cgroups() -> None:
+    """Remove the empty run cgroups of pes that are gone (kill -9 leaves them), whatever their repository."""
+    if (base := reap.cgroup_dir()) is None:
+        return
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        pid, ticks, *_ = [*name.removeprefix(reap.CGROUP_PREFIX).split("-"), "", ""]
+        if name.startswith(reap.CGROUP_PREFIX) and pid.isdigit() and str(process_start_ticks(int(pid))) != ticks:
+            reap.remove_cgroup(base / name)
+
+
 def reap_orphans(scope: str, finish_wait: float = 30.0) -> int:
     """Stop what a killed pe left running in `scope`; how many processes there were.
 
@@ -82,7 +98,11 @@ def reap_orphans(scope: str, finish_wait: float = 30.0) -> int:
     pe's own git commands are let finish first (up to `finish_wait`), for the
     reason they are on an interrupt (see the module doc).
     """
+    _sweep_run_cgroups()
     found = _owned_by_the_dead(scope)
+    cgroups = _run_cgroups(found)
+    for cgroup in cgroups:
+        found.update(dict.fromkeys(reap.cgroup_members(cgroup) - {os.getpid()}, "kill"))
     if not found:
         return 0
     deadline = time.monotonic() + finish_wait
@@ -101,6 +121,10 @@ def reap_orphans(scope: str, finish_wait: float = 30.0) -> int:
     while any(group_alive(g) for g in groups) and time.monotonic() < grace_end:
         time.sleep(0.05)
     _signal(groups, signal.SIGKILL)
+    for cgroup in cgroups:
+        while reap.cgroup_members(cgroup) and time.monotonic() < grace_end + 1:
+            time.sleep(0.05)
+        reap.remove_cgroup(cgroup)
     return len(found)
 
 

@@ -3,7 +3,8 @@
 Every child gets its own process group (start_new_session=True), an argv
 list (never a shell), and a timeout. Groups are registered while they run so
 that SIGINT/SIGTERM to pe can kill every one of them: a child in its own
-session does not get the terminal's ^C, so nobody else would.
+session does not get the terminal's ^C, so nobody else would. An agent's run also
+gets a cgroup or a subreaper (pe/reap.py): what it starts outside its group ends with it.
 
 pe's own short bookkeeping commands (git) are the exception: on an interrupt
 they are let finish, up to FINISH_GRACE_S, because a git killed mid-write
@@ -27,10 +28,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from pe.errors import (
-    Interrupted,
-    ProcError,
-)
+from pe import reap
+from pe.errors import Interrupted, ProcError
 
 KILL_GRACE_S = 5.0
 FINISH_GRACE_S = 10.0
@@ -344,20 +343,26 @@ def spawn_logged(
     """
     start = time.monotonic()
     stdin = stdin_path.open("rb") if stdin_path is not None else subprocess.DEVNULL
+    run = reap.Run()  # what the agent starts outside its group: its cgroup, or what pe re-parents
     try:
         proc = subprocess.Popen(
             [str(a) for a in argv],
             cwd=cwd,
-            env=_tagged(env, finish=False),
+            env=run.tag(_tagged(env, finish=False)),
             stdin=stdin,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=run.preexec,  # None, or one write: see reap.Run.enter
         )
+    except BaseException:
+        run.end()
+        raise
     finally:
         if stdin_path is not None:
             stdin.close()  # type: ignore[union-attr]
     REGISTRY.add(proc.pid)
+    run.started(proc.pid)
     timed_out = False
     idle_for: float | None = None
     try:
@@ -388,9 +393,7 @@ def spawn_logged(
         proc.wait()
         raise
     finally:
-        # The leader may exit while grandchildren still run: kill the group anyway.
-        if group_alive(proc.pid):
-            kill_group(proc.pid, grace=1, reap=proc.poll)
+        run.end(reap=proc.poll)  # the group (the leader may be gone, not its children) and all the run started
         REGISTRY.discard(proc.pid)
     interrupted = REGISTRY.stopping and not timed_out
     return Exit(proc.returncode, timed_out, interrupted, time.monotonic() - start, idle_for)

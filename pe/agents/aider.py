@@ -12,6 +12,7 @@ those lines.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from pe.agents import output
 from pe.agents.base import Outcome, Preset, RunContext
@@ -41,6 +42,10 @@ class AiderPreset(Preset):
     program = "aider"
     install_hint = "pipx install aider-chat (or: uv tool install aider-chat); its pins clash with other tools"
     can_resume = False
+
+    def state_paths(self, ctx: RunContext) -> list[Path]:
+        # Its history files go to .pe/logs/<tree>/ (see argv); litellm caches under ~/.aider.
+        return [ctx.log_path.parent, self.home(ctx) / ".aider"]
 
     def argv(self, ctx: RunContext) -> list[str]:
         spec = ctx.agent

@@ -7,6 +7,7 @@ exit 0 on failure, so the exit status alone is never the verdict.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,16 @@ class Preset:
     def env(self, ctx: RunContext) -> dict[str, str]:
         """Variables added to the agent's environment (beyond base_env and spec.env)."""
         return {}
+
+    def state_paths(self, ctx: RunContext) -> list[Path]:
+        """Where the CLI keeps its own state and caches: writable inside the sandbox.
+
+        Directories are made if missing (the CLI would make them on its first run)."""
+        return []
+
+    def home(self, ctx: RunContext) -> Path:
+        """The HOME the agent will see (the manifest's env: may set another)."""
+        return Path(dict(ctx.agent.env).get("HOME") or os.environ.get("HOME") or Path.home())
 
     def stdin(self, ctx: RunContext) -> Path | None:
         """A file to feed on stdin (e.g. a prompt too long for argv); None for /dev/null."""

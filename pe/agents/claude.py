@@ -52,6 +52,11 @@ class ClaudePreset(Preset):
     install_hint = "npm install -g @anthropic-ai/claude-code"
     can_resume = True
 
+    def state_paths(self, ctx: RunContext) -> list[Path]:
+        home = self.home(ctx)
+        # ~/.claude.json is a file: bound as it is when it exists (the user's login lives there).
+        return [home / ".claude", *([home / ".claude.json"] if (home / ".claude.json").exists() else [])]
+
     def argv(self, ctx: RunContext) -> list[str]:
         spec = ctx.agent
         argv = [

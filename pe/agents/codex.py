@@ -12,6 +12,7 @@ what stops it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,10 @@ class CodexPreset(Preset):
     program = "codex"
     install_hint = "npm install -g @openai/codex"
     can_resume = True
+
+    def state_paths(self, ctx: RunContext) -> list[Path]:
+        codex_home = dict(ctx.agent.env).get("CODEX_HOME") or os.environ.get("CODEX_HOME")
+        return [Path(codex_home) if codex_home else self.home(ctx) / ".codex"]
 
     def argv(self, ctx: RunContext) -> list[str]:
         spec = ctx.agent

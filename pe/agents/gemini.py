@@ -56,6 +56,9 @@ class GeminiPreset(Preset):
     install_hint = "npm install -g @google/gemini-cli"
     can_resume = True
 
+    def state_paths(self, ctx: RunContext) -> list[Path]:
+        return [self.home(ctx) / ".gemini"]
+
     def argv(self, ctx: RunContext) -> list[str]:
         spec = ctx.agent
         argv = [

@@ -18,18 +18,22 @@ def run_once(
     preset: Preset, ctx: RunContext, *, timeout: float, tree_env: Mapping[str, str] | None = None,
     on_start: Callable[[int], None] | None = None, last_activity: Callable[[], float] | None = None,
     announce: Callable[[list[str]], None] | None = None,
+    confine: Callable[[list[str], Mapping[str, str]], list[str]] | None = None,
 ) -> tuple[proc.Exit, Outcome]:
     """Start the agent in ctx.tree_dir with its output appended to ctx.log_path; wait; judge it.
 
     The environment, later entries winning: pe's own, the tree's (ports, env file),
     the PE_* facts, the preset's defaults, the manifest's `env:`. `announce` gets the
     argv before the process starts (building it may write files, so it is built once).
+    `confine` turns the argv and the environment into the sandboxed argv.
     """
     spec = ctx.agent
     argv = preset.argv(ctx)
     if announce is not None:
         announce(argv)
     env = {**os.environ, **(tree_env or {}), **ctx.base_env(), **preset.env(ctx), **dict(spec.env)}
+    if confine is not None:
+        argv = confine(argv, env)  # the sandbox: bwrap's argv around the agent's
     with ctx.log_path.open("ab") as log:
         ended = proc.spawn_logged(
             argv, cwd=ctx.tree_dir, env=env, log=log, timeout=timeout, on_start=on_start,

@@ -65,6 +65,10 @@ class MiniPreset(Preset):
         logs = ctx.log_path.parent  # .pe/logs/<tree>/: outside the tree, never committed
         return logs / TASK_FILE, logs / TRAJECTORY
 
+    def state_paths(self, ctx: RunContext) -> list[Path]:
+        config = dict(ctx.agent.env).get("MSWEA_GLOBAL_CONFIG_DIR") or os.environ.get("MSWEA_GLOBAL_CONFIG_DIR")
+        return [ctx.log_path.parent, Path(config) if config else self.home(ctx) / ".config" / "mini-swe-agent"]
+
     def argv(self, ctx: RunContext) -> list[str]:
         spec = ctx.agent
         task, trajectory = self._paths(ctx)

@@ -11,6 +11,7 @@ text, tool_use, step_finish (tokens and cost of that step) and error.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from pe.agents import output
@@ -46,6 +47,15 @@ class OpencodePreset(Preset):
     program = "opencode"
     install_hint = "npm install -g opencode-ai"
     can_resume = True
+
+    def state_paths(self, ctx: RunContext) -> list[Path]:
+        home = self.home(ctx)
+        xdg = {name: dict(ctx.agent.env).get(name, os.environ.get(name)) for name in
+               ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")}
+        return [Path(xdg["XDG_DATA_HOME"] or home / ".local/share") / "opencode",
+                Path(xdg["XDG_CONFIG_HOME"] or home / ".config") / "opencode",
+                Path(xdg["XDG_CACHE_HOME"] or home / ".cache") / "opencode",
+                Path(xdg["XDG_STATE_HOME"] or home / ".local/state") / "opencode"]
 
     def argv(self, ctx: RunContext) -> list[str]:
         spec = ctx.agent

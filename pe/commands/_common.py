@@ -62,6 +62,14 @@ def add_agent_command(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_sandbox(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sandbox", choices=("auto", "bwrap", "none"),
+        help="where tree code runs, for this run: bwrap (bubblewrap: the agent may write only its tree, its git "
+        "admin dir, the object store and its CLI's state), none, or auto (bwrap when it works here; the default)",
+    )
+
+
 def add_lock(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", action="store_true", help="wait for another pe command to finish instead of failing")
 
@@ -89,6 +97,7 @@ def overrides(args: argparse.Namespace) -> Overrides:
         timeout=getattr(args, "timeout", None),
         agent=getattr(args, "agent", None),
         agent_command=agent_command(args),
+        sandbox=getattr(args, "sandbox", None),
     )
 
 

@@ -40,12 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the evidence and ranking as JSON")
     parser.add_argument("--no-checks", action="store_true", help="skip the checks (diff, agent and RESULTS.md only)")
     parser.add_argument("--jobs", type=int, metavar="N", help="trees checked at the same time (default: CPUs)")
+    _common.add_sandbox(parser)
     _common.add_repo(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     layout = _common.layout(args)
-    feature = manifest.load(layout, _common.feature_name(args))
+    feature = manifest.load(layout, _common.feature_name(args), _common.overrides(args))
     _common.require(args.jobs is None or args.jobs >= 1, f"--jobs: expected a positive number, got {args.jobs}")
     judge_fn: report.Judge | None = None
     if args.judge:

@@ -6,9 +6,10 @@ import argparse
 import dataclasses
 import sys
 
-from pe import agents, gitfacts, util
+from pe import agents, gitfacts, sandbox, util
 from pe.commands import _common
 from pe.config import manifest
+from pe.config.spec import TreeSpec
 from pe.engine import runner as engine
 from pe.errors import PeError
 from pe.steps import agent as agent_step
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _common.add_overrides(parser)
     _common.add_agent_command(parser)
+    _common.add_sandbox(parser)
     _common.add_repo(parser)
     _common.add_lock(parser)
 
@@ -55,6 +57,7 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
             agents.get(tree.agent.preset).check_available(tree.agent, layout.root)
         except PeError as exc:
             raise PeError(f"{feature.source}: {exc}") from None  # where the agent was named
+    print(sandbox_line(trees))  # bwrap asked for and unusable: exit 3 here, before anything runs
     plan = engine.make_plan(layout, [feature], context=args.context)
     _common.lock(layout, args)
     if new_data is not None:
@@ -83,6 +86,17 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     if rc == 1:
         print(f"\nsome trees did not finish; see the logs, then: pe resume --feature={feature.name}")
     return rc
+
+
+def sandbox_line(trees: list[TreeSpec]) -> str:
+    """One line saying where the agents run (and why not in the sandbox, when they cannot)."""
+    modes = {sandbox.resolve(t.sandbox.mode) for t in trees}
+    if modes == {"bwrap"}:
+        return ("sandbox: bwrap (each agent may write only its tree, its git admin dir, the object store "
+                "and its CLI's state)")
+    asked = {t.sandbox.mode for t in trees}
+    why = f": {sandbox.probe()}" if "auto" in asked and sandbox.probe() else " (as the manifest or --sandbox asks)"
+    return f"sandbox: {'bwrap for some trees, none for others' if len(modes) > 1 else 'none'}{why}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ expected, raised before anything is created (exit status 3).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from pe.config import yamlfile
 from pe.config.overrides import apply_overrides
 from pe.config.schema import SCHEMA_FILES, first_error, preset_names, schema_text
 from pe.config.setup import parse as parse_setup
-from pe.config.spec import AgentSpec, Feature, Overrides, TreeSpec
+from pe.config.spec import AgentSpec, Feature, Overrides, SandboxSpec, TreeSpec
 from pe.config.strategies import BUILTIN, DEFAULT_ORDER, Strategy
 from pe.errors import ManifestError, PeError
 from pe.fsutil import sha256_text, write_atomic
@@ -72,6 +73,16 @@ def _agent(entry: Any, model: str | None) -> AgentSpec | None:
         retries=int(entry.get("retries", 2)),
         budget_usd=entry.get("budget_usd"),
     )
+
+
+def _sandbox(entry: Any, base: SandboxSpec) -> SandboxSpec:
+    """A `sandbox:` value (a mode, or a mapping of some keys) over `base`."""
+    if entry is None:
+        return base
+    if isinstance(entry, str):
+        return dataclasses.replace(base, mode=entry)
+    return SandboxSpec(mode=entry.get("mode", base.mode), network=entry.get("network", base.network),
+                       writable=tuple(entry.get("writable", base.writable)))
 
 
 def _validate(layout: Layout, data: dict[str, Any], rel: str) -> None:
@@ -141,6 +152,7 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
         if int(key) > count:
             raise ManifestError(f"{rel}: at implementations.{key}: tree {key} does not exist (count is {count})")
     strategies = data.get("strategies") or list(DEFAULT_ORDER)
+    top_sandbox = _sandbox(data.get("sandbox"), SandboxSpec())
     agent_entry = data.get("agent")
     timeout = parse_duration(data.get("timeout", DEFAULT_TIMEOUT_S))
     plan_text = read_plan(layout, data["plan"], rel)
@@ -151,7 +163,8 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
         agent = _agent(over.get("agent", agent_entry), over.get("model"))
         agent_timeout = agent.timeout_s if agent else None
         tree_timeout = parse_duration(over["timeout"]) if "timeout" in over else (agent_timeout or timeout)
-        trees.append(TreeSpec(name, i, tree_name(name, i), strategy, agent, tree_timeout))
+        sandbox = _sandbox(over.get("sandbox"), top_sandbox)
+        trees.append(TreeSpec(name, i, tree_name(name, i), strategy, agent, tree_timeout, sandbox))
     return Feature(
         source=rel,
         name=name,
@@ -164,6 +177,7 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
         trees=tuple(trees),
         setup=setup,
         checks=check_config.parse(data.get("checks")),
+        sandbox=top_sandbox,
     )
 
 

@@ -23,6 +23,19 @@ def apply_overrides(data: dict[str, Any], ov: Overrides, presets: Sequence[str])
         data["jobs"] = ov.jobs
     if ov.timeout is not None:
         data["timeout"] = int(ov.timeout) if ov.timeout.isdigit() else ov.timeout
+    if ov.sandbox is not None:
+        # The flag wins over the manifest everywhere, per-tree settings included; their
+        # network and writable settings stay.
+        top = data.get("sandbox")
+        data["sandbox"] = {**(top if isinstance(top, dict) else {}), "mode": ov.sandbox}
+        impls = {k: dict(v) for k, v in data.get("implementations", {}).items()}
+        for slot in impls.values():
+            if isinstance(slot.get("sandbox"), dict):
+                slot["sandbox"] = {**slot["sandbox"], "mode": ov.sandbox}
+            elif "sandbox" in slot:
+                slot["sandbox"] = ov.sandbox
+        if impls:
+            data["implementations"] = impls
     if ov.agent is not None and ov.agent_command is not None:
         raise PeError("--agent and --agent-command both name the agent: give one of them")
     if ov.agent is not None:

@@ -35,6 +35,15 @@ class AgentSpec:
 
 
 @dataclass(frozen=True)
+class SandboxSpec:
+    """The manifest's `sandbox:` (top level, or a tree's), with --sandbox applied."""
+
+    mode: str = "auto"  # auto | bwrap | none; pe.sandbox.resolve says which it is on this machine
+    network: bool = True
+    writable: tuple[str, ...] = ()  # as written: absolute, ~/..., or relative to the repository root
+
+
+@dataclass(frozen=True)
 class TreeSpec:
     feature: str
     index: int
@@ -42,6 +51,8 @@ class TreeSpec:
     strategy: Strategy
     agent: AgentSpec | None  # None until the manifest names one (init does not need it)
     timeout_s: float
+    # Where the agent runs; not part of config_hash: a tree done outside a sandbox stays done.
+    sandbox: SandboxSpec = SandboxSpec()
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class Feature:
     trees: tuple[TreeSpec, ...]
     setup: SetupConfig = field(default_factory=lambda: parse_setup({}))
     checks: tuple[CheckSpec, ...] = ()
+    sandbox: SandboxSpec = SandboxSpec()  # the top level's: compare's checks and judge run in it
     source: str = ""  # how errors name it: the file, and the flags that overrode it
 
     def config_hash(self, tree: TreeSpec) -> str:
@@ -81,6 +93,7 @@ class Overrides:
     timeout: str | None = None
     agent: str | None = None  # "claude", or a mix "claude:2,codex:1"
     agent_command: tuple[str, ...] | None = None  # --agent-command, already split
+    sandbox: str | None = None  # --sandbox: auto | bwrap | none, for every tree
 
     def describe(self) -> str:
         """The flags given, as typed (near enough): errors in what they changed must name them."""

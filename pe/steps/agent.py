@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pe import git, proc
+from pe import git, gitfacts, proc, sandbox
 from pe.config.spec import Feature, TreeSpec
 from pe.errors import ProcError, one_line
 from pe.fsutil import append_text, newest_mtime, read_regular_text, write_atomic
@@ -122,11 +123,17 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
     spec = tree.agent
     preset = agents.get(spec.preset)
     preset.check_available(spec, layout.root)
+    mode = sandbox.resolve(tree.sandbox.mode)  # bwrap asked for and unusable: the reason, exit 3
     tree_dir = layout.tree(tree.name)
     record_path = layout.run_record(tree.name)
     record = RunRecord.load(record_path, tree.name)
     _kill_leftover(record)
-    foreign = git.not_pes(layout.root, tree_dir, tree.name)
+    if record.detached is not None:
+        # A sandboxed run that pe did not see to its end (a crash): its commits go to the branch first.
+        why = _attach(layout, tree, record, record_path)
+        if why is not None:
+            return f"{why}; no agent runs there until it is repaired: pe recover --feature={feature.name}"
+    foreign = gitfacts.not_pes(layout.root, tree_dir, tree.name)
     if foreign is not None:
         # An earlier agent broke the tree's git: running another there could commit anywhere.
         return f"{foreign}; no agent runs there until it is repaired: pe recover --feature={feature.name}"
@@ -136,6 +143,12 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
     prompt_file = _prompt(layout, feature, tree, record, context, record.attempts > 0 or set_aside is not None)
     log_path = layout.agent_log(tree.name)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    record.sandbox = mode
+    if mode == "bwrap":
+        # The refs are read-only in the sandbox: the agent commits on a detached HEAD, and
+        # _finish moves the branch there once it has checked what the agent left.
+        record.detached = git.detach(tree_dir)
+        record.save(record_path)
 
     for try_no in range(spec.retries + 1):
         ctx = RunContext(
@@ -164,6 +177,16 @@ def _run_once(
     from pe.tree import guard
 
     tree_env = envfile.tree_env(layout, feature, tree)
+    confine = None
+    if record.sandbox == "bwrap":
+        from pe.sandbox import tree as confined
+
+        tree_env = {**tree_env, **confined.GIT_ENV}
+
+        def confine(argv: list[str], env: Mapping[str, str]) -> list[str]:
+            policy = confined.for_tree(layout, ctx.tree_dir, tree.sandbox, env, preset.state_paths(ctx))
+            return sandbox.wrap(argv, policy)
+
     record.attempts += 1
     record.state = "running"
     record.started_at = now_iso()
@@ -180,7 +203,8 @@ def _run_once(
     own = frozenset(t.name for t in feature.trees)
     main_before, git_before = guard.snapshot(layout.root), guard.git_snapshot(layout.root, own)
     ended, outcome = launch.run_once(preset, ctx, timeout=tree.timeout_s, tree_env=tree_env, on_start=on_start,
-                                     last_activity=lambda: newest_mtime(ctx.tree_dir), announce=announce)
+                                     last_activity=lambda: newest_mtime(ctx.tree_dir), announce=announce,
+                                     confine=confine)
     # pe cannot keep an agent out of the main checkout (see pe/guard.py), but it can tell.
     touched = guard.changes(main_before, guard.snapshot(layout.root))
     record.warnings = [f"the main checkout changed while this agent ran: {touched}"] if touched else []
@@ -207,12 +231,24 @@ def _run_once(
     return ended, outcome, reason
 
 
+def _attach(layout: Layout, tree: TreeSpec, record: RunRecord, record_path: Path) -> str | None:
+    """Move the tree's branch to the detached HEAD a sandboxed run worked on; why not, or None."""
+    tree_dir = layout.tree(tree.name)
+    foreign = gitfacts.not_pes(layout.root, tree_dir, tree.name, detached_ok=True)
+    base = stamps.tree_base(layout, tree.name)
+    why = foreign or (git.attach(layout.root, tree_dir, tree.name, base) if base else "no recorded base commit")
+    if why is None:
+        record.detached = None
+        record.save(record_path)
+    return why
+
+
 def _checkpoint(tree_dir: Path, message: str) -> tuple[str | None, list[str]]:
     """Commit what the agent left; (the commit or None, the nested repositories left out)."""
     try:
         return git.commit_all(tree_dir, message), []
     except ProcError:
-        skipped = git.nested_repositories(tree_dir)
+        skipped = gitfacts.nested_repositories(tree_dir)
         if not skipped:
             raise
         return git.commit_all(tree_dir, message, skip=skipped), skipped
@@ -225,7 +261,7 @@ def _finish(
     tree_dir = layout.tree(tree.name)
     # Verify before committing: the agent may have taken the tree off its branch, and a
     # commit then lands wherever its HEAD points (main, with the user's unsaved work).
-    foreign = git.not_pes(layout.root, tree_dir, tree.name)
+    foreign = gitfacts.not_pes(layout.root, tree_dir, tree.name, detached_ok=record.detached is not None)
     if foreign is not None:
         reason = f"{foreign}; nothing was committed (the agent's files are still in trees/{tree.name})"
         append_text(layout.agent_log(tree.name), f"\n=== pe: {reason}\n")
@@ -244,6 +280,10 @@ def _finish(
             warning = f"not committed, a git repository of its own inside the tree: {', '.join(skipped)}"
             record.warnings.append(warning)
             append_text(layout.agent_log(tree.name), f"\n=== pe: WARNING: {warning}\n")
+        if record.detached is not None:
+            why = _attach(layout, tree, record, record_path)
+            if why is not None:
+                reason = f"{why} (the agent's work is at the tree's HEAD)"
         if reason is None:
             stamps.write_agent(layout, feature, tree, commit or git.out(tree_dir, "rev-parse", "HEAD"))
     _close(record, "done" if reason is None else ("interrupted" if ended.interrupted else "failed"), reason,

@@ -52,6 +52,7 @@ class Row:
     last_activity_age_s: float | None
     error: str | None
     warnings: list[str] = field(default_factory=list)  # the last run's: what it changed outside its tree
+    sandbox: str | None = None  # where the last run ran: bwrap or none (None: no run yet)
 
 
 def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: gitfacts.Scan | None) -> Row:
@@ -87,7 +88,7 @@ def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: 
         input_tokens=use.input_tokens, output_tokens=use.output_tokens, turns=use.turns, cost_usd=use.cost_usd,
         last_activity=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(last)) if last else None,
         last_activity_age_s=round(now - last, 1) if last else None, error=facts.error,
-        warnings=list(rec.warnings),
+        warnings=list(rec.warnings), sandbox=rec.sandbox,
     )
 
 

@@ -29,6 +29,8 @@ class RunRecord:
     session_id: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # of the last run: what it changed outside its tree
+    sandbox: str | None = None  # where the last run ran: "bwrap" or "none"
+    detached: str | None = None  # the branch tip pe detached the tree's HEAD from, until it attaches it again
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod

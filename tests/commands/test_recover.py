@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pe.layout import Layout
+from pe.tree import stamps
 from tests.support import git, kill_group, pe, pe_popen, refs, snapshot, wait_for
 from tests.support.cycle import PROJECT, agent_pids, agents_killed_after, make_repo, write_cycle_manifest
 
@@ -85,8 +87,7 @@ def test_recover_after_kill_mid_init(tmp_path: Path) -> None:
     # And what pe leaves when killed inside `git worktree add` itself: its `creating` marker
     # (written just before the add), the branch, and the entry locked "initializing". The add
     # pe runs is --no-checkout and over in milliseconds, so a full add is held and killed instead.
-    stamps = root / ".pe" / "stamps"
-    (stamps / "calc-4.creating.json").write_text('{"since": "killed mid-add"}')
+    stamps.write(Layout(root), "calc-4", stamps.CREATING, {"since": "killed mid-add"})
     add = subprocess.Popen(["git", "worktree", "add", "-b", "calc-4", "--", str(root / "trees/calc-4"), "main"],
                            cwd=root, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: len(list(marks.glob("smudge-*"))) == 4, what="the plain add to reach the filter")

@@ -9,14 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pe.layout import Layout
+from pe.tree import stamps
 from tests.support import git, pe_run, starts, write_manifest
 
 
 def _was_creating(repo: Path, tree: str) -> None:
     """pe's marker that it was creating `tree` when it died."""
-    stamps = repo / ".pe" / "stamps"
-    stamps.mkdir(parents=True, exist_ok=True)
-    (stamps / f"{tree}.creating.json").write_text(json.dumps({"since": "then"}))
+    stamps.write(Layout(repo), tree, stamps.CREATING, {"since": "then"})  # sealed, as pe writes it
 
 
 def _initializing_entry(repo: Path, tree: str, *, head: str, commondir: str) -> Path:
@@ -111,7 +111,7 @@ def test_a_worktree_remove_cut_off_after_the_trees_git_file_went_is_finished(rep
     assert pe_run(repo, "execute", "--feature=feat").returncode == 0
     tree = repo / "trees" / "feat-1"
     tip = git(repo, "rev-parse", "feat-1")
-    (repo / ".pe" / "stamps" / "feat-1.removing.json").write_text(json.dumps({"head": tip}))
+    stamps.write(Layout(repo), "feat-1", stamps.REMOVING, {"head": tip})
     for name in (".git", "RESULTS.md", "PROGRESS.md"):
         (tree / name).unlink(missing_ok=True)
     assert (tree / "impl.txt").exists()
@@ -129,7 +129,7 @@ def test_files_added_to_such_a_leftover_are_never_deleted(repo: Path, agent_log:
     write_manifest(repo, count=1)
     assert pe_run(repo, "execute", "--feature=feat").returncode == 0
     tree = repo / "trees" / "feat-1"
-    (repo / ".pe" / "stamps" / "feat-1.removing.json").write_text(json.dumps({"head": git(repo, "rev-parse", "feat-1")}))
+    stamps.write(Layout(repo), "feat-1", stamps.REMOVING, {"head": git(repo, "rev-parse", "feat-1")})
     (tree / ".git").unlink()
     (tree / "notes.txt").write_text("written after the crash\n")
     res = pe_run(repo, "cleanup", "--feature=feat")

@@ -1,4 +1,6 @@
-"""An agent that breaks out of its tree's git (no sandbox): pe commits nothing outside the tree's branch.
+"""An agent that breaks out of its tree's git, with `sandbox: none`: pe commits nothing outside the tree's branch.
+
+(tests/sandbox/test_agent_confined.py: the same agents in the sandbox, where they cannot.)
 
 Each agent here does its work (impl.txt, a complete RESULTS.md) and then one bad thing to
 its tree's git. pe's checkpoint commit must never land on another branch, never take the
@@ -69,7 +71,7 @@ def _repo(repo: Path, what: str) -> Path:
     git(repo, "add", "tools/bad.py")
     git(repo, "commit", "-qm", "bad agent")
     write_manifest(repo, count=1, agent={"preset": "command", "command": ["python", "tools/bad.py", what],
-                                         "retries": 0})
+                                         "retries": 0}, sandbox="none")
     # The user's own unsaved work in the main checkout: pe must never commit it anywhere.
     (repo / "README.md").write_text("the user's unsaved edit\n")
     return repo

@@ -59,10 +59,20 @@ def new_repo(where: Path, files: int = 1000, count: int = COUNT, setup: str | No
         f"feature: {FEATURE}\nplan: specs/plan.md\ncount: {count}\njobs: {count}\ntimeout: 60\n"
         "agent: {preset: command, command: [python, tools/agent.py, '{prompt_file}']}\n"
         f"setup: {setup or '{install: ' + install + ', ports: {per_tree: 0}}'}\n"
+        # The trials run in the sandbox where this machine has one (kill -9 mid-run then
+        # leaves a tree on the detached HEAD pe gave its agent); the log is the one writable
+        # place outside the trees.
+        f"sandbox: {{mode: auto, writable: [{json.dumps(str(log_file(root).parent))}]}}\n"
     )
+    log_file(root).parent.mkdir(parents=True, exist_ok=True)
     git(root, "add", "--all")
     git(root, "commit", "--quiet", "-m", "manifest")
     return root
+
+
+def log_file(root: Path) -> Path:
+    """Where the scripted agent and the install command report: its own directory, writable in the sandbox."""
+    return root.parent / "log" / "runs.jsonl"
 
 
 def env_for(log: Path, tag: str = "", **extra: str) -> dict[str, str]:
@@ -271,7 +281,7 @@ _WINDOWS: dict[str, float] = {}
 def window(phase: Phase, where: Path) -> float:
     if phase.name not in _WINDOWS:
         root = new_repo(where / f"calibrate-{phase.name}")
-        log = root.parent / "runs.jsonl"
+        log = log_file(root)
         env = env_for(log)
         for argv in phase.before:
             pe_ok(root, *argv, env=env)
@@ -313,7 +323,7 @@ def trial(phase: Phase, calibration: Path, where: Path, rng: random.Random, sig:
     moment of its window, recover, check. `calibration`: where the window is measured (once)."""
     span = window(phase, calibration)
     root = new_repo(where)
-    log = root.parent / "runs.jsonl"
+    log = log_file(root)
     out = root.parent / "out.txt"
     env = env_for(log, tag="before")
     try:

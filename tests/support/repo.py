@@ -44,8 +44,13 @@ def scripted_repo(root: Path, files: dict[str, str] | None = None) -> Path:
 
 def write_manifest(root: Path, feature: str = "feat", **fields: Any) -> Path:
     """features/<feature>.yaml: the plan at specs/plan.md, the scripted agent, and `fields`
-    (count=2, jobs=2, setup={...}, or another agent={...}, which replaces the scripted one)."""
-    data: dict[str, Any] = {"feature": feature, "plan": "specs/plan.md", "agent": SCRIPTED_COMMAND, **fields}
+    (count=2, jobs=2, setup={...}, or another agent={...}, which replaces the scripted one).
+
+    `sandbox: none` unless `fields` say otherwise: the scripted agents report to files outside
+    their trees ($PE_TEST_RUNS, $CYCLE_MARKS), which the sandbox makes read-only. The tests
+    of the sandbox (tests/sandbox/, tests/faults/) ask for it, and make their log writable."""
+    data: dict[str, Any] = {"feature": feature, "plan": "specs/plan.md", "agent": SCRIPTED_COMMAND,
+                            "sandbox": "none", **fields}
     path = root / "features" / f"{feature}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -31,7 +31,8 @@ def test_a_stamp_the_agent_wrote_is_not_taken_for_done(repo: Path) -> None:
     (repo / "tools" / "forger.py").write_text(FORGER)
     git(repo, "add", "tools/forger.py")
     git(repo, "commit", "-qm", "forger")
-    write_manifest(repo, count=1, agent={"preset": "command", "command": ["python", "tools/forger.py"], "retries": 0})
+    write_manifest(repo, count=1, agent={"preset": "command", "command": ["python", "tools/forger.py"], "retries": 0},
+                   sandbox="none")  # in the sandbox .pe/ is read-only: the forgery cannot even be written
     rc, out, err = pe(repo, "execute", "--feature=feat", "--plain")
     assert rc == 1, out + err
     assert (repo / ".pe/stamps/feat-1.agent.json").exists()  # the forgery is there...
@@ -63,7 +64,8 @@ def test_an_earlier_pes_unsealed_stamps_stay_valid_after_the_upgrade(repo: Path,
     rc, out, _ = pe(repo, "status", "--json")
     assert rc == 0 and [r["state"] for r in json.loads(out)] == ["done", "done"]
     before = starts(agent_log, "feat-1") + starts(agent_log, "feat-2")
-    assert pe(repo, "resume", "--feature=feat", "--plain")[0] == 0
+    rc, out, err = pe(repo, "resume", "--feature=feat", "--plain")
+    assert rc == 0, out + err
     assert starts(agent_log, "feat-1") + starts(agent_log, "feat-2") == before  # nothing ran again
     assert "mac" in json.loads((repo / ".pe/stamps/feat-1.agent.json").read_text())  # sealed now
 
