@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from pe import proc
+from pe import proc, sandbox
 from pe.config import argv as argvs
 from pe.config.checks import CheckSpec
 from pe.config.spec import Feature, TreeSpec
 from pe.fsutil import write_atomic
 from pe.layout import Layout
+from pe.sandbox import tree as confined
 from pe.treesetup import envfile
 
 _JUNIT_MAX_BYTES = 50_000_000
@@ -153,8 +154,13 @@ def run_check(layout: Layout, feature: Feature, tree: TreeSpec, spec: CheckSpec)
     log = base / f"{spec.name}.log"
     start = time.monotonic()
     status, code, out = "passed", None, ""
+    run = cmd
+    if sandbox.resolve(tree.sandbox.mode) == "bwrap":
+        # A check runs the tree's code, which an agent wrote: in the tree's sandbox, its
+        # report directory the one writable place outside the tree.
+        run = sandbox.wrap(cmd, confined.for_tree(layout, tree_dir, tree.sandbox, env, [report_dir]))
     try:
-        res = proc.run(cmd, cwd=tree_dir, env=env, timeout=spec.timeout_s, check=False)
+        res = proc.run(run, cwd=tree_dir, env=env, timeout=spec.timeout_s, check=False)
         code, out = res.returncode, res.stdout + ("\n" + res.stderr if res.stderr.strip() else "")
         status = "passed" if code == 0 else "failed"
     except proc.ProcError as exc:  # only raised on timeout when check=False

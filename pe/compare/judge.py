@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
-from pe import agents
+from pe import agents, sandbox
 from pe.agents import launch
 from pe.agents.base import RunContext
 from pe.compare import report as reports
@@ -22,6 +23,7 @@ from pe.config.strategies import Strategy
 from pe.errors import PeError
 from pe.fsutil import write_atomic
 from pe.layout import Layout
+from pe.sandbox import tree as confined
 
 JUDGE_FILE = "JUDGE.md"
 DEFAULT_TIMEOUT_S = 900.0
@@ -79,7 +81,13 @@ def run(layout: Layout, feature: Feature, spec: AgentSpec, report: Path, c: Comp
                      context="", log_path=log_path, resume=False, session_id=None)
     preset = agents.get(spec.preset)
     preset.check_available(spec, layout.root)
-    ended, outcome = launch.run_once(preset, ctx, timeout=tree.timeout_s)
+    confine = None
+    if sandbox.resolve(feature.sandbox.mode) == "bwrap":
+        # The judge reads what the agents wrote (and may run it): it may write its own dir only.
+        def confine(argv: list[str], env: Mapping[str, str]) -> list[str]:
+            return sandbox.wrap(argv, confined.for_dir(layout, work, feature.sandbox, env, preset.state_paths(ctx)))
+
+    ended, outcome = launch.run_once(preset, ctx, timeout=tree.timeout_s, confine=confine)
     rel_log = log_path.relative_to(layout.root)
     if ended.timed_out or not outcome.ok:
         why = ended.describe() if ended.timed_out else (outcome.reason or ended.describe())

@@ -40,16 +40,21 @@ def _git_paths(tree_dir: Path) -> tuple[list[Path], list[Path]]:
 
 
 def for_tree(layout: Layout, tree_dir: Path, spec: SandboxSpec, env: Mapping[str, str],
-             state: Iterable[Path] = ()) -> Policy:
-    """The policy of a process that works in `tree_dir`: an agent (`state`: its CLI's), a check, the judge."""
+             state: Iterable[Path] = (), create: Iterable[Path] = ()) -> Policy:
+    """The policy of a process that works in `tree_dir`: an agent or an install (`state`: its own
+    state and caches, `create`: those of them to make first, as the tool would), a check."""
     home = Path(env.get("HOME") or os.path.expanduser("~"))
     writable, readonly = _git_paths(tree_dir)
-    return Policy(writable=(tree_dir, *writable, *state, *extra_paths(layout, spec, home)),
-                  readonly=tuple(readonly), cwd=tree_dir, network=spec.network)
+    state, create = tuple(state), tuple(create)
+    return Policy(writable=(tree_dir, *writable, *state, *create, *extra_paths(layout, spec, home)),
+                  readonly=tuple(readonly), cwd=tree_dir, network=spec.network, create=create)
 
 
 def for_dir(layout: Layout, work: Path, spec: SandboxSpec, env: Mapping[str, str],
             state: Iterable[Path] = ()) -> Policy:
     """The policy of a process that works in a directory of pe's own (the judge's), not a tree."""
     home = Path(env.get("HOME") or os.path.expanduser("~"))
-    return Policy(writable=(work, *state, *extra_paths(layout, spec, home)), cwd=work, network=spec.network)
+    state = tuple(state)
+    create = tuple(p for p in state if not p.exists() and not p.suffix)  # the CLI's dirs, made as it would
+    return Policy(writable=(work, *state, *extra_paths(layout, spec, home)), cwd=work, network=spec.network,
+                  create=create)

@@ -184,7 +184,10 @@ def _run_once(
         tree_env = {**tree_env, **confined.GIT_ENV}
 
         def confine(argv: list[str], env: Mapping[str, str]) -> list[str]:
-            policy = confined.for_tree(layout, ctx.tree_dir, tree.sandbox, env, preset.state_paths(ctx))
+            state = preset.state_paths(ctx)
+            # A CLI makes its own state dirs on first run; in the sandbox pe makes them first.
+            missing = [p for p in state if not p.exists() and not p.suffix]
+            policy = confined.for_tree(layout, ctx.tree_dir, tree.sandbox, env, state, missing)
             return sandbox.wrap(argv, policy)
 
     record.attempts += 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,6 +138,10 @@ def _setup(layout: Layout, feature: Feature, tree: TreeSpec, log: SetupLog, prev
     carried = _carry(run)
     env, installers = _env(run, lease.ports, carried.paths)
     full_env = {**os.environ, **env}
+    if RunRecord.load(layout.run_record(tree.name), tree.name).attempts > 0:
+        # An agent has edited this tree (a changed lockfile re-runs setup): its install
+        # scripts are the agent's code now, and run in the tree's sandbox.
+        _confine(run)
     _installs(run, installers, previous, full_env)
     _verify(run, full_env)
 
@@ -198,6 +203,27 @@ def _env(run: _Run, ports: tuple[int, ...], carried: list[str]) -> tuple[dict[st
     run.stamp["generated"] = sorted({cfg.env_file, *outputs})
     run.stamp["carried"] = sorted(carried)
     return env, installers
+
+
+# Where installers keep their caches: writable in the sandbox, or every install downloads again.
+INSTALL_CACHES = (".npm", ".cache", ".local/share/uv", ".cargo/registry", ".bun/install/cache")
+
+
+def _confine(run: _Run) -> None:
+    """Run setup's commands for this tree in its sandbox (when it has one here)."""
+    from pe import sandbox
+    from pe.sandbox import tree as confined
+
+    if sandbox.resolve(run.tree.sandbox.mode) != "bwrap":
+        return
+
+    def confine(argv: list[str], env: Mapping[str, str]) -> list[str]:
+        home = Path(env.get("HOME") or Path.home())
+        caches = [home / c for c in INSTALL_CACHES]
+        made = [home / ".npm", home / ".cache"]  # what npm, pip and uv make on a first run
+        return sandbox.wrap(argv, confined.for_tree(run.layout, run.dir, run.tree.sandbox, env, caches, made))
+
+    run.log.confine = confine
 
 
 def _installs(run: _Run, installers: list[install.Installer], previous: dict[str, Any],

@@ -6,7 +6,7 @@ import shlex
 import shutil
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,9 @@ class SetupLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Set when the tree's code is an agent's (setup after an agent edited a lockfile):
+        # the sandbox's argv around each command's.
+        self.confine: Callable[[list[str], Mapping[str, str]], list[str]] | None = None
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -46,10 +49,11 @@ class SetupLog:
     def run(self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float) -> Ran:
         """Run `argv` (no shell) in its own process group, output appended to the log."""
         argv = tuple(argv)
-        self.line(f"$ {shlex.join(argv)}   (in {cwd})")
+        self.line(f"$ {shlex.join(argv)}   (in {cwd}{', sandboxed' if self.confine else ''})")
+        run = self.confine(list(argv), env) if self.confine else list(argv)
         with self.path.open("ab") as fh:
             start = fh.tell()
-            ended = proc.spawn_logged(argv, cwd=cwd, env=env, log=fh, timeout=timeout)
+            ended = proc.spawn_logged(run, cwd=cwd, env=env, log=fh, timeout=timeout)
         tail = _tail(self.path, start)
         ok = ended.returncode == 0 and not ended.timed_out and not ended.interrupted
         ran = Ran(argv, ok, ended.describe(), tail, round(ended.duration_s, 3))

@@ -185,7 +185,7 @@ def test_kill_9_then_resume_finishes_each_tree_exactly_once(repo: Path, agent_lo
 def test_idle_watchdog_kills_a_silent_agent(repo: Path, agent_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (repo / "features").mkdir()
     (repo / "features" / "feat.yaml").write_text(
-        "feature: feat\nplan: specs/plan.md\ncount: 1\ntimeout: 5m\n"
+        "feature: feat\nplan: specs/plan.md\ncount: 1\ntimeout: 5m\nsandbox: none\n"
         "agent: {preset: command, command: [python, tools/agent.py], idle_timeout: 3}\n"
     )
     monkeypatch.setenv("PE_TEST_SLEEP", "120")
