@@ -8,6 +8,7 @@ Prints ratios (pe / baseline); targets from issue 6. Not a test: nothing here fa
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import shutil
@@ -67,11 +68,12 @@ def make_repo(where: Path, files: int) -> Path:
     return root
 
 
-def manifest(root: Path, feature: str, count: int, sleep: float = 0.0) -> None:
+def manifest(root: Path, feature: str, count: int, sleep: float = 0.0, sandbox: str | None = None) -> None:
     (root / "features").mkdir(exist_ok=True)
     (root / "features" / f"{feature}.yaml").write_text(
         f"feature: {feature}\nplan: specs/plan.md\ncount: {count}\njobs: {count}\n"
         f"agent: {{preset: command, command: [sh, -c, '{SLEEP_AGENT}', '{sleep}']}}\n"
+        + (f"sandbox: {sandbox}\n" if sandbox else "")
     )
 
 
@@ -158,10 +160,10 @@ def bench_status(tmp: Path, reps: int) -> tuple[float, float, float]:
     return t_cold, t_warm, t_raw
 
 
-def bench_parallel_agents(tmp: Path, n: int, reps: int) -> tuple[float, float]:
+def bench_parallel_agents(tmp: Path, n: int, reps: int, sandbox: str | None = None) -> tuple[float, float]:
     """`pe execute` right after `pe init`, as a user runs it: N agents that each sleep 2 s."""
-    root = make_repo(tmp / f"par{n}", 10)
-    manifest(root, "p", n, sleep=2.0)
+    root = make_repo(tmp / f"par{n}{sandbox or ''}", 10)
+    manifest(root, "p", n, sleep=2.0, sandbox=sandbox)
     walls = []
     for _ in range(reps):
         reset(root)
@@ -170,6 +172,12 @@ def bench_parallel_agents(tmp: Path, n: int, reps: int) -> tuple[float, float]:
         sh([*PE, "execute", "--feature=p"], root)
         walls.append(time.perf_counter() - t)
     return statistics.median(walls), 2.0
+
+
+def pe_sandbox_unusable() -> str | None:
+    from pe import sandbox
+
+    return sandbox.probe()
 
 
 def bench_graph(tmp: Path) -> tuple[float, int]:
@@ -212,9 +220,15 @@ def main() -> int:
         t_cold, t_warm, t_raw = bench_status(tmp, reps=max(reps, 5))
         rows.append(("status, 30 trees vs sequential raw git (first run)", t_cold, t_raw, "<= 1.0"))
         rows.append(("status, 30 trees vs sequential raw git (later runs)", t_warm, t_raw, "<= 1.0"))
+        # A pe with a sandbox runs the agents in it by default: measured without it (as before
+        # there was one), then in it, against the run without.
+        sandboxed = importlib.util.find_spec("pe.sandbox") is not None
         for n in (3, 8):
-            wall, ideal = bench_parallel_agents(tmp, n, reps=reps)
+            wall, ideal = bench_parallel_agents(tmp, n, reps=reps, sandbox="none" if sandboxed else None)
             rows.append((f"{n} agents sleeping 2 s, jobs={n}: wall vs 2 s", wall, ideal, "<= 1.15"))
+            if sandboxed and not pe_sandbox_unusable():
+                boxed, _ = bench_parallel_agents(tmp, n, reps=reps, sandbox="bwrap")
+                rows.append((f"{n} agents, jobs={n}, in bwrap vs not", boxed, wall, "(cost of the sandbox)"))
         secs, count = bench_graph(tmp)
     width = max(len(r[0]) for r in rows)
     print(f"{'benchmark':<{width}}  {'pe':>8}  {'baseline':>8}  {'ratio':>6}  target")

@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pe import gitfacts, proc
+from pe import git, gitfacts, proc
 from pe.fsutil import not_regular, write_atomic
 from pe.layout import Layout
 from pe.tree import stamps
@@ -39,6 +39,12 @@ class ArchivePlan:
     prerequisite: str | None = None  # bundle holds tip's history minus this commit's
     patch: bool = False  # tracked changes as uncommitted.patch
     untracked: list[str] = field(default_factory=list)  # into untracked.tar.gz
+    stray: str | None = None  # the tree's HEAD, with commits on no branch: bundled too
+
+    @property
+    def stray_ref(self) -> str:
+        """Where the bundle holds the stray commits (and, while it is written, the repository)."""
+        return f"refs/pe/stray/{self.tree}"
 
     @property
     def bundle(self) -> Path:
@@ -51,6 +57,8 @@ class ArchivePlan:
             scope = f"commits since {self.prerequisite[:12]}" if self.prerequisite else "its whole history"
             out.append(f"{self.bundle.name} <- branch {self.branch} ({self.tip[:12]}, {scope}), "
                        "then git bundle verify")
+        if self.stray:
+            out.append(f"{self.bundle.name} <- also HEAD {self.stray[:12]}: commits on no branch, as {self.stray_ref}")
         if self.patch:
             out.append(f"uncommitted.patch <- the uncommitted changes in trees/{self.tree}")
         if self.untracked:
@@ -59,7 +67,7 @@ class ArchivePlan:
 
 
 def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty: bool,
-         untracked: list[str]) -> ArchivePlan:
+         untracked: list[str], stray: str | None = None) -> ArchivePlan:
     """What archiving `tree` will do. `keep_ref`: a commit the repo keeps (the base branch's tip)."""
     p = ArchivePlan(tree, layout.reports(feature) / tree)
     tree_dir = layout.trees / tree
@@ -89,6 +97,7 @@ def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty
             p.prerequisite = base
     p.patch = dirty
     p.untracked = untracked
+    p.stray = stray
     return p
 
 
@@ -109,25 +118,31 @@ def _bundle(layout: Layout, p: ArchivePlan) -> tuple[bool, str]:
     assert p.branch and p.tip
     p.dest.mkdir(parents=True, exist_ok=True)
     tmp = p.dest / f".{p.bundle.name}.tmp"
-    revs = [f"refs/heads/{p.branch}"] + ([f"^{p.prerequisite}"] if p.prerequisite else [])
+    revs = [f"refs/heads/{p.branch}"] + ([p.stray_ref] if p.stray else []) + (
+        [f"^{p.prerequisite}"] if p.prerequisite else [])
     # git's lock on the bundle it writes: one killed with an earlier cleanup leaves it behind, and
     # `bundle create` then refuses. We hold the repository lock: no other cleanup writes here.
     tmp.with_name(tmp.name + ".lock").unlink(missing_ok=True)
     try:
+        if p.stray:
+            # A bundle holds refs: the stray commits get one for as long as it takes to write it.
+            git.git(layout.root, *git.NO_HOOKS, "update-ref", p.stray_ref, p.stray)
         gitfacts.read(layout.root, "bundle", "create", "--quiet", str(tmp), *revs)
         res = gitfacts.read(layout.root, "bundle", "verify", "--quiet", str(tmp), check=False)
         if res.returncode != 0:
             said = (res.stderr.strip() or res.stdout.strip()).splitlines()
             return False, said[-1] if said else "git bundle verify failed"
         heads = gitfacts.read(layout.root, "bundle", "list-heads", str(tmp)).stdout
-        if p.tip not in heads:
-            return False, f"the bundle does not hold {p.tip[:12]}"
+        if p.tip not in heads or (p.stray and p.stray not in heads):
+            return False, f"the bundle does not hold {(p.tip if p.tip not in heads else p.stray or '')[:12]}"
         os.replace(tmp, p.bundle)
         return True, "verified"
     except proc.ProcError as exc:
         return False, str(exc)
     finally:
         tmp.unlink(missing_ok=True)
+        if p.stray:
+            git.git(layout.root, *git.NO_HOOKS, "update-ref", "-d", p.stray_ref, check=False)
 
 
 def _restore_notes(layout: Layout, feature: str, p: ArchivePlan, bundle_ok: bool) -> str:
@@ -139,6 +154,9 @@ def _restore_notes(layout: Layout, feature: str, p: ArchivePlan, bundle_ok: bool
         branch = p.branch or p.tree  # (a re-run after the branch went: the earlier bundle holds it)
         at = f"   # the branch, at {p.tip}" if p.tip else ""
         lines += [f"git fetch {rel}/{p.bundle.name} {branch}:{branch}{at}", f"git worktree add trees/{p.tree} {branch}"]
+    if p.stray and bundle_ok:
+        lines.append(f"git fetch {rel}/{p.bundle.name} {p.stray_ref}:refs/heads/{p.tree}-stray"
+                     f"   # the commits that were on no branch, at {p.stray}")
     if p.patch:
         lines.append(f"git -C trees/{p.tree} apply --binary ../../{rel}/uncommitted.patch")
     if p.untracked:

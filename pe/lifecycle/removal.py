@@ -301,7 +301,7 @@ def plan_tree(layout: Layout, feature: str, tree: str, *, force: bool, keep_bran
         tp.refused = f"{rel}: " + "; ".join(problems)
         return tp
     ap = archive.plan(layout, feature, tree, keep_ref=keep_ref, dirty=bool(work.changed),
-                      untracked=work.untracked)
+                      untracked=work.untracked, stray=work.stray)
     archived = _Archived()
     tp.steps.append(_archive_step(layout, feature, ap, archived))
     if present:

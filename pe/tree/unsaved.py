@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pe import gitfacts
+from pe import git, gitfacts
+from pe.errors import ProcError
 from pe.layout import Layout
 from pe.tree import stamps
 
@@ -40,9 +41,12 @@ class Unsaved:
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (path, why it is work)
     # Untracked entries that are not work (left by checks, bytecode): git still wants --force for them.
     untracked_other: list[str] = field(default_factory=list)
+    # The tree's HEAD when it holds commits that are on no branch (an agent detached it, or
+    # pe was killed before it moved a sandboxed run's branch): removing the tree loses them.
+    stray: str | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.changed or self.untracked or self.ignored)
+        return bool(self.changed or self.untracked or self.ignored or self.stray)
 
     def describe(self) -> str:
         parts = []
@@ -57,7 +61,29 @@ class Unsaved:
         if self.ignored:
             parts.append(f"{len(self.ignored)} ignored file(s) not carried over: "
                          + few([f"{p} ({why})" for p, why in self.ignored]))
+        if self.stray:
+            parts.append(f"HEAD is at {self.stray[:12]}, with commits that are on no branch")
         return "; ".join(parts)
+
+
+def stray_head(root: Path, tree_dir: Path, branch: str) -> str | None:
+    """The tree's HEAD if it holds commits no branch holds, else None.
+
+    Read from the admin dir's HEAD first: a tree on its branch (the usual case) costs no
+    git process. Detached or on another branch: is HEAD contained in any branch?
+    """
+    try:
+        gitdir, _ = git.admin_dirs(tree_dir)
+        if (gitdir / "HEAD").read_text(encoding="utf-8").strip() == f"ref: refs/heads/{branch}":
+            return None
+    except (OSError, UnicodeDecodeError, ProcError):
+        return None
+    res = gitfacts.read(tree_dir, "rev-parse", "--verify", "--quiet", "HEAD", check=False)
+    head = res.stdout.strip()
+    if res.returncode != 0 or not head:
+        return None
+    holders = gitfacts.read(root, "for-each-ref", "--contains", head, "--format=%(refname)", "refs/heads/")
+    return None if holders.stdout.strip() else head
 
 
 def _setup_managed(layout: Layout, tree: str) -> tuple[set[str], set[str]]:
@@ -101,6 +127,7 @@ def unsaved(layout: Layout, tree: str, entries: Sequence[tuple[str, str]] | None
     out = Unsaved()
     generated, carried = _setup_managed(layout, tree)
     made = stamps.checks_created(layout, tree)
+    out.stray = stray_head(layout.root, tree_dir, tree) if (tree_dir / ".git").is_file() else None
     if entries is None:
         entries = gitfacts.status_entries(tree_dir, ignored=True)
     for code, path in entries:

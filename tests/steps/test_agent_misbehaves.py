@@ -30,6 +30,8 @@ elif what == "checkout-main":
     git("checkout", "--quiet", "--ignore-other-worktrees", "main")
 elif what == "detach":
     git("checkout", "--quiet", "--detach")
+    git("add", "impl.txt")
+    git("commit", "-qm", "the agent's commit on a detached HEAD")
 elif what == "nested-repo":
     pathlib.Path("scaffold").mkdir()
     subprocess.run(["git", "init", "-q", "scaffold"], check=True)
@@ -196,3 +198,20 @@ def test_no_escape_sequence_of_an_agent_reaches_the_terminal(repo: Path) -> None
     printed = "".join(out + err for _, out, err in outputs)
     assert "working " in printed and "note" in printed  # its text and the warning are shown
     assert not any(ch in printed for ch in "\x1b\x07\x9b"), repr(printed[:2000])
+
+
+def test_commits_on_a_detached_head_are_never_lost_by_cleanup(repo: Path) -> None:
+    _repo(repo, "detach")
+    assert pe(repo, "execute", "--feature=feat", "--plain")[0] == 1
+    stray = git(repo / "trees" / "feat-1", "rev-parse", "HEAD")
+    assert git(repo, "for-each-ref", "--contains", stray, "refs/heads/") == ""  # on no branch
+    rc, out, err = pe(repo, "cleanup", "--feature=feat")
+    assert rc == 3 and "commits that are on no branch" in err and (repo / "trees" / "feat-1").is_dir()
+    rc, out, err = pe(repo, "cleanup", "--feature=feat", "--force")
+    assert rc == 0, out + err
+    assert not (repo / "trees" / "feat-1").exists()
+    bundle = repo / "reports" / "feat" / "feat-1" / "feat-1.bundle"
+    assert stray in git(repo, "bundle", "list-heads", str(bundle))
+    assert git(repo, "for-each-ref", "refs/pe/") == ""  # the bundle's temporary ref is gone
+    git(repo, "fetch", "-q", str(bundle), "refs/pe/stray/feat-1:refs/heads/restored")
+    assert git(repo, "show", "restored:impl.txt") == "the agent's work"
