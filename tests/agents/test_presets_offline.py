@@ -32,6 +32,7 @@ from tests.support.agent_clis import (
     need,
     offline_agent,
 )
+from tests.support.sandbox import need_sandbox
 
 PLAN_MARK = "Write impl.txt with the tree's name."  # tests.support's PLAN, the repo fixture's: proves the prompt arrived
 IMPL = "implemented by the scripted model\n"
@@ -77,19 +78,24 @@ def check_results(tree_dir: Path) -> None:
     assert [ln[3:].strip() for ln in text.splitlines() if ln.startswith("## ")] == list(RESULTS_SECTIONS)
 
 
+@pytest.mark.parametrize("sandbox", ["none", "bwrap"])
 @pytest.mark.parametrize("name", PRESETS)
 def test_agent_edits_its_tree_and_pe_records_session_and_usage(
-    name: str, repo: Path, tmp_path: Path, server: ModelServer, capsys: pytest.CaptureFixture[str]
+    name: str, sandbox: str, repo: Path, tmp_path: Path, server: ModelServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     need(name)
+    if sandbox == "bwrap":
+        need_sandbox()  # the real CLI in bubblewrap: its state dir writable, the rest of the repo not
     # A plan longer than one argv string may be (128 KiB on Linux): the prompt must travel
     # on stdin or in a file.
     plan = repo / "specs" / "plan.md"
     plan.write_text(plan.read_text() + LONG_PLAN)
-    write_manifest(repo, count=1, timeout="5m", agent=offline_agent(name, server.url, tmp_path / "state"))
+    write_manifest(repo, count=1, timeout="5m", agent=offline_agent(name, server.url, tmp_path / "state"),
+                   sandbox=sandbox)
     assert execute(repo) == 0, explain(repo)
     rec = run_record(repo, "feat-1")
     assert rec["state"] == "done" and rec["attempts"] == 1 and rec["reason"] is None
+    assert rec["sandbox"] == sandbox
     check_results(repo / "trees" / "feat-1")
     # The branch holds the work and nothing else: no history files, caches or trajectories.
     assert branch_files(repo, "feat-1") == {"impl.txt", "RESULTS.md"}

@@ -23,7 +23,7 @@ JSON_FIELDS = [
     "feature", "tree", "index", "path", "branch", "strategy", "agent", "model", "state", "detail", "pid",
     "attempts", "started_at", "ended_at", "elapsed_s", "base_sha", "commits", "files_changed", "insertions",
     "deletions", "uncommitted", "completion", "input_tokens", "output_tokens", "turns", "cost_usd",
-    "last_activity", "last_activity_age_s", "error",
+    "last_activity", "last_activity_age_s", "error", "warnings", "sandbox",
 ]
 
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from pe import sandbox
+from tests.support.sandbox import need_sandbox
 
 
 @pytest.fixture
 def bwrap() -> None:
     """Use in every test that starts a real sandbox."""
-    reason = sandbox.probe()
-    if reason is None:
-        return
-    if os.environ.get("PE_REQUIRE_SANDBOX") == "1":
-        pytest.fail(f"PE_REQUIRE_SANDBOX=1 but the sandbox cannot be used: {reason}")
-    pytest.skip(f"bwrap is not usable here (set PE_REQUIRE_SANDBOX=1 to fail instead): {reason}")
+    need_sandbox()
