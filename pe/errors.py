@@ -15,6 +15,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 3
 EXIT_SIGINT = 130
+EXIT_SIGPIPE = 141  # the reader of pe's output went away
 EXIT_SIGTERM = 143
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
-from types import ModuleType
 
 from pe import __version__, commands
 from pe.errors import (
     EXIT_FAILED,
     EXIT_SIGINT,
+    EXIT_SIGPIPE,
     EXIT_SIGTERM,
     EXIT_USAGE,
     Interrupted,
@@ -34,15 +35,6 @@ try it offline first: pe demo
 `pe <action> --help` explains each action."""
 
 
-def _actions(only: str | None = None) -> list[ModuleType]:
-    """The action modules; just `only` when the command line names one.
-
-    Importing every action costs more than running a no-op resume (compare
-    pulls in its evidence machinery), so `pe <action>` imports one module.
-    """
-    return [importlib.import_module(commands.module_name(name)) for name in ([only] if only else commands.ACTIONS)]
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse exits 2; pe's contract for bad input is 3, with one line.
@@ -59,13 +51,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pe {__version__}")
     sub = parser.add_subparsers(dest="action", metavar="<action>", parser_class=_Parser)
-    for module in _actions(only):
-        p = sub.add_parser(
-            module.NAME,
-            help=module.HELP,
-            description=module.HELP + "\n\n" + module.DESCRIPTION,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+    for name, help_line in commands.ACTIONS.items():
+        # Only the action on the command line is imported: importing every action costs more
+        # than a no-op resume (compare pulls in its evidence machinery), and `pe --help`
+        # needs only the one-line helps.
+        if name != only:
+            sub.add_parser(name, help=help_line)
+            continue
+        module = importlib.import_module(commands.module_name(name))
+        p = sub.add_parser(name, help=help_line, description=help_line + "\n\n" + module.DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(run=module.run)
     return parser
@@ -86,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Every action, not only the graph runs: SIGTERM must stop children and exit 143 too.
         with signals_stop_children(keyboard_interrupt=True):
             return int(args.run(args))
+    except BrokenPipeError:
+        # The reader went away (`pe status | head`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SIGPIPE
     except Exception as exc:
         line = one_line(exc)
         if line is None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import itertools
 import os
 import signal
@@ -132,6 +131,7 @@ def cgroup_dir(pid: int | str = "self") -> Path | None:
 
 def _prctl_subreaper(on: bool) -> bool:
     try:  # libc's prctl: Linux only
+        import ctypes  # only where a subreaper is used: most runs have a cgroup
         return sys.platform.startswith("linux") and ctypes.CDLL(None).prctl(_SUBREAPER, int(on), 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False

@@ -1,12 +1,26 @@
 """One module per action, each thin: flags -> one domain call -> print.
 
-Each module defines NAME, HELP, DESCRIPTION, add_arguments(parser) and run(args) -> int.
-ACTIONS is the list pe.main offers, in the order `pe --help` shows them: a file
-dropped into this folder does not become an action by being there.
+Each module defines NAME, DESCRIPTION, add_arguments(parser) and run(args) -> int.
+ACTIONS is what pe.main offers, in the order `pe --help` shows them, with each action's
+one-line help: `pe --help` needs no action module, `pe <action>` imports just its own,
+and a file dropped into this folder does not become an action by being there.
 """
 
-ACTIONS = ("demo", "init", "execute", "resume", "recover", "status", "compare", "logs", "adopt", "cleanup",
-           "validate", "doit", "install-command")
+ACTIONS: dict[str, str] = {
+    "demo": "run the whole cycle offline in a scratch repository (no agent CLI or key needed)",
+    "init": "write features/NAME.yaml from the flags and create the N worktrees",
+    "execute": "run the N agents in parallel, one per tree, each with its strategy",
+    "resume": "continue where a crash stopped: done trees are skipped, the rest resume",
+    "recover": "find every tree a crash left behind, classify it, and print the command that fixes it (read-only)",
+    "status": "a table of every tree: state, time, commits, changes, completion, cost",
+    "compare": "run the checks in every finished tree and write IMPLEMENTATION_COMPARISON.md",
+    "logs": "show a tree's agent log (--follow to watch it live)",
+    "adopt": "bring the winning tree's work into the base branch (--squash, --merge or --rebase)",
+    "cleanup": "archive each tree to reports/, then remove its worktree and branch and forget its state",
+    "validate": "check features/*.yaml against the schema (exit 3 on the first error)",
+    "doit": "run a doit command on pe's task graph (e.g. pe doit list)",
+    "install-command": "install /parallel-executor as a Claude Code slash command",
+}
 
 
 def module_name(action: str) -> str:

@@ -8,7 +8,6 @@ from pe.commands import _common
 from pe.lifecycle import adoption
 
 NAME = "adopt"
-HELP = "bring the winning tree's work into the base branch (--squash, --merge or --rebase)"
 DESCRIPTION = """\
 Builds the result away from any checkout and moves the target branch only if it
 is clean: a conflict is reported with the files involved and the target stays

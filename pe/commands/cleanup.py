@@ -10,7 +10,6 @@ from pe.lifecycle import removal
 from pe.lifecycle.removal import INDENT, Step, TreePlan
 
 NAME = "cleanup"
-HELP = "archive each tree to reports/, then remove its worktree and branch and forget its state"
 DESCRIPTION = """\
 For each tree of the feature (or each --tree), in order:
 1. archive into reports/<feature>/<tree>/: RESULTS.md, PROGRESS.md, the agent

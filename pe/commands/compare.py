@@ -12,7 +12,6 @@ from pe.config import manifest
 from pe.errors import EXIT_FAILED, EXIT_OK
 
 NAME = "compare"
-HELP = "run the checks in every finished tree and write IMPLEMENTATION_COMPARISON.md"
 DESCRIPTION = """\
 For every finished tree: runs the manifest's checks (test, lint, build, bench...)
 with the tree's env and port and each check's time limit, reads test counts

@@ -12,7 +12,6 @@ from pe import git
 from pe.errors import PeError
 
 NAME = "demo"
-HELP = "run the whole cycle offline in a scratch repository (no agent CLI or key needed)"
 DESCRIPTION = """\
 Creates a tiny real project (a word-frequency function to implement, a plan,
 a manifest) in a new git repository, then runs pe on it as you would: init,

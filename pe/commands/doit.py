@@ -9,7 +9,6 @@ from pe.config import manifest
 from pe.engine import runner as engine
 
 NAME = "doit"
-HELP = "run a doit command on pe's task graph (e.g. pe doit list)"
 DESCRIPTION = """\
 The same graph, database and lock as pe, for doit's commands. Equivalent to
 plain `doit` in a repository whose dodo.py is `from pe.dodo import *`.

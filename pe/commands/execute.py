@@ -13,11 +13,10 @@ from pe.config.spec import TreeSpec
 from pe.engine import runner as engine
 from pe.errors import PeError
 from pe.steps import agent as agent_step
-from pe.tree import guard, overview, progress
+from pe.tree import guard, overview, progress, stamps
 from pe.tree.runrecord import RunRecord
 
 NAME = "execute"
-HELP = "run the N agents in parallel, one per tree, each with its strategy"
 DESCRIPTION = """\
 Run the agent of every tree that is not done, at most `jobs` at a time, each in
 its own process group with its time limit. Trees that are done are skipped, so
@@ -57,7 +56,9 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
             agents.get(tree.agent.preset).check_available(tree.agent, layout.root)
         except PeError as exc:
             raise PeError(f"{feature.source}: {exc}") from None  # where the agent was named
-    print(sandbox_line(trees))  # bwrap asked for and unusable: exit 3 here, before anything runs
+    waiting = [t for t in trees if not stamps.agent_ok(layout, feature, t)]
+    if waiting:  # (a no-op resume starts no agent, and needs no sandbox)
+        print(sandbox_line(waiting))  # bwrap asked for and unusable: exit 3 here, before anything runs
     plan = engine.make_plan(layout, [feature], context=args.context)
     _common.lock(layout, args)
     if new_data is not None:

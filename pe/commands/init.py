@@ -9,7 +9,6 @@ from pe.config import manifest
 from pe.engine import runner as engine
 
 NAME = "init"
-HELP = "write features/NAME.yaml from the flags and create the N worktrees"
 DESCRIPTION = """\
 Create trees/NAME-1..N, each on its own branch NAME-i from the base, and set
 each up. Writes features/NAME.yaml from the flags when it does not exist (check

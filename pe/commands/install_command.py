@@ -10,7 +10,6 @@ from pe.commands import _common
 from pe.fsutil import write_atomic
 
 NAME = "install-command"
-HELP = "install /parallel-executor as a Claude Code slash command"
 DESCRIPTION = """\
 Writes .claude/commands/parallel-executor.md in this repository (or, with
 --user, ~/.claude/commands/), so that inside Claude Code

@@ -12,7 +12,6 @@ from pe.config import manifest
 from pe.errors import PeError
 
 NAME = "logs"
-HELP = "show a tree's agent log (--follow to watch it live)"
 DESCRIPTION = """\
 Prints .pe/logs/<tree>/agent.log. With no --tree, every tree of the feature,
 one after another, each under a header.

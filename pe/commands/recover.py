@@ -11,7 +11,6 @@ from pe.errors import EXIT_USAGE
 from pe.lifecycle import recovery
 
 NAME = "recover"
-HELP = "find every tree a crash left behind, classify it, and print the command that fixes it (read-only)"
 DESCRIPTION = """\
 Discovers trees from the manifests, `git worktree list`, directories under
 trees/ that git does not know, and branches named <feature>-<n>. Classifies

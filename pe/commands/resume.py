@@ -7,7 +7,6 @@ import argparse
 from pe.commands import execute
 
 NAME = "resume"
-HELP = "continue where a crash stopped: done trees are skipped, the rest resume"
 DESCRIPTION = """\
 Scan the trees, bring each incomplete tree's PROGRESS.md up to date with what pe
 can see (commits, uncommitted changes, how the last run ended, the log tail),

@@ -17,7 +17,6 @@ from pe.tree import overview, progress
 from pe.tree.results import PROGRESS_FILE
 
 NAME = "status"
-HELP = "a table of every tree: state, time, commits, changes, completion, cost"
 DESCRIPTION = """\
 One row per tree. States: pending, setting up, setup failed, ready (agent not
 started), running (with pid), done, failed (with reason), interrupted, stale

@@ -9,7 +9,6 @@ from pe.config import manifest
 from pe.engine import runner as engine
 
 NAME = "validate"
-HELP = "check features/*.yaml against the schema (exit 3 on the first error)"
 DESCRIPTION = """\
 Each error is one line: the file, the path to the bad key, what was expected.
 The schema is schemas/feature.schema.json (copied to features/.schema/ by

@@ -33,8 +33,11 @@ class PeReporter:
             return
         with self._lock:
             # Failure reasons quote agents and their CLIs: printed without their escape sequences.
-            self.out.write(f"[{time.strftime('%H:%M:%S')}] {printable(text)}\n")
-            self.out.flush()
+            try:
+                self.out.write(f"[{time.strftime('%H:%M:%S')}] {printable(text)}\n")
+                self.out.flush()
+            except BrokenPipeError:
+                pass  # the reader (`| head`) went away; the run goes on, and main exits quietly
 
     def initialize(self, tasks: Any, selected_tasks: Any) -> None:
         pass
