@@ -17,10 +17,13 @@ import signal
 import time
 from pathlib import Path
 
-from pe import reap
 from pe.proc import KILL_GRACE_S, OWNER_VAR, group_alive, process_start_ticks
 
-_proc_pids = reap.proc_pids
+
+def _proc_pids() -> list[int] | None:
+    from pe import reap  # on first use: status and read-only commands never list /proc
+
+    return reap.proc_pids()
 
 
 def file_in_use(path: Path) -> bool:
@@ -72,12 +75,16 @@ def _owned_by_the_dead(scope: str) -> dict[int, str]:
 
 def _run_cgroups(pids: dict[int, str]) -> set[Path]:
     """The run cgroups (pe/reap.py) of these agents: all they started, also what dropped PE_OWNER."""
+    from pe import reap
+
     found = {reap.cgroup_dir(pid) for pid, kind in pids.items() if kind == "kill"}
     return {c for c in found if c is not None and c.name.startswith(reap.CGROUP_PREFIX)}
 
 
 def _sweep_run_cgroups() -> None:
     """Remove the empty run cgroups of pes that are gone (kill -9 leaves them), whatever their repository."""
+    from pe import reap
+
     if (base := reap.cgroup_dir()) is None:
         return
     try:
@@ -98,6 +105,8 @@ def reap_orphans(scope: str, finish_wait: float = 30.0) -> int:
     pe's own git commands are let finish first (up to `finish_wait`), for the
     reason they are on an interrupt (see the module doc).
     """
+    from pe import reap
+
     _sweep_run_cgroups()
     found = _owned_by_the_dead(scope)
     cgroups = _run_cgroups(found)

@@ -28,7 +28,6 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from pe import reap
 from pe.errors import Interrupted, ProcError
 
 KILL_GRACE_S = 5.0
@@ -343,6 +342,8 @@ def spawn_logged(
     """
     start = time.monotonic()
     stdin = stdin_path.open("rb") if stdin_path is not None else subprocess.DEVNULL
+    from pe import reap  # here: status and a no-op resume start no agent
+
     run = reap.Run()  # what the agent starts outside its group: its cgroup, or what pe re-parents
     try:
         proc = subprocess.Popen(

@@ -56,7 +56,7 @@ def _read_key(layout: Layout) -> bytes | None:
     key = _KEYS.get(layout.stamp_key)
     if key is None:
         try:
-            key = bytes.fromhex(layout.stamp_key.read_text(encoding="ascii").strip())
+            key = bytes.fromhex(layout.stamp_key.read_text(encoding="utf-8").strip())
         except (OSError, ValueError, UnicodeDecodeError):
             return None
         _KEYS[layout.stamp_key] = key
@@ -89,7 +89,7 @@ def seal_repository(layout: Layout) -> bytes:
     fresh = secrets.token_bytes(32)
     tmp = layout.stamp_key.with_name(f".stamp.key.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(fresh.hex() + "\n")
         fh.flush()
         os.fsync(fh.fileno())
