@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from pe import proc
@@ -111,12 +112,17 @@ def wrap(argv: list[str], policy: Policy) -> list[str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise PeError(f"sandbox: bubblewrap is not installed (no bwrap on PATH): {INSTALL}")
+    # The program and pe's own interpreter (and venv) may live under /tmp, which the private
+    # /tmp would hide: `bwrap: execvp ...: No such file or directory`.
+    program = shutil.which(argv[0]) or argv[0]
+    visible = tuple(Path(p) for p in {program, os.path.realpath(program), sys.executable,
+                                      os.path.realpath(sys.executable), sys.prefix} if os.path.isabs(p))
     out = [os.path.abspath(bwrap),
            "--ro-bind", "/", "/",
            "--dev", "/dev",
            "--proc", "/proc",
            "--tmpfs", str(TMP),
-           *binds(policy),
+           *binds(policy, visible),
            "--unshare-pid", "--die-with-parent", "--new-session"]
     if not policy.network:
         out.append("--unshare-net")

@@ -48,14 +48,15 @@ class Policy:
             raise ValueError(f"sandbox policy: create lists paths that are not writable: {', '.join(stray)}")
 
 
-def binds(policy: Policy) -> list[str]:
+def binds(policy: Policy, visible: tuple[Path, ...] = ()) -> list[str]:
     """The bind options (`--bind SRC DEST` / `--ro-bind SRC DEST` ...) for `policy`, in order.
 
     To be placed after `--ro-bind / /`, `--dev /dev`, `--proc /proc` and `--tmpfs /tmp`.
     Makes the `create` directories that are missing; skips paths that do not exist.
     A path under /tmp would be hidden by the private /tmp: its top-level entry there
     (e.g. /tmp/pytest-of-root) is bound back read-only first, so that the tree, its
-    repository and the rest of that directory look as they do outside.
+    repository and the rest of that directory look as they do outside. `visible`: more
+    paths that must not vanish that way (the program, the interpreter and its venv).
     """
     for path in policy.create:
         if not os.path.lexists(path):
@@ -69,7 +70,7 @@ def binds(policy: Policy) -> list[str]:
             real = path.resolve()
             planned[(real, option)] = (len(real.parts), rank)
     tmp = TMP.resolve()
-    for real in [p for p, _ in planned] + [policy.cwd.resolve()]:
+    for real in [p for p, _ in planned] + [policy.cwd.resolve()] + [p.resolve() for p in visible]:
         if real != tmp and real.is_relative_to(tmp):
             top = tmp / real.relative_to(tmp).parts[0]
             planned.setdefault((top, RO), (len(top.parts), 0))
