@@ -113,10 +113,12 @@ def wrap(argv: list[str], policy: Policy) -> list[str]:
     if bwrap is None:
         raise PeError(f"sandbox: bubblewrap is not installed (no bwrap on PATH): {INSTALL}")
     # The program and pe's own interpreter (and venv) may live under /tmp, which the private
-    # /tmp would hide: `bwrap: execvp ...: No such file or directory`.
+    # /tmp would hide: `bwrap: execvp ...: No such file or directory`. So may the files the
+    # argv names (`python /tmp/x/agent.py`).
     program = shutil.which(argv[0]) or argv[0]
+    named = {a for a in argv[1:] if os.path.isabs(a) and os.path.exists(a)}
     visible = tuple(Path(p) for p in {program, os.path.realpath(program), sys.executable,
-                                      os.path.realpath(sys.executable), sys.prefix} if os.path.isabs(p))
+                                      os.path.realpath(sys.executable), sys.prefix, *named} if os.path.isabs(p))
     out = [os.path.abspath(bwrap),
            "--ro-bind", "/", "/",
            "--dev", "/dev",
