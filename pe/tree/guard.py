@@ -22,6 +22,7 @@ With the sandbox (pe/sandbox), none of this can happen; without it, pe can only 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +43,32 @@ class Snapshot:
     entries: frozenset[tuple[str, str, str]]  # (XY code, path, content digest)
 
 
+_DIR_LIMIT = 2000  # files of an untracked directory worth listing; past it, the first ones stand in
+
+
+def _dir_digest(path: Path) -> str:
+    """An untracked directory (one status entry): its files' names, sizes and times.
+
+    A file edited in place inside it changes neither the entry nor the directory's own time.
+    """
+    h = hashlib.sha256()
+    for n, (folder, _, files) in enumerate(os.walk(path)):
+        for name in sorted(files):
+            try:
+                st = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue
+            h.update(f"{folder}/{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        if n > _DIR_LIMIT:
+            break
+    return h.hexdigest()
+
+
 def _digest(path: Path) -> str:
     try:
         st = path.lstat()
+        if path.is_dir() and not path.is_symlink():
+            return _dir_digest(path)
         if not path.is_file() or st.st_size > _HASH_LIMIT:
             return f"{st.st_size}:{st.st_mtime_ns}"
         return hashlib.sha256(path.read_bytes()).hexdigest()

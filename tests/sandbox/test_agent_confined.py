@@ -30,11 +30,13 @@ tried = {
     "features": lambda: (root / "features" / "feat.yaml").write_text("feature: evil"),
     "stamps": lambda: (root / ".pe" / "stamps" / "feat-2.agent.json").write_text("{}"),
     "git-config": lambda: git("config", "core.hooksPath", "/tmp/evil").check_returncode(),
-    "git-hook": lambda: (root / ".git" / "hooks" / "post-commit").write_text("#!/bin/sh\\necho pwned\\n"),
+    "git-hook": lambda: ((root / ".git" / "hooks").mkdir(exist_ok=True),
+                         (root / ".git" / "hooks" / "post-commit").write_text("#!/bin/sh\\necho pwned\\n")),
     "bashrc": lambda: open(os.path.expanduser("~/.bashrc"), "a").write("echo pwned\\n"),
     "delete-git": lambda: os.remove(".git"),
     "checkout-main": lambda: git("checkout", "--ignore-other-worktrees", "main").check_returncode(),
     "branch-main": lambda: git("branch", "-f", "main", "HEAD").check_returncode(),
+    "update-main-ref": lambda: git("update-ref", "refs/heads/main", "HEAD").check_returncode(),
     "update-sibling-ref": lambda: git("update-ref", "refs/heads/feat-2", "HEAD").check_returncode(),
 }
 try:
@@ -50,7 +52,7 @@ print(git("commit", "-qm", "the agent's own commit").stderr)
 """
 
 MISBEHAVIOURS = ["main-checkout", "sibling-tree", "features", "stamps", "git-config", "git-hook", "bashrc",
-                 "delete-git", "checkout-main", "branch-main", "update-sibling-ref"]
+                 "delete-git", "checkout-main", "branch-main", "update-main-ref", "update-sibling-ref"]
 
 
 def _digest(path: Path) -> str:
@@ -141,3 +143,45 @@ def test_a_run_pe_did_not_see_end_is_attached_by_the_next(confined: Path) -> Non
     assert rc == 0, out + err
     assert git(repo, "show", "feat-1:more.txt") == "work after the crash point"
     assert git(tree, "symbolic-ref", "HEAD") == "refs/heads/feat-1"
+
+
+# Without a sandbox the agent can do each of these: pe cannot stop it, but it commits nothing
+# outside the tree's branch, says what it saw, and a later cleanup loses nothing.
+REPORTED = {
+    "main-checkout": "the main checkout changed", "features": "the main checkout changed",
+    "git-config": ".git/config modified", "git-hook": ".git/hooks/post-commit created",
+    "update-main-ref": "refs/heads/main moved",
+    # A sibling's branch is one the feature's agents move: seen as its tree changing under it.
+    "update-sibling-ref": "trees/feat-2 changed after its agent finished",
+    "delete-git": "deleted trees/feat-1/.git", "checkout-main": "on branch main",
+}
+
+
+@pytest.mark.parametrize("what", MISBEHAVIOURS)
+def test_without_a_sandbox_pe_commits_nothing_outside_the_branch_and_says_so(confined: Path, what: str) -> None:
+    repo = confined
+    good = {"preset": "command", "command": ["python", "tools/agent.py", "{prompt_file}"]}
+    bad = {"preset": "command", "command": ["python", "tools/bad.py", what], "retries": 0}
+    write_manifest(repo, count=2, sandbox="none")
+    assert pe(repo, "execute", "--feature=feat", "--plain")[0] == 0
+    write_manifest(repo, count=2, sandbox="none", implementations={"1": {"agent": bad}, "2": {"agent": good}})
+    main_before = git(repo, "rev-parse", "main")
+    rc, out, err = pe(repo, "execute", "--feature=feat", "--plain")
+    assert rc in (0, 1)  # done, or refused (delete-git, checkout-main): never a crash of pe
+    record = run_record(repo, "feat-1")
+    said = " ".join([record["reason"] or "", *record["warnings"], out, err])
+    if what in REPORTED:
+        assert REPORTED[what] in said, said
+    if what == "sibling-tree":
+        assert "trees/feat-2 changed after its agent finished" in said
+    # pe's own commits are on feat-1 only: main moved only where the agent moved it
+    # (`git branch -f main` is refused by git itself: main is checked out in the main checkout).
+    if what not in ("update-main-ref", "checkout-main"):
+        assert git(repo, "rev-parse", "main") == main_before
+    # (an agent that moved main took the earlier checkpoint with it; this run's is not there)
+    assert f"attempt {record['attempts']}," not in git(repo, "log", "--format=%s", "main")
+    # cleanup keeps every piece of the agent's work: it refuses, or archives before removing.
+    pe(repo, "cleanup", "--feature=feat")
+    kept = [p for d in ("trees", "reports", ".pe/quarantine") for p in (repo / d).rglob("*")
+            if p.is_file() and p.name in ("impl.txt", "feat-1.bundle", "untracked.tar.gz")]
+    assert kept
