@@ -1,7 +1,7 @@
 """The live view `pe execute` shows on a terminal: one line per tree, redrawn each second.
 
 Reads only run records and log files, like `pe status`; when stdout is not a
-terminal pe prints plain timestamped lines instead (pe.reporter).
+terminal pe prints plain timestamped lines instead (pe.engine.reporter).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run the graph with doit embedded: pe's loader, pe's database, pe's signals.
 
-The same graph (pe.graph.namespace) is what plain `doit` sees through dodo.py.
+The same graph (pe.engine.graph.namespace) is what plain `doit` sees through dodo.py.
 """
 
 from __future__ import annotations

@@ -208,7 +208,7 @@ def _run_once(
     ended, outcome = launch.run_once(preset, ctx, timeout=tree.timeout_s, tree_env=tree_env, on_start=on_start,
                                      last_activity=lambda: newest_mtime(ctx.tree_dir), announce=announce,
                                      confine=confine)
-    # pe cannot keep an agent out of the main checkout (see pe/guard.py), but it can tell.
+    # Without a sandbox pe cannot keep an agent out of the main checkout (pe/tree/guard.py), but it can tell.
     touched = guard.changes(main_before, guard.snapshot(layout.root))
     record.warnings = [f"the main checkout changed while this agent ran: {touched}"] if touched else []
     shared = guard.git_changes(git_before, guard.git_snapshot(layout.root, own))
