@@ -1,9 +1,8 @@
 """What an agent must not touch, and how pe notices when one did.
 
-pe cannot stop an agent from writing outside its tree: agents run as the user,
-with the user's permissions, and need their home directory, caches and tools.
-A sandbox that allowed all that but not the repository around the tree is not
-something pe can set up portably. What pe does:
+Without a sandbox (`sandbox: none`, or no bubblewrap on this machine) pe cannot stop
+an agent from writing outside its tree: agents run as the user, with the user's
+permissions. What pe does then:
 - it never writes outside a tree on an agent's behalf (the checkpoint commit
   runs in the tree, on the tree's branch);
 - it compares the main checkout (HEAD, and every uncommitted entry with its
