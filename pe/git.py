@@ -318,15 +318,14 @@ def half_written_entries(root: Path) -> list[Path]:
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
 
 
-def detach(tree: Path) -> str:
-    """Put `tree` on a detached HEAD at its branch's tip, files unchanged; the tip.
+def detach(tree: Path) -> None:
+    """Put `tree` on a detached HEAD at its branch's tip, files unchanged.
 
     In the sandbox the refs are read-only, so an agent's `git commit` on its branch would
     fail; on a detached HEAD it only writes the tree's admin directory and objects.
+    Callers record the tip first: a kill -9 right after this must find it recorded.
     """
-    tip = out(tree, "rev-parse", "HEAD")
     git(tree, *NO_HOOKS, "checkout", "--quiet", "--detach")
-    return tip
 
 
 def attach(root: Path, tree: Path, branch: str, base_sha: str) -> str | None:

@@ -128,6 +128,10 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
     record_path = layout.run_record(tree.name)
     record = RunRecord.load(record_path, tree.name)
     _kill_leftover(record)
+    if record.detached is None and _detached_at_tip(layout, tree):
+        # Detached at exactly its branch's tip, with no commit of its own: nothing to lose, and
+        # what an older pe killed between detaching and recording it left. Attach it again.
+        record.detached = git.out(tree_dir, "rev-parse", "HEAD")
     if record.detached is not None:
         # A sandboxed run that pe did not see to its end (a crash): its commits go to the branch first.
         why = _attach(layout, tree, record, record_path)
@@ -146,9 +150,11 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
     record.sandbox = mode
     if mode == "bwrap":
         # The refs are read-only in the sandbox: the agent commits on a detached HEAD, and
-        # _finish moves the branch there once it has checked what the agent left.
-        record.detached = git.detach(tree_dir)
+        # _finish moves the branch there once it has checked what the agent left. Recorded
+        # before it is done: a pe killed in between finds the tree to attach again.
+        record.detached = git.out(tree_dir, "rev-parse", "HEAD")
         record.save(record_path)
+        git.detach(tree_dir)
 
     for try_no in range(spec.retries + 1):
         ctx = RunContext(
@@ -232,6 +238,16 @@ def _run_once(
     record.reason = reason
     record.duration_s = round(ended.duration_s, 3)
     return ended, outcome, reason
+
+
+def _detached_at_tip(layout: Layout, tree: TreeSpec) -> bool:
+    tree_dir = layout.tree(tree.name)
+    if gitfacts.not_pes(layout.root, tree_dir, tree.name) is None:
+        return False  # on its branch (or not pe's at all: not_pes says so later)
+    if gitfacts.not_pes(layout.root, tree_dir, tree.name, detached_ok=True) is not None:
+        return False
+    head = gitfacts.read(tree_dir, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
+    return head != "" and head == gitfacts.branch_tip(layout.root, tree.name)
 
 
 def _attach(layout: Layout, tree: TreeSpec, record: RunRecord, record_path: Path) -> str | None:

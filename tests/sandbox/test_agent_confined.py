@@ -185,3 +185,17 @@ def test_without_a_sandbox_pe_commits_nothing_outside_the_branch_and_says_so(con
     kept = [p for d in ("trees", "reports", ".pe/quarantine") for p in (repo / d).rglob("*")
             if p.is_file() and p.name in ("impl.txt", "feat-1.bundle", "untracked.tar.gz")]
     assert kept
+
+
+def test_a_pe_killed_between_detaching_and_recording_it_is_no_dead_end(confined: Path) -> None:
+    # kill -9 right after `git checkout --detach`: the tree is detached at its branch's tip and
+    # no record says pe did it. Nothing can be lost there: the next run attaches it and goes on.
+    repo = confined
+    write_manifest(repo, count=1, sandbox="bwrap")
+    assert pe(repo, "execute", "--feature=feat", "--plain")[0] == 0
+    tree = repo / "trees/feat-1"
+    git(tree, "checkout", "-q", "--detach")
+    (repo / ".pe/stamps/feat-1.agent.json").unlink()
+    rc, out, err = pe(repo, "resume", "--feature=feat", "--plain")
+    assert rc == 0, out + err
+    assert git(tree, "symbolic-ref", "HEAD") == "refs/heads/feat-1"
