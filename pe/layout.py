@@ -95,6 +95,22 @@ class Layout:
     def run_record(self, tree: str) -> Path:
         return self.state / "runs" / f"{tree}.json"
 
+    def supervision(self, tree: str) -> Path:
+        """A tree's supervised runs (pe/supervisor): its lock, and one launch and one end file per attempt."""
+        return self.state / "supervise" / tree
+
+    def supervisor_lock(self, tree: str) -> Path:
+        """Held (flock) by the tree's supervisor for as long as it lives, from before it starts."""
+        return self.supervision(tree) / "lock"
+
+    def launch_file(self, tree: str, attempt: int) -> Path:
+        """What pe started for an attempt: enough for a later pe to re-attach and judge the run."""
+        return self.supervision(tree) / f"launch-{attempt}.json"
+
+    def run_end(self, tree: str, attempt: int) -> Path:
+        """How an attempt ended, written atomically by its supervisor."""
+        return self.supervision(tree) / f"end-{attempt}.json"
+
     def results(self, tree: str) -> Path:
         return self.tree(tree) / RESULTS_FILE
 

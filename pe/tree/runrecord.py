@@ -14,6 +14,18 @@ from pe import proc
 from pe.fsutil import read_json, write_json_atomic
 
 
+# Who ended an attempt. Only the first three count against the agent (compare's pros and cons):
+ENDED_BY = {
+    "agent": "the agent exited by itself (done or failed)",
+    "timeout": "the wall-clock timeout stopped it",
+    "idle": "the idle timeout stopped it",
+    "user": "the user stopped it (Ctrl-C or SIGTERM to pe, pe stop)",
+    "pe-died": "pe and the agent's supervisor died with it running (a machine crash, a kill): its figures are partial",
+    "pe": "pe stopped it for a reason of its own",
+}
+AGENT_ENDINGS = frozenset({"agent", "timeout", "idle"})
+
+
 @dataclass
 class RunRecord:
     tree: str
@@ -31,6 +43,9 @@ class RunRecord:
     warnings: list[str] = field(default_factory=list)  # of the last run: what it changed outside its tree
     sandbox: str | None = None  # where the last run ran: "bwrap" or "none"
     detached: str | None = None  # the branch tip pe detached the tree's HEAD from, until it attaches it again
+    # Every attempt that ended, oldest first: {"attempt", "state", "exit", "reason", "started_at",
+    # "ended_at", "duration_s", "usage", "warnings", "ended_by"}. ended_by says who ended it (ENDED_BY);
+    # records of an older pe have neither duration_s nor ended_by.
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
