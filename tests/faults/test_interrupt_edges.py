@@ -28,6 +28,7 @@ import pytest
 from pe import main, proc
 from pe.commands import validate
 from pe.engine import runner as engine
+from pe.proc import core as proc_core
 
 PE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +47,7 @@ class _DropsASignal:
 def registry(monkeypatch: pytest.MonkeyPatch) -> proc._Registry:
     """A registry of this test's own: a stop must not leak into the other in-process tests."""
     fresh = proc._Registry()
-    monkeypatch.setattr(proc, "REGISTRY", fresh)
+    monkeypatch.setattr(proc_core, "REGISTRY", fresh)
     return fresh
 
 
