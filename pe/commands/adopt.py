@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from pe import gitfacts
 from pe.commands import _common
+from pe.fsutil import read_json
+from pe.layout import Layout
 from pe.lifecycle import adoption
 
 NAME = "adopt"
@@ -17,6 +20,9 @@ archives them). Refuses a tree that is not done, that failed its checks in the
 last `pe compare`, or that has uncommitted changes, unless --force.
 Records the adoption in reports/<feature>/ADOPTED.json (cleanup then deletes
 that branch) and appends it to reports/history.jsonl (which strategies win).
+An adoption a killed pe left unrecorded is recorded first (by any command that
+takes the repository lock); adopting the same tree again, unchanged, into the
+same branch the same way then has nothing left to do, and says so.
 
   --squash  one new commit on the target with the tree's change (default)
   --merge   a merge commit joining the tree's branch, its history kept
@@ -45,13 +51,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.add_lock(parser)
 
 
+def _already(layout: Layout, req: adoption.Request, mode: str) -> dict[str, object] | None:
+    """The record of this very adoption, if it happened (e.g. finished after a kill by taking the lock)."""
+    done = read_json(layout.adopted(req.feature)) or {}
+    same = (done.get("tree"), done.get("tree_tip"), done.get("into"), done.get("mode")) == \
+        (req.tree, req.tip, req.into, mode)
+    tip = gitfacts.branch_tip(layout.root, req.into)
+    commit = done.get("commit")
+    if same and isinstance(commit, str) and tip is not None and gitfacts.is_ancestor(layout.root, commit, tip):
+        return done
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     layout = _common.layout(args)
     feature = _common.feature_name(args)
     req = adoption.check(layout, feature, args.tree, into=args.into, force=args.force)
-    _common.lock(layout, args)  # (a refused adoption fails at once, without waiting for the lock)
-    result = adoption.adopt_tree(layout, req, mode=args.mode, message=args.message)
-    print(f"adopted {req.tree} ({req.strategy}) into {req.into} by {args.mode}: {result.commits} commit(s), "
-          f"{result.previous[:12]} -> {result.commit[:12]}")
+    # (a refused adoption fails at once, without waiting for the lock). Taking it also
+    # finishes an adoption a killed pe left unrecorded (pe/lifecycle/adoption_journal.py).
+    _common.lock(layout, args)
+    done = _already(layout, req, args.mode)
+    if done is not None:
+        print(f"{req.tree} is adopted into {req.into} by {args.mode} already: "
+              f"{str(done['previous'])[:12]} -> {str(done['commit'])[:12]}, nothing left to do")
+    else:
+        result = adoption.adopt_tree(layout, req, mode=args.mode, message=args.message)
+        print(f"adopted {req.tree} ({req.strategy}) into {req.into} by {args.mode}: {result.commits} commit(s), "
+              f"{result.previous[:12]} -> {result.commit[:12]}")
     print(f"recorded in reports/{feature}/ADOPTED.json; next: pe cleanup --feature={feature}")
     return 0

@@ -12,13 +12,16 @@ the target keeps its own version of those paths (cleanup archives the tree's).
 
 An adoption is recorded in reports/<feature>/ADOPTED.json (cleanup deletes
 the adopted branch by it) and appended to reports/history.jsonl (which
-strategies win, across features).
+strategies win, across features). The record is journalled before the target
+moves, so that a kill in between is finished by the next pe (adoption_journal).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import shutil
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +29,10 @@ from typing import Any
 from pe import git, gitfacts, proc
 from pe.config import manifest
 from pe.errors import PeError
-from pe.fsutil import read_json, write_json_atomic
+from pe.fsutil import read_json
 from pe.gitfacts import BOOKKEEPING
 from pe.layout import Layout
-from pe.lifecycle import recovery
+from pe.lifecycle import adoption_journal, recovery
 from pe.tree import state as treestate
 from pe.tree.results import RESULTS_FILE, sections
 from pe.util import now_iso
@@ -86,7 +89,12 @@ def _commit_tree(root: Path, tree_oid: str, parents: list[str], message: str) ->
 def _rebase(layout: Layout, target: str, tip: str, name: str) -> str:
     """Replay tip's commits onto target in a throwaway detached worktree; the new tip."""
     root = layout.root
-    work = layout.adopt_work(name)
+    work = first = layout.adopt_work(name)
+    # One of the same second may be there still: a killed adopt's, kept for the work it holds.
+    n = 0
+    while work.exists():
+        n += 1
+        work = first.with_name(f"{first.name}-{n}")
     work.parent.mkdir(parents=True, exist_ok=True)
     with git.mutation_lock(layout.git_lock_file):
         git.git(root, "worktree", "add", "--detach", "--quiet", "--", str(work), target)
@@ -135,7 +143,9 @@ def dirty_tracked(checkout: Path) -> list[str]:
     return [e[3:] for e in raw.split("\0") if len(e) > 3]
 
 
-def adopt(layout: Layout, *, branch: str, into: str, mode: str, message: str) -> Result:
+def adopt(layout: Layout, *, branch: str, into: str, mode: str, message: str,
+          before_move: Callable[[str, str], None] | None = None) -> Result:
+    """Bring `branch` into `into`; `before_move(old tip, new tip)` runs last before the target moves."""
     root = layout.root
     tip = gitfacts.branch_tip(root, branch)
     target = gitfacts.branch_tip(root, into)
@@ -162,6 +172,8 @@ def adopt(layout: Layout, *, branch: str, into: str, mode: str, message: str) ->
         new = _commit_tree(root, tree_oid, parents, message)
     if new == target:
         raise PeError(f"nothing to adopt: replaying {branch} onto {into} changes nothing but pe's bookkeeping")
+    if before_move is not None:
+        before_move(target, new)
     with git.mutation_lock(layout.git_lock_file):
         if checkout is not None:
             # ff-only moves the branch and the checkout's files together, or changes nothing.
@@ -253,24 +265,46 @@ def _message(layout: Layout, req: Request) -> str:
             f"Adopted by pe from branch {req.tree} at {req.tip}; its RESULTS.md is archived by pe cleanup.")
 
 
-def record(layout: Layout, req: Request, mode: str, result: Result) -> dict[str, Any]:
-    """Write ADOPTED.json (what cleanup reads) and append the same record to the history."""
+def entry(layout: Layout, req: Request, mode: str, result: Result) -> dict[str, Any]:
+    """The adoption's record: ADOPTED.json's content, and its line in the history."""
     evidence = read_json(layout.evidence(req.feature)) or {}
-    entry = {
+    return {
         "feature": req.feature, "tree": req.tree, "strategy": req.strategy, "agent": req.agent, "into": req.into,
         "mode": mode, "commit": result.commit, "previous": result.previous, "tree_tip": req.tip, "at": now_iso(),
         "recommended": evidence.get("recommended"), "forced": req.forced,
     }
-    write_json_atomic(layout.adopted(req.feature), entry)
-    history = layout.history
-    history.parent.mkdir(parents=True, exist_ok=True)
-    with history.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry, sort_keys=True) + "\n")
-    return entry
+
+
+def record(layout: Layout, req: Request, mode: str, result: Result) -> dict[str, Any]:
+    """Write ADOPTED.json (what cleanup reads) and append the same record to the history."""
+    made = entry(layout, req, mode, result)
+    adoption_journal.record(layout, made)
+    return made
 
 
 def adopt_tree(layout: Layout, req: Request, *, mode: str, message: str | None) -> Result:
-    """Adopt the checked tree (the caller holds the repository lock), then record it."""
-    result = adopt(layout, branch=req.tree, into=req.into, mode=mode, message=message or _message(layout, req))
-    record(layout, req, mode, result)
+    """Adopt the checked tree (the caller holds the repository lock), then record it.
+
+    The record is journalled before the target moves: a pe killed after the move, before
+    the record, is finished by the next pe that takes the lock (adoption_journal.repair).
+    """
+    journalled: list[dict[str, Any]] = []
+
+    def before_move(previous: str, new: str) -> None:
+        journalled.append(entry(layout, req, mode, Result(new, previous, 0)))
+        adoption_journal.begin(layout, journalled[0])
+
+    try:
+        result = adopt(layout, branch=req.tree, into=req.into, mode=mode, message=message or _message(layout, req),
+                       before_move=before_move)
+    except BaseException:
+        # The move failed, or an interrupt came while its git was let finish: the journal says
+        # which, now. If even that fails, the journal stays for the next pe.
+        if journalled:
+            with contextlib.suppress(Exception):
+                said = adoption_journal.settle(layout, adoption_journal.journal_path(layout, req.feature))
+                if said.startswith("finished"):
+                    sys.stderr.write(f"pe: {said}\n")
+        raise
+    adoption_journal.record(layout, journalled[0])
     return result
