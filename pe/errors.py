@@ -17,6 +17,12 @@ EXIT_USAGE = 3
 EXIT_SIGINT = 130
 EXIT_SIGPIPE = 141  # the reader of pe's output went away
 EXIT_SIGTERM = 143
+EXIT_SIGHUP = 129  # a detach: the terminal closed; the agents go on (pe wait picks them up)
+
+
+def exit_status(signum: int) -> int:
+    """The exit status of pe ended by signal `signum`: 128 + its number, as a shell reports it."""
+    return 128 + signum
 
 
 class PeError(Exception):

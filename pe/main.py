@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -14,10 +14,10 @@ from pe.errors import (
     EXIT_FAILED,
     EXIT_SIGINT,
     EXIT_SIGPIPE,
-    EXIT_SIGTERM,
     EXIT_USAGE,
     Interrupted,
     PeError,
+    exit_status,
     one_line,
 )
 from pe.lock import release_all
@@ -92,8 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pe: error: {printable(line)}", file=sys.stderr)  # may quote a process's output
         return exc.exit_code if isinstance(exc, PeError) else EXIT_FAILED
     except (KeyboardInterrupt, Interrupted) as exc:
-        print("pe: interrupted", file=sys.stderr)
-        sigterm = isinstance(exc, Interrupted) and exc.signum == signal.SIGTERM
-        return EXIT_SIGTERM if sigterm else EXIT_SIGINT
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            print("pe: interrupted", file=sys.stderr)
+        return exit_status(exc.signum) if isinstance(exc, Interrupted) else EXIT_SIGINT
     finally:
         release_all()

@@ -11,6 +11,7 @@ ACTIONS: dict[str, str] = {
     "init": "write features/NAME.yaml from the flags and create the N worktrees",
     "execute": "run the N agents in parallel, one per tree, each with its strategy",
     "resume": "continue where a crash stopped: done trees are skipped, the rest resume",
+    "wait": "wait for agents that run on without pe (--detach, a killed pe) and finish their bookkeeping",
     "recover": "find every tree a crash left behind, classify it, and print the command that fixes it (read-only)",
     "status": "a table of every tree: state, time, commits, changes, completion, cost",
     "compare": "run the checks in every finished tree and write IMPLEMENTATION_COMPARISON.md",

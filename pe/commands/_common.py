@@ -7,8 +7,8 @@ import shlex
 from pathlib import Path
 
 from pe import cache, git
-from pe.config.spec import Overrides
-from pe.errors import PeError
+from pe.config.spec import Feature, Overrides
+from pe.errors import LockHeld, PeError
 from pe.layout import Layout, check_feature_name
 from pe.lock import RepoLock, describe_command
 from pe.tree import stamps
@@ -122,3 +122,26 @@ def lock(layout: Layout, args: argparse.Namespace) -> RepoLock:
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise PeError(message)
+
+
+def settle(layout: Layout, features: list[Feature]) -> list[str]:
+    """Finish the bookkeeping of agents that ended while no pe was there; the trees settled.
+
+    For the read-only commands (status, recover): only when something needs it, and only
+    if the repository lock is free (a pe that holds it is waiting for those agents itself).
+    """
+    from pe.steps import agent as agent_step
+
+    todo = [f for f in features if agent_step.needs_settling(layout, f)]
+    if not todo:
+        return []
+    repo_lock = RepoLock(layout.lock_file)
+    try:
+        repo_lock.acquire(describe_command())
+    except LockHeld:
+        return []
+    try:
+        stamps.seal_repository(layout)
+        return [name for f in todo for name in agent_step.settle(layout, f)]
+    finally:
+        repo_lock.release()

@@ -9,10 +9,11 @@ import sys
 from pe import agents, gitfacts, sandbox, util
 from pe.commands import _common
 from pe.config import manifest
-from pe.config.spec import TreeSpec
+from pe.config.spec import Feature, TreeSpec
 from pe.engine import runner as engine
 from pe.errors import PeError
-from pe.steps import agent as agent_step
+from pe.layout import Layout
+from pe.steps import finish
 from pe.tree import guard, overview, progress, stamps
 from pe.tree.runrecord import RunRecord
 
@@ -23,11 +24,18 @@ its own process group with its time limit. Trees that are done are skipped, so
 running it again only does what is left. Creates the trees (and the manifest,
 given --plan) if needed. Output of each agent: .pe/logs/<tree>/agent.log.
 
-exit status: 0 all trees done, 1 some tree failed, 3 bad input,
+Each agent runs under a supervisor that outlives pe: if pe is killed, or its
+terminal closes (SIGHUP), the agents go on, and the next pe (resume, wait,
+status) picks up what they did without running them again. --detach starts
+them and returns at once (trees and setup are done first); then `pe wait`.
+
+exit status: 0 all trees done (with --detach: all agents started), 1 some tree
+             failed, 3 bad input, 129 detached by SIGHUP (the agents go on: pe wait),
              130/143 interrupted (every agent is stopped; pe resume continues)
 
 examples:
   pe execute --feature=auth-system
+  pe execute --feature=auth-system --detach && pe wait --feature=auth-system --timeout=9m
   pe execute --feature=auth-system --context="use the new session store"
   pe execute --feature=auth-system --strategy=performance --count=4
 """
@@ -39,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plain", action="store_true", help="timestamped progress lines instead of the live view on a terminal"
     )
+    parser.add_argument("--detach", action="store_true",
+                        help="start the agents and return (trees and setup first); then: pe wait")
     _common.add_overrides(parser)
     _common.add_agent_command(parser)
     _common.add_sandbox(parser)
@@ -65,12 +75,15 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
         path = manifest.write_manifest(layout, new_data)
         print(f"wrote {path.relative_to(layout.root)} (check it in)")
     for tree in trees:
-        agent_step.settle_record(layout, feature, tree)
+        finish.settle_record(layout, feature, tree)
     if resuming:
         progress.refresh_unfinished(layout, [feature])
     print(f"{feature.name}: {feature.count} trees, up to {feature.jobs} agents at once; logs in .pe/logs/")
     tasks = [f"agent:{t.name}" for t in trees]
     attempts = {t.name: RunRecord.load(layout.run_record(t.name), t.name).attempts for t in trees}
+    if args.detach:
+        rc = engine.run_tasks(dataclasses.replace(plan, detach=True), tasks, jobs=len(trees))
+        return _detached(layout, feature, trees, rc)
     if sys.stdout.isatty() and not args.plain:
         from pe.engine.live import LiveView
 
@@ -86,6 +99,22 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
         print(f"pe: warning: {util.printable(warning)}", file=sys.stderr)  # names files an agent chose
     if rc == 1:
         print(f"\nsome trees did not finish; see the logs, then: pe resume --feature={feature.name}")
+    return rc
+
+
+def _detached(layout: Layout, feature: Feature, trees: list[TreeSpec], rc: int) -> int:
+    """One line per tree after --detach: where its agent runs now."""
+    for tree in trees:
+        record = RunRecord.load(layout.run_record(tree.name), tree.name)
+        if stamps.agent_ok(layout, feature, tree):
+            line = "done"
+        elif record.still_running():
+            line = f"agent running (attempt {record.attempts}, supervisor pid {record.pid}); log: " \
+                   f"{layout.agent_log(tree.name).relative_to(layout.root)}"
+        else:
+            line = f"not started: {record.reason or 'see the lines above'}"
+        print(f"{tree.name}: {util.printable(line)}")
+    print(f"\nthe agents go on without pe; wait for them with: pe wait --feature={feature.name}")
     return rc
 
 

@@ -21,8 +21,10 @@ recommended command for each and writes reports/<feature>/RECOVERY.md, plus,
 for unfinished trees, the PROGRESS.md that `pe resume` would give the agent
 (reports/<feature>/recovery/<tree>.PROGRESS.md).
 
-It changes nothing in git, in the trees or in pe's records under .pe/: it only
-writes reports/.
+It changes nothing in git, in the trees or in pe's records under .pe/, with one
+exception: an agent that ended under its supervisor while no pe was running gets
+the bookkeeping pe would have done (checkpoint commit, stamp, run record) first,
+so that what recover reports is what the agent finished.
 Run the printed commands from the repository root.
 
 examples:
@@ -39,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     layout = _common.layout(args)
     only = _common.feature_name(args) if args.feature else None
+    from pe.commands.status import load_features
+
+    for name in _common.settle(layout, load_features(layout, only)[0]):
+        print(f"{name}: finished the bookkeeping of the agent that ended while no pe was running")
     findings, errors = recovery.recover(layout, only)
     for err in errors:
         print(f"pe: error: {err}", file=sys.stderr)

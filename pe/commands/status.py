@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"pe: error: {err}", file=sys.stderr)
     if args.watch is not None and args.watch <= 0:
         raise PeError(f"--watch: expected a positive number of seconds, got {args.watch:g}")
+    for name in _common.settle(layout, features):  # agents that ended while no pe was there
+        print(f"{name}: finished the bookkeeping of the agent that ended while no pe was running", file=sys.stderr)
     if args.refresh_progress:
         for name in progress.refresh_unfinished(layout, features):
             print(f"refreshed trees/{name}/{PROGRESS_FILE}", file=sys.stderr)

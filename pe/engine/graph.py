@@ -34,6 +34,7 @@ class Plan:
     bases: dict[str, str]  # feature -> base commit sha
     context: str = ""
     quiet: bool = False  # a live view owns the terminal: the reporter prints failures only
+    detach: bool = False  # agent steps start the agents under their supervisors and return (--detach)
     # tree -> (setup up to date?, when checked): see prefetch_setup_state.
     setup_known: dict[str, tuple[bool, float]] = field(default_factory=dict)
 
@@ -142,7 +143,7 @@ def _agent_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
             yield {
                 "name": tree.name,
                 "doc": f"{tree.agent.preset if tree.agent else 'no'} agent, strategy {tree.strategy.name}",
-                "actions": [_failing(partial(agent_step.run, layout, feature, tree, plan.context))],
+                "actions": [_failing(partial(agent_step.run, layout, feature, tree, plan.context, plan.detach))],
                 "task_dep": [f"setup:{tree.name}"],
                 "uptodate": [lambda f=feature, t=tree: stamps.agent_ok(layout, f, t)],
                 "targets": [str(layout.stamp(tree.name, stamps.AGENT))],

@@ -6,7 +6,6 @@ The same graph (pe.engine.graph.namespace) is what plain `doit` sees through dod
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -16,7 +15,7 @@ from pe import git, proc
 from pe.config.spec import Feature
 from pe.engine.graph import Plan, namespace, prefetch_setup_state
 from pe.engine.reporter import PeReporter
-from pe.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, Interrupted, PeError
+from pe.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Interrupted, PeError, exit_status
 from pe.layout import Layout
 
 BACKEND = "pe-sqlite"
@@ -162,7 +161,7 @@ def run_command(plan: Plan, args: Sequence[str], jobs: int | None = None) -> int
             rc = run_doit(plan, args, jobs)
     except Interrupted as exc:
         wait_for_bookkeeping()
-        return EXIT_SIGINT if exc.signum == signal.SIGINT else EXIT_SIGTERM
+        return exit_status(exc.signum)
     if rc == 0:
         return EXIT_OK
     if rc == 3:

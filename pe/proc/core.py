@@ -19,6 +19,8 @@ from pe.errors import Interrupted, ProcError
 
 KILL_GRACE_S = 5.0
 FINISH_GRACE_S = 10.0
+# A supervisor told to stop gives its agent KILL_GRACE_S, then reaps what the agent started.
+SUPERVISOR_GRACE_S = KILL_GRACE_S + 5.0
 
 
 @dataclass(frozen=True)
@@ -29,29 +31,38 @@ class Result:
 
 
 class _Registry:
-    """Process groups that are alive right now, killed as a whole on exit."""
+    """Process groups that are alive right now, killed as a whole on exit.
+
+    A supervisor's group (pe/supervisor) is stopped like the others on SIGINT/SIGTERM,
+    with the time it needs to stop its agent and record how the run ended, and is left
+    alone on a detach (SIGHUP): the run goes on without pe.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._groups: set[int] = set()
+        self._groups: dict[int, bool] = {}  # pgid -> a supervisor's
         self.stopping = False
+        self.detaching = False
 
-    def add(self, pgid: int) -> None:
+    def add(self, pgid: int, supervisor: bool = False) -> None:
         with self._lock:
             if not self.stopping:
-                self._groups.add(pgid)
+                self._groups[pgid] = supervisor
                 return
         # Started by another thread after SIGINT/SIGTERM's kill_all looked: it must not live on.
         _signal_group(pgid, signal.SIGKILL)
 
     def discard(self, pgid: int) -> None:
         with self._lock:
-            self._groups.discard(pgid)
+            self._groups.pop(pgid, None)
 
-    def kill_all(self, grace: float = KILL_GRACE_S) -> None:
+    def kill_all(self, grace: float = KILL_GRACE_S, detach: bool = False) -> None:
         with self._lock:
             self.stopping = True
-            groups = list(self._groups)
+            self.detaching = self.detaching or detach
+            groups = [g for g, sup in self._groups.items() if not (detach and sup)]
+            if any(self._groups[g] for g in groups):
+                grace = max(grace, SUPERVISOR_GRACE_S)
         for pgid in groups:
             kill_group(pgid, grace=0)
         deadline = time.monotonic() + grace
@@ -75,13 +86,18 @@ class _CtrlC(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def signals_stop_children(*, announce: bool = False, keyboard_interrupt: bool = False) -> Iterator[None]:
+def signals_stop_children(
+    *, announce: bool = False, keyboard_interrupt: bool = False,
+    detach_on: tuple[int, ...] = (signal.SIGHUP,),
+) -> Iterator[None]:
     """While inside: SIGINT/SIGTERM first kill every registered child group, then unwind.
 
     The main thread gets Interrupted(signum), or KeyboardInterrupt for SIGINT when
     `keyboard_interrupt` (so that `except KeyboardInterrupt`, e.g. the end of
     `pe status --watch`, keeps working). Without this, SIGTERM would end pe at once
     and leave its children running, and ^C would wait for children in other threads.
+    A signal in `detach_on` (SIGHUP: the terminal closed, ssh dropped) is a detach: every
+    child but the supervisors is stopped, and the agents' runs go on without pe.
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
@@ -94,12 +110,15 @@ def signals_stop_children(*, announce: bool = False, keyboard_interrupt: bool = 
 
     def handler(signum: int, frame: FrameType | None) -> None:
         # Ignore repeats while we shut down; the first one is being handled.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for s in handled:
+            signal.signal(s, signal.SIG_IGN)
         received.append(signum)
+        detach = signum in detach_on
         if announce:
-            sys.stderr.write(f"\npe: {signal.Signals(signum).name}: stopping every agent...\n")
-        REGISTRY.kill_all()
+            doing = "detaching: the agents go on (pe wait picks them up)" if detach else "stopping every agent"
+            with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) cannot take it
+                sys.stderr.write(f"\npe: {signal.Signals(signum).name}: {doing}...\n")
+        REGISTRY.kill_all(detach=detach)
         raise interruption(signum)
 
     # Python runs a handler between any two bytecodes, also inside a __del__ or a weakref
@@ -115,7 +134,8 @@ def signals_stop_children(*, announce: bool = False, keyboard_interrupt: bool = 
         else:
             previous_hook(info)
 
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    handled = (signal.SIGINT, signal.SIGTERM, *[s for s in detach_on if s not in (signal.SIGINT, signal.SIGTERM)])
+    old = {s: signal.signal(s, handler) for s in handled}
     sys.unraisablehook = unraisable
     try:
         yield

@@ -146,3 +146,53 @@ def spawn_logged(
         core.REGISTRY.discard(proc.pid)
     interrupted = core.REGISTRY.stopping and not timed_out
     return Exit(proc.returncode, timed_out, interrupted, time.monotonic() - start, idle_for)
+
+
+def start_supervisor(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: IO[bytes], pass_fds: Sequence[int] = (),
+) -> subprocess.Popen[bytes]:
+    """Start an agent's supervisor (pe/supervisor), a process that must outlive pe.
+
+    Its own session: the terminal's ^C and SIGHUP do not reach it. No PE_OWNER: the next
+    pe must not stop it as something a dead pe left running (the agent it starts carries
+    the supervisor's own, see core.claim). Registered, so that a deliberate stop of pe
+    (SIGINT/SIGTERM) stops it too, and a detach (SIGHUP) does not.
+    """
+    child = subprocess.Popen(
+        [str(a) for a in argv], cwd=cwd, env={k: v for k, v in env.items() if k != core.OWNER_VAR},
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        pass_fds=tuple(pass_fds),
+    )
+    core.REGISTRY.add(child.pid, supervisor=True)
+    return child
+
+
+def wait_gone(pid: int, start: int | None, timeout: float) -> bool:
+    """Wait up to `timeout` for process `pid` (started at `start` ticks), pe's child or not, to end.
+
+    True once it is gone. A pidfd wakes the moment it exits, whoever its parent is; where
+    there is none, its /proc entry is polled.
+    """
+    pidfd = None
+    if hasattr(os, "pidfd_open"):
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            pidfd = None  # gone already, an old kernel, or a seccomp filter
+    try:
+        # Checked after the pidfd exists: a pid reused since then cannot fool it.
+        if core.process_start_ticks(pid) != start:
+            return True
+        if pidfd is not None:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            return bool(poller.poll(max(0, int(timeout * 1000)))) or core.process_start_ticks(pid) != start
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+            if core.process_start_ticks(pid) != start:
+                return True
+        return False
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)

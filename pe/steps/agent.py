@@ -4,59 +4,37 @@ Completion is a stamp pe writes atomically, only after the agent exited
 successfully and RESULTS.md has every required section. The stamp holds the
 hash of the tree's configuration and of RESULTS.md; both are re-checked on
 every run, so an edited plan, strategy or RESULTS.md re-runs exactly that tree.
+
+Each attempt runs under a supervisor that outlives pe (pe/supervisor). So this step
+first looks for an attempt that is still running (it waits for it again) or that
+ended while no pe was there (it finishes its bookkeeping), and starts an agent only
+when there is neither: pe's own death never costs an agent's finished work.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pe import git, gitfacts, proc, sandbox
 from pe.config.spec import Feature, TreeSpec
-from pe.errors import ProcError, one_line
-from pe.fsutil import append_text, newest_mtime, read_regular_text, write_atomic
-from pe.layout import Layout
+from pe.fsutil import append_text, read_regular_text, write_atomic
+from pe.layout import RESULTS_FILE, Layout
+from pe.steps import finish
 from pe.tree import stamps
-from pe.tree.results import check_results
 from pe.tree.runrecord import RunRecord
-from pe.treesetup import envfile
 from pe.util import now_iso
 
 if TYPE_CHECKING:
     from pe.agents import Preset
-    from pe.agents.base import Outcome, RunContext
+    from pe.agents.base import Outcome
+    from pe.supervisor import handle
 
 # The presets, the prompt and the outside-write guard load when an agent runs:
 # doit's up-to-date check (stamp_ok), status and a no-op resume import this module
 # on every run and need none of them.
-
-
-def settle_record(layout: Layout, feature: Feature, tree: TreeSpec) -> None:
-    """Record as done a run whose stamp pe wrote but whose record a crash cut off.
-
-    _finish writes the stamp (what makes the tree done) before the run record: a kill -9
-    in between left `running` with a dead pid beside a done tree, for good, since a done
-    tree's step never runs again. Call with the repository lock held.
-    """
-    path = layout.run_record(tree.name)
-    record = RunRecord.load(path, tree.name)
-    if record.state != "running" or record.still_running() or not stamps.agent_ok(layout, feature, tree):
-        return
-    stamp = stamps.read(layout, tree.name, stamps.AGENT) or {}
-    _close(record, "done", None, stamp.get("at"))
-    record.save(path)
-
-
-def _close(record: RunRecord, state: str, reason: str | None, ended_at: str | None) -> None:
-    """End the record's current attempt and add it to the history."""
-    record.state, record.reason, record.ended_at = state, reason, ended_at
-    record.pid = record.pid_start = None
-    record.history.append({"attempt": record.attempts, "state": state, "exit": record.exit, "reason": reason,
-                           "started_at": record.started_at, "ended_at": ended_at, "usage": record.usage,
-                           "warnings": record.warnings})
 
 
 def _set_aside_incomplete(layout: Layout, tree: TreeSpec) -> Path | None:
@@ -71,16 +49,38 @@ def _set_aside_incomplete(layout: Layout, tree: TreeSpec) -> Path | None:
     return dest
 
 
-def _kill_leftover(record: RunRecord) -> None:
-    """An agent from a pe that was kill -9'd may still run: stop its group first."""
-    if record.still_running() and record.pid is not None:
+def _kill_leftover(layout: Layout, tree: TreeSpec, record: RunRecord) -> None:
+    """An agent an older pe started itself (no supervisor) may still run: stop its group first."""
+    from pe.supervisor import handle
+
+    if record.still_running() and record.pid is not None and not handle.lock_held(layout, tree.name):
         proc.kill_group(record.pid)
+        record.ended_by = "pe"
 
 
 BACKOFF_S = (5.0, 20.0, 60.0)
 
 
-def _prompt(layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord, context: str, resume: bool) -> Path:
+def _since_last_run(layout: Layout, record: RunRecord, set_aside: Path | None) -> list[str]:
+    """What pe did since the agent's last attempt, for the resume prompt: the agent must not be surprised."""
+    from pe.tree.runrecord import ENDED_BY
+
+    notes = []
+    last = record.history[-1] if record.history else {}
+    if last.get("ended_by") in ENDED_BY and last.get("ended_by") != "agent":
+        notes.append(f"How the last attempt ended: {ENDED_BY[last['ended_by']]}.")
+    if last.get("checkpoint"):
+        notes.append(f"pe committed what the last attempt left uncommitted, as {str(last['checkpoint'])[:12]} "
+                     "(see the git log).")
+    if set_aside is not None:
+        where = set_aside.relative_to(layout.root) if set_aside.is_relative_to(layout.root) else set_aside
+        notes.append(f"pe moved the incomplete {RESULTS_FILE} out of the tree, to {where}: write a complete one "
+                     "when you are done.")
+    return notes
+
+
+def _prompt(layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord, context: str, resume: bool,
+            set_aside: Path | None = None) -> Path:
     from pe.steps import prompt as prompts
     from pe.tree.progress import refresh as refresh_progress
 
@@ -93,7 +93,7 @@ def _prompt(layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord,
         base_sha = stamps.tree_base(layout, tree.name) or "HEAD"
         refresh_progress(tree_dir, base_sha, record, layout.agent_log(tree.name))
         progress = read_regular_text(layout.progress(tree.name))
-        text = prompts.resume(feature, tree, context, progress, last)
+        text = prompts.resume(feature, tree, context, progress, last, _since_last_run(layout, record, set_aside))
     else:
         text = prompts.initial(feature, tree, context)
     path = layout.prompt(tree.name)
@@ -111,30 +111,80 @@ def _wait_backoff(seconds: float) -> bool:
     return not proc.REGISTRY.stopping
 
 
-def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str | None:
-    """Run the agent; None on success, else the reason it failed."""
+def _unsettled(layout: Layout, tree: TreeSpec, record: RunRecord) -> handle.Attempt | None:
+    """The tree's newest supervised attempt if it still runs, or ended with no pe there to close it."""
+    from pe.supervisor import handle
+
+    attempt = handle.newest(layout, tree.name, record.pid, record.pid_start)
+    if attempt is None or attempt.number < record.attempts:
+        return None
+    if any(h.get("attempt") == attempt.number for h in record.history):
+        return None  # closed already
+    if not attempt.running() and attempt.end() is None:
+        return None  # its supervisor died with it (a machine crash): lost, see finish.close_lost
+    if attempt.number > record.attempts:  # recorded by a pe killed before it saved the record
+        record.attempts, record.state = attempt.number, "running"
+    return attempt
+
+
+def _see_through(
+    layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, context: str, record: RunRecord,
+    attempt: handle.Attempt, deadline: float | None = None,
+) -> tuple[proc.Exit, Outcome, str | None] | None:
+    """Wait for a supervised attempt and judge it; None when pe stopped waiting first (a detach, a deadline)."""
+    from pe.steps import attempt as attempts
+
+    end = attempt.wait(deadline, give_up=lambda: proc.REGISTRY.detaching)
+    if end is None:
+        return None
+    return attempts.judge(layout, feature, tree, preset, context, record, attempt.launch, end)
+
+
+def _detached(feature: Feature) -> str:
+    return f"pe detached; the agent goes on under its supervisor: pe wait --feature={feature.name}"
+
+
+def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str, detach: bool = False) -> str | None:
+    """Run the agent; None on success (or, with `detach`, once it started), else the reason it failed."""
     if stamps.agent_ok(layout, feature, tree):
         return None  # done by an earlier run whose success doit had not saved
     if tree.agent is None:
         return f"no agent configured for {tree.name} (add agent: to the manifest)"
     from pe import agents
-    from pe.agents.base import RunContext
+    from pe.steps import attempt as attempts
 
     spec = tree.agent
     preset = agents.get(spec.preset)
     preset.check_available(spec, layout.root)
-    mode = sandbox.resolve(tree.sandbox.mode)  # bwrap asked for and unusable: the reason, exit 3
-    tree_dir = layout.tree(tree.name)
     record_path = layout.run_record(tree.name)
     record = RunRecord.load(record_path, tree.name)
-    _kill_leftover(record)
-    if record.detached is None and _detached_at_tip(layout, tree):
+    ended: proc.Exit | None = None
+    reason: str | None = None
+    # An attempt an earlier pe started: wait for it again, or finish what that pe could not.
+    running = _unsettled(layout, tree, record)
+    if running is not None:
+        if detach and running.running():
+            return None
+        judged = _see_through(layout, feature, tree, preset, context, record, running)
+        if judged is None:
+            return _detached(feature)
+        ended, outcome, reason = judged
+        if reason is None or not _retry(outcome, ended) or running.number > spec.retries:
+            return finish.finish(layout, feature, tree, record, record_path, ended, reason)
+        finish.close(record, "failed", reason, now_iso())  # a transient failure: a new attempt below
+        record.save(record_path)
+    else:
+        _kill_leftover(layout, tree, record)
+        finish.close_lost(record)
+    mode = sandbox.resolve(tree.sandbox.mode)  # bwrap asked for and unusable: the reason, exit 3
+    tree_dir = layout.tree(tree.name)
+    if record.detached is None and finish.detached_at_tip(layout, tree):
         # Detached at exactly its branch's tip, with no commit of its own: nothing to lose, and
         # what an older pe killed between detaching and recording it left. Attach it again.
         record.detached = git.out(tree_dir, "rev-parse", "HEAD")
     if record.detached is not None:
         # A sandboxed run that pe did not see to its end (a crash): its commits go to the branch first.
-        why = _attach(layout, tree, record, record_path)
+        why = finish.attach(layout, tree, record, record_path)
         if why is not None:
             return f"{why}; no agent runs there until it is repaired: pe recover --feature={feature.name}"
     foreign = gitfacts.not_pes(layout.root, tree_dir, tree.name)
@@ -144,7 +194,8 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
     git.clear_stale_locks(tree_dir)  # a crash mid-checkpoint: the agent's git would trip over it
     set_aside = _set_aside_incomplete(layout, tree)
     stamps.clear(layout, tree.name, stamps.AGENT)
-    prompt_file = _prompt(layout, feature, tree, record, context, record.attempts > 0 or set_aside is not None)
+    resume = record.attempts > 0 or set_aside is not None
+    prompt_file = _prompt(layout, feature, tree, record, context, resume, set_aside)
     log_path = layout.agent_log(tree.name)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     record.sandbox = mode
@@ -156,156 +207,89 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str |
         record.save(record_path)
         git.detach(tree_dir)
 
-    for try_no in range(spec.retries + 1):
-        ctx = RunContext(
-            root=layout.root, tree=tree, tree_dir=tree_dir, prompt_file=prompt_file, plan=feature.plan,
-            context=context, log_path=log_path, resume=record.attempts > 0 or set_aside is not None,
-            session_id=record.session_id, log_offset=log_path.stat().st_size if log_path.exists() else 0,
-        )
-        ended, outcome, reason = _run_once(layout, feature, tree, preset, ctx, record, record_path)
+    first = record.attempts
+    while True:
+        ctx = attempts.context(layout, feature, tree, context, resume=record.attempts > 0 or set_aside is not None,
+                               session_id=record.session_id,
+                               log_offset=log_path.stat().st_size if log_path.exists() else 0)
+        assert ctx.prompt_file == prompt_file
+        started = attempts.start(layout, feature, tree, preset, ctx, record, record_path)
+        if detach:
+            return None
+        judged = _see_through(layout, feature, tree, preset, context, record, started)
+        if judged is None:
+            return _detached(feature)
+        ended, outcome, reason = judged
         # A run pe killed (timeout, idle) is not retried: the limit was the user's answer.
-        retry = outcome.transient and not ended.timed_out and not ended.interrupted
-        if reason is None or not retry or try_no == spec.retries:
+        if reason is None or not _retry(outcome, ended) or record.attempts - first > spec.retries:
             break
-        pause = BACKOFF_S[min(try_no, len(BACKOFF_S) - 1)]
+        pause = BACKOFF_S[min(record.attempts - first - 1, len(BACKOFF_S) - 1)]
         append_text(log_path, f"\n=== pe: transient failure ({reason}); retry in {pause:g}s\n")
+        finish.close(record, "failed", reason, now_iso())
+        record.save(record_path)
         if not _wait_backoff(pause):
             break
-    return _finish(layout, feature, tree, record, record_path, ended, reason)
+    return finish.finish(layout, feature, tree, record, record_path, ended, reason)
 
 
-def _run_once(
-    layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, ctx: RunContext,
-    record: RunRecord, record_path: Path,
-) -> tuple[proc.Exit, Outcome, str | None]:
-    """One process start: record it, run it, judge it. The reason it failed, or None."""
-    from pe.agents import launch
-    from pe.tree import guard
-
-    tree_env = envfile.tree_env(layout, feature, tree)
-    confine = None
-    if record.sandbox == "bwrap":
-        from pe.sandbox import tree as confined
-
-        tree_env = {**tree_env, **confined.GIT_ENV}
-
-        def confine(argv: list[str], env: Mapping[str, str]) -> list[str]:
-            state = preset.state_paths(ctx)
-            # A CLI makes its own state dirs on first run; in the sandbox pe makes them first.
-            missing = [p for p in state if not p.exists() and not p.suffix]
-            policy = confined.for_tree(layout, ctx.tree_dir, tree.sandbox, env, state, missing)
-            return sandbox.wrap(argv, policy)
-
-    record.attempts += 1
-    record.state = "running"
-    record.started_at = now_iso()
-    record.ended_at = record.reason = record.exit = None
-    record.warnings = []
-
-    def on_start(pid: int) -> None:
-        record.pid, record.pid_start = pid, proc.process_start_ticks(pid)
-        record.save(record_path)
-
-    def announce(argv: list[str]) -> None:
-        append_text(ctx.log_path, f"\n=== pe: attempt {record.attempts} at {record.started_at}: {' '.join(argv)}\n")
-
-    own = frozenset(t.name for t in feature.trees)
-    main_before, git_before = guard.snapshot(layout.root), guard.git_snapshot(layout.root, own)
-    ended, outcome = launch.run_once(preset, ctx, timeout=tree.timeout_s, tree_env=tree_env, on_start=on_start,
-                                     last_activity=lambda: newest_mtime(ctx.tree_dir), announce=announce,
-                                     confine=confine)
-    # Without a sandbox pe cannot keep an agent out of the main checkout (pe/tree/guard.py), but it can tell.
-    touched = guard.changes(main_before, guard.snapshot(layout.root))
-    record.warnings = [f"the main checkout changed while this agent ran: {touched}"] if touched else []
-    shared = guard.git_changes(git_before, guard.git_snapshot(layout.root, own))
-    if shared:
-        record.warnings.append(f"the repository's git state changed while this agent ran: {shared}")
-    for warning in record.warnings:
-        append_text(ctx.log_path, f"\n=== pe: WARNING: {warning}\n")
-    if ended.interrupted:
-        reason: str | None = "interrupted by the user"
-    elif ended.idle_s is not None:
-        reason = f"{ended.describe()} (process group killed)"
-    elif ended.timed_out:
-        reason = f"timed out after {tree.timeout_s:g}s (process group killed)"
-    elif not outcome.ok:
-        reason = outcome.reason or f"agent failed ({ended.describe()})"
-    else:
-        reason = check_results(ctx.tree_dir)
-    record.session_id = outcome.session_id or record.session_id
-    record.usage = outcome.usage  # this run's own figures; earlier runs' stay in history
-    record.exit = ended.describe()
-    record.reason = reason
-    record.duration_s = round(ended.duration_s, 3)
-    return ended, outcome, reason
+def _retry(outcome: Outcome, ended: proc.Exit) -> bool:
+    return outcome.transient and not ended.timed_out and not ended.interrupted
 
 
-def _detached_at_tip(layout: Layout, tree: TreeSpec) -> bool:
-    tree_dir = layout.tree(tree.name)
-    if gitfacts.not_pes(layout.root, tree_dir, tree.name) is None:
-        return False  # on its branch (or not pe's at all: not_pes says so later)
-    if gitfacts.not_pes(layout.root, tree_dir, tree.name, detached_ok=True) is not None:
-        return False
-    head = gitfacts.read(tree_dir, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
-    return head != "" and head == gitfacts.branch_tip(layout.root, tree.name)
+def running(layout: Layout, tree: TreeSpec) -> bool:
+    """True while an agent of `tree` runs under its supervisor (whichever pe started it)."""
+    from pe.supervisor import handle
+
+    return handle.lock_held(layout, tree.name)
 
 
-def _attach(layout: Layout, tree: TreeSpec, record: RunRecord, record_path: Path) -> str | None:
-    """Move the tree's branch to the detached HEAD a sandboxed run worked on; why not, or None."""
-    tree_dir = layout.tree(tree.name)
-    foreign = gitfacts.not_pes(layout.root, tree_dir, tree.name, detached_ok=True)
-    base = stamps.tree_base(layout, tree.name)
-    why = foreign or (git.attach(layout.root, tree_dir, tree.name, base) if base else "no recorded base commit")
-    if why is None:
-        record.detached = None
-        record.save(record_path)
-    return why
+def needs_settling(layout: Layout, feature: Feature) -> bool:
+    """True if some attempt of `feature` may have ended with no pe there (cheap: one record read per tree)."""
+    for tree in feature.trees:
+        record = RunRecord.load(layout.run_record(tree.name), tree.name)
+        if record.state == "running" and not record.still_running() and layout.supervision(tree.name).is_dir():
+            return True
+    return False
 
 
-def _checkpoint(tree_dir: Path, message: str) -> tuple[str | None, list[str]]:
-    """Commit what the agent left; (the commit or None, the nested repositories left out)."""
-    try:
-        return git.commit_all(tree_dir, message), []
-    except ProcError:
-        skipped = gitfacts.nested_repositories(tree_dir)
-        if not skipped:
-            raise
-        return git.commit_all(tree_dir, message, skip=skipped), skipped
+def settle(layout: Layout, feature: Feature) -> list[str]:
+    """Finish the bookkeeping of every attempt of `feature` that ended with no pe there; the trees settled.
+
+    What status and recover do first (with the repository lock held), so that they show
+    the work the agents finished while pe was gone as what it is.
+    """
+    settled = []
+    for tree in feature.trees:
+        record = RunRecord.load(layout.run_record(tree.name), tree.name)
+        if record.state != "running" or record.still_running() or tree.agent is None:
+            continue  # the usual case, for one file read: nothing ended unseen
+        attempt = _unsettled(layout, tree, record)
+        if attempt is None or attempt.running():
+            continue
+        if collect(layout, feature, tree, "") not in (None, "running"):
+            settled.append(tree.name)
+    return settled
 
 
-def _finish(
-    layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord, record_path: Path,
-    ended: proc.Exit, reason: str | None,
-) -> str | None:
-    tree_dir = layout.tree(tree.name)
-    # Verify before committing: the agent may have taken the tree off its branch, and a
-    # commit then lands wherever its HEAD points (main, with the user's unsaved work).
-    foreign = gitfacts.not_pes(layout.root, tree_dir, tree.name, detached_ok=record.detached is not None)
-    if foreign is not None:
-        reason = f"{foreign}; nothing was committed (the agent's files are still in trees/{tree.name})"
-        append_text(layout.agent_log(tree.name), f"\n=== pe: {reason}\n")
-    else:
-        # Checkpoint whatever the agent left, success or not: the branch must hold the work.
-        verdict = "done" if reason is None else "incomplete"
-        git.clear_stale_locks(tree_dir)  # the agent's own git, killed with its group at a timeout
-        message = f"pe: {tree.name} ({tree.strategy.name}) attempt {record.attempts}, {verdict}"
-        try:
-            commit, skipped = _checkpoint(tree_dir, message)
-        except (ProcError, OSError) as exc:
-            # The record must still be closed: a run left `running` with a dead pid is never settled.
-            commit, skipped = None, []
-            reason = f"pe could not commit the agent's work: {one_line(exc, any_os_error=True) or exc}"
-        if skipped:
-            warning = f"not committed, a git repository of its own inside the tree: {', '.join(skipped)}"
-            record.warnings.append(warning)
-            append_text(layout.agent_log(tree.name), f"\n=== pe: WARNING: {warning}\n")
-        if record.detached is not None:
-            why = _attach(layout, tree, record, record_path)
-            if why is not None:
-                reason = f"{why} (the agent's work is at the tree's HEAD)"
-        if reason is None:
-            stamps.write_agent(layout, feature, tree, commit or git.out(tree_dir, "rev-parse", "HEAD"))
-    _close(record, "done" if reason is None else ("interrupted" if ended.interrupted else "failed"), reason,
-           now_iso())
-    record.save(record_path)
-    return reason
+def collect(layout: Layout, feature: Feature, tree: TreeSpec, context: str,
+            deadline: float | None = None) -> str | None:
+    """See a supervised attempt through without starting one (pe wait): the tree's state after it,
+    "running" if it still ran at `deadline`, None when there was nothing to wait for."""
+    finish.settle_record(layout, feature, tree)
+    if tree.agent is None or stamps.agent_ok(layout, feature, tree):
+        return None
+    from pe import agents
+
+    record_path = layout.run_record(tree.name)
+    record = RunRecord.load(record_path, tree.name)
+    attempt = _unsettled(layout, tree, record)
+    if attempt is None:
+        return None
+    judged = _see_through(layout, feature, tree, agents.get(tree.agent.preset), context, record, attempt, deadline)
+    if judged is None:
+        return "running"
+    ended, _, reason = judged
+    finish.finish(layout, feature, tree, record, record_path, ended, reason)
+    return record.state
+
+

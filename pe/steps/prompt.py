@@ -42,14 +42,17 @@ worktrees, each with a different strategy; the results will be compared on evide
 """
 
 
-def resume(feature: Feature, tree: TreeSpec, context: str, progress: str, last_end: str) -> str:
+def resume(feature: Feature, tree: TreeSpec, context: str, progress: str, last_end: str,
+           since: list[str] | None = None) -> str:
     ctx = context or "(none given)"
+    done = "".join(f"- {line}\n" for line in since or [])
+    done = f"\n## What pe did since your last run\n\n{done}" if done else ""
     return f"""# Resume: feature `{feature.name}` (implementation {tree.index} of {feature.count})
 
 An earlier run in this worktree did not finish ({last_end}). Continue from where it
 stopped: do not start over, and keep the strategy below. Read {PROGRESS_FILE} and the
 git log first.
-
+{done}
 ## Your strategy: {tree.strategy.name}
 
 {tree.strategy.prompt}

@@ -13,7 +13,6 @@ from typing import Any
 from pe import proc
 from pe.fsutil import read_json, write_json_atomic
 
-
 # Who ended an attempt. Only the first three count against the agent (compare's pros and cons):
 ENDED_BY = {
     "agent": "the agent exited by itself (done or failed)",
@@ -31,7 +30,7 @@ class RunRecord:
     tree: str
     state: str = "pending"  # pending | running | done | failed | interrupted
     attempts: int = 0
-    pid: int | None = None
+    pid: int | None = None  # the attempt's supervisor (pe/supervisor); an older pe's: the agent itself
     pid_start: int | None = None
     started_at: str | None = None
     ended_at: str | None = None
@@ -42,6 +41,7 @@ class RunRecord:
     usage: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # of the last run: what it changed outside its tree
     sandbox: str | None = None  # where the last run ran: "bwrap" or "none"
+    ended_by: str | None = None  # of the last attempt: a key of ENDED_BY
     detached: str | None = None  # the branch tip pe detached the tree's HEAD from, until it attaches it again
     # Every attempt that ended, oldest first: {"attempt", "state", "exit", "reason", "started_at",
     # "ended_at", "duration_s", "usage", "warnings", "ended_by"}. ended_by says who ended it (ENDED_BY);

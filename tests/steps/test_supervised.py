@@ -1,0 +1,160 @@
+"""pe's own death costs no agent work: every agent runs under a supervisor that outlives pe.
+
+Real pe processes, killed as a crash or a closed terminal would kill them; the scripted
+agent's own side effects ($PE_TEST_RUNS) count how often an agent really started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import agent_runs, git, pe_popen, pe_run, run_record, starts, wait_for, write_manifest
+
+TREES = ["feat-1", "feat-2", "feat-3"]
+
+
+def _ended(log: Path, tree: str) -> bool:
+    return any(e["tree"] == tree and e["event"] == "end" for e in agent_runs(log))
+
+
+def _all_started(log: Path, trees: list[str] = TREES) -> bool:
+    return all(starts(log, t) >= 1 for t in trees)
+
+
+def _supervisors_gone(root: Path, trees: list[str] = TREES) -> bool:
+    from pe.layout import Layout
+    from pe.supervisor import handle
+
+    return not any(handle.lock_held(Layout(root), t) for t in trees)
+
+
+def _check_done_once(root: Path, log: Path, trees: list[str] = TREES) -> None:
+    for tree in trees:
+        assert starts(log, tree) == 1, f"{tree}: the agent ran {starts(log, tree)} times"
+        record = run_record(root, tree)
+        assert record["state"] == "done", record
+        assert record["attempts"] == 1 and [h["attempt"] for h in record["history"]] == [1]
+        assert record["history"][0]["ended_by"] == "agent"
+        assert (root / ".pe" / "stamps" / f"{tree}.agent.json").exists()
+        # The work is committed on the tree's branch, as in an uninterrupted run.
+        assert "impl.txt" in git(root, "ls-tree", "--name-only", tree)
+        assert git(root / "trees" / tree, "status", "--porcelain") == ""
+
+
+def _execute(repo: Path, log: Path, *extra: str, **env: str) -> subprocess.Popen[str]:
+    return pe_popen(repo, "execute", "--feature=feat", "--plain", *extra,
+                    env={"PE_TEST_RUNS": str(log), **env})
+
+
+@pytest.fixture
+def three(repo: Path) -> Path:
+    write_manifest(repo, count=3, jobs=3)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "manifest")
+    return repo
+
+
+def test_kill_9_of_pe_while_three_agents_run_costs_no_agent_run(three: Path, agent_log: Path) -> None:
+    pe = _execute(three, agent_log, PE_TEST_SLEEP="3")
+    wait_for(lambda: _all_started(agent_log), what="three agents running")
+    os.kill(pe.pid, signal.SIGKILL)
+    pe.wait()
+    # The agents live on, supervised; status sees them running, not "interrupted".
+    out = pe_run(three, "status", "--feature=feat", "--json").stdout
+    assert {row["tree"]: row["state"] for row in json.loads(out)} == dict.fromkeys(TREES, "running")
+    res = pe_run(three, "resume", "--feature=feat", "--plain", env={"PE_TEST_RUNS": str(agent_log)})
+    assert res.returncode == 0, res.stdout + res.stderr
+    _check_done_once(three, agent_log)
+
+
+def test_kill_9_while_one_agent_has_ended_and_two_still_run(three: Path, agent_log: Path) -> None:
+    pe = _execute(three, agent_log, PE_TEST_SLEEP="4", PE_TEST_SLEEP_1="1")
+    wait_for(lambda: _all_started(agent_log), what="three agents running")
+    os.kill(pe.pid, signal.SIGKILL)
+    pe.wait()
+    wait_for(lambda: _ended(agent_log, "feat-1"), what="the first agent's end, with no pe there")
+    res = pe_run(three, "resume", "--feature=feat", "--plain", env={"PE_TEST_RUNS": str(agent_log)})
+    assert res.returncode == 0, res.stdout + res.stderr
+    _check_done_once(three, agent_log)
+
+
+def test_status_finishes_the_bookkeeping_of_an_agent_that_ended_while_pe_was_dead(
+    three: Path, agent_log: Path,
+) -> None:
+    pe = _execute(three, agent_log, PE_TEST_SLEEP="1")
+    wait_for(lambda: _all_started(agent_log), what="three agents running")
+    os.kill(pe.pid, signal.SIGKILL)
+    pe.wait()
+    wait_for(lambda: _supervisors_gone(three), what="the supervisors' end")
+    res = pe_run(three, "status", "--feature=feat", "--json")
+    assert res.returncode == 0, res.stderr
+    assert {row["tree"]: row["state"] for row in json.loads(res.stdout)} == dict.fromkeys(TREES, "done")
+    _check_done_once(three, agent_log)
+
+
+def test_sighup_detaches_and_pe_wait_finishes_the_bookkeeping(three: Path, agent_log: Path) -> None:
+    pe = _execute(three, agent_log, PE_TEST_SLEEP="2")
+    wait_for(lambda: _all_started(agent_log), what="three agents running")
+    os.kill(pe.pid, signal.SIGHUP)
+    assert pe.wait(timeout=30) == 129
+    assert not _supervisors_gone(three)  # the agents went on
+    res = pe_run(three, "wait", "--feature=feat")
+    assert res.returncode == 0, res.stdout + res.stderr
+    _check_done_once(three, agent_log)
+
+
+def test_detach_then_wait_with_a_timeout_then_wait_again(three: Path, agent_log: Path) -> None:
+    res = pe_run(three, "execute", "--feature=feat", "--detach", env={"PE_TEST_SLEEP": "6"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    for tree in TREES:
+        assert f"{tree}: agent running" in res.stdout
+    assert "pe wait --feature=feat" in res.stdout
+    start = time.monotonic()
+    res = pe_run(three, "wait", "--feature=feat", "--timeout=2s")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert time.monotonic() - start < 30
+    assert not _supervisors_gone(three)  # still running: a timeout of pe wait stops no agent
+    res = pe_run(three, "wait", "--feature=feat")
+    assert res.returncode == 0, res.stdout + res.stderr
+    _check_done_once(three, agent_log)
+
+
+def test_pe_wait_killed_as_claude_codes_bash_tool_kills_it_then_called_again(three: Path, agent_log: Path) -> None:
+    """Claude Code's Bash tool ends a command at its timeout: SIGTERM to the process group, SIGKILL 1.5 s later."""
+    assert pe_run(three, "execute", "--feature=feat", "--detach", env={"PE_TEST_SLEEP": "5"}).returncode == 0
+    waiting = pe_popen(three, "wait", "--feature=feat")
+    time.sleep(1.5)
+    os.killpg(waiting.pid, signal.SIGTERM)
+    time.sleep(1.5)
+    with_group_gone = waiting.poll() is not None
+    if not with_group_gone:
+        os.killpg(waiting.pid, signal.SIGKILL)
+    waiting.wait()
+    assert not _supervisors_gone(three)  # the agents went on
+    res = pe_run(three, "wait", "--feature=feat")
+    assert res.returncode == 0, res.stdout + res.stderr
+    _check_done_once(three, agent_log)
+
+
+def test_the_supervisor_enforces_the_timeout_while_pe_is_dead(repo: Path, agent_log: Path) -> None:
+    write_manifest(repo, count=1, timeout="3s")
+    pe = pe_popen(repo, "execute", "--feature=feat", "--plain",
+                  env={"PE_TEST_RUNS": str(agent_log), "PE_TEST_SLEEP": "120"})
+    wait_for(lambda: _all_started(agent_log, ["feat-1"]), what="the agent running")
+    os.kill(pe.pid, signal.SIGKILL)
+    pe.wait()
+    wait_for(lambda: _supervisors_gone(repo, ["feat-1"]), timeout=30, what="the timeout, enforced without pe")
+    end = json.loads((repo / ".pe" / "supervise" / "feat-1" / "end-1.json").read_text())
+    assert end["ended_by"] == "timeout" and end["timed_out"] is True
+    assert not _ended(agent_log, "feat-1")  # killed mid-sleep, not finished
+    res = pe_run(repo, "status", "--feature=feat", "--json")
+    row = json.loads(res.stdout)[0]
+    assert row["state"] == "failed", row
+    assert run_record(repo, "feat-1")["history"][0]["ended_by"] == "timeout"
