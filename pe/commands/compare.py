@@ -10,6 +10,7 @@ from pe.compare import judge, report
 from pe.compare.scoring import Comparison
 from pe.config import manifest
 from pe.errors import EXIT_FAILED, EXIT_OK
+from pe.steps import compare as compare_step
 
 NAME = "compare"
 DESCRIPTION = """\
@@ -21,6 +22,8 @@ and cost and RESULTS.md. Writes reports/<feature>/IMPLEMENTATION_COMPARISON.md
 (Summary, per approach Pros and Cons, Performance considerations,
 Recommendation, the metrics table and the scoring rule) and evidence.json.
 A tree that fails a check is never recommended; the report says why.
+Takes the repository lock (--wait to wait for another pe command): checks a
+killed compare left running are stopped by the next command that takes it.
 
 exit status: 0 a tree is recommended, 1 none is (no tree passed every check), 3 bad input
 
@@ -41,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, metavar="N", help="trees checked at the same time (default: CPUs)")
     _common.add_sandbox(parser)
     _common.add_repo(parser)
+    _common.add_lock(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
         def judge_fn(written: Path, c: Comparison) -> str:
             return judge.run(layout, feature, spec, written, c)
 
+    # compare writes reports, check logs and stamps, and runs checks for minutes: one mutating
+    # command at a time, and, holding the lock, every check it starts carries PE_OWNER (pe/proc
+    # claim), which is how the next pe stops the checks of a compare that was killed.
+    _common.lock(layout, args)
+    compare_step.clear_torn_writes(layout, feature.name)
     c, written = report.build(layout, feature, run_checks=not args.no_checks, jobs=args.jobs, judge=judge_fn)
     print(report.json_text(c) if args.json else "\n".join(report.summary_lines(c, written, layout.root)))
     return EXIT_OK if c.recommended is not None else EXIT_FAILED
