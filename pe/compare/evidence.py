@@ -1,7 +1,8 @@
 """What each tree's work measurably is: the evidence pe compare ranks (scoring is pe.compare.scoring).
 
 Per tree: its state, every check's result, the diff against its base, new
-dependencies, the agent's time, turns, tokens and cost, and RESULTS.md's
+dependencies, the agent's time, turns, tokens and cost summed over every
+attempt (pe.tree.usage.totals; each attempt is listed too), and RESULTS.md's
 sections. Checks of different trees run side by side, except exclusive ones
 (benchmarks), which run one tree at a time afterwards so timings compare.
 """
@@ -24,7 +25,7 @@ from pe.tree import stamps, usage
 from pe.tree import state as treestate
 from pe.tree.results import RESULTS_FILE, sections
 from pe.tree.stamps import tree_base
-from pe.tree.usage import Usage
+from pe.tree.usage import Attempt, Usage
 
 
 @dataclass
@@ -43,10 +44,22 @@ class TreeEvidence:
     checks: list[CheckResult] = field(default_factory=list)
     stat: gitfacts.Diffstat | None = None
     deps: Deps = field(default_factory=Deps)
-    agent_time_s: float | None = None
+    agent_time_s: float | None = None  # over every attempt
     attempts: int = 0
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = field(default_factory=Usage)  # over every attempt
     results: dict[str, str] = field(default_factory=dict)
+    history: tuple[Attempt, ...] = ()  # every attempt, oldest first
+
+    @property
+    def agent_failures(self) -> int:
+        """Attempts the agent ended without finishing; pe dying or the user stopping it is not one."""
+        return sum(a.agent_failure for a in self.history)
+
+    @property
+    def cost_complete(self) -> bool:
+        """The cost is known, and for every attempt: a run cut off may have reported none, and a sum
+        that leaves it out would make that tree look cheap."""
+        return self.usage.cost_usd is not None and all(a.usage.cost_usd is not None for a in self.history)
 
     @property
     def done(self) -> bool:
@@ -69,6 +82,7 @@ class TreeEvidence:
             "agent_time_s": self.agent_time_s, "attempts": self.attempts,
             "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
             "turns": self.usage.turns, "cost_usd": self.usage.cost_usd, "results": self.results,
+            "history": [a.to_json() for a in self.history], "agent_failures": self.agent_failures,
         }
 
 
@@ -86,9 +100,9 @@ def _static(layout: Layout, feature: Feature, tree: TreeSpec) -> TreeEvidence:
     agent = tree.agent
     ev = TreeEvidence(tree.name, tree.index, tree.strategy.name, agent.preset if agent else "-",
                       agent.model if agent else None, st.state, st.detail)
-    ev.attempts = st.record.attempts
-    ev.agent_time_s = st.record.duration_s
-    ev.usage = usage.of(st.record)
+    runs = usage.totals(st.record)
+    ev.attempts = len(runs.attempts)
+    ev.agent_time_s, ev.usage, ev.history = runs.agent_s, runs.usage, runs.attempts
     tree_dir = layout.tree(tree.name)
     ev.base_sha = tree_base(layout, tree.name)
     if ev.base_sha is not None and (tree_dir / ".git").exists():

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from pe.compare.checks import CheckResult
-from pe.compare.evidence import gather, result_section
+from pe.compare.evidence import TreeEvidence, gather, result_section
 from pe.compare.scoring import Comparison, Scored, rank
 from pe.config.spec import Feature
 from pe.fsutil import write_atomic
 from pe.layout import Layout
+from pe.tree import usage
 from pe.tree.usage import tokens_cell
 
 REPORT = "IMPLEMENTATION_COMPARISON.md"
@@ -100,13 +101,27 @@ def _pros_cons(s: Scored, c: Comparison) -> tuple[list[str], list[str]]:
         cons.append(f"Measured: changes lockfiles: {', '.join(ev.deps.lockfiles)}.")
     if ev.stat is not None and ev.done and not ev.deps.added and not ev.deps.lockfiles:
         pros.append("Measured: adds no dependency.")
-    if ev.attempts > 1:
-        cons.append(f"Measured: the agent needed {ev.attempts} runs.")
+    failed = [a for a in ev.history if a.agent_failure]
+    if ev.done and failed:
+        # Only the agent's own endings: a run pe's crash or the user cut short says nothing about the agent.
+        cons.append(f"Measured: the agent needed {len(failed) + 1} runs ({usage.count(failed)}).")
     for item in _bullets(result_section(ev, "Key Design Decisions")):
         pros.append(f'From RESULTS.md (Key Design Decisions): "{item}"')
     for item in _bullets(result_section(ev, "Trade-offs Made")):
         cons.append(f'From RESULTS.md (Trade-offs Made): "{item}"')
     return pros, cons
+
+
+def _runs(ev: TreeEvidence) -> str:
+    """'Agent runs (measured): 3 attempts: 1 stopped when pe died, ...'; '' before the first run."""
+    if not ev.history:
+        return ""
+    line = f"Agent runs (measured): {usage.describe(ev.history)}"
+    if ev.agent_time_s is not None:
+        line += f"; {_secs(ev.agent_time_s)} of agent time in all"
+    if any(not a.against_agent for a in ev.history):
+        line += ". Only the runs the agent ended itself are held against it"
+    return line + "."
 
 
 def _check_cell(c: CheckResult) -> str:
@@ -193,6 +208,9 @@ def render_markdown(c: Comparison, judge: str | None = None) -> str:
         out += [f"### {s.tree} ({s.strategy})", ""]
         summary = result_section(s.ev, "Approach Summary")
         out += [_quote(summary) if summary else "_No RESULTS.md approach summary._", ""]
+        runs = _runs(s.ev)
+        if runs:
+            out += [runs, ""]
         pros, cons = _pros_cons(s, c)
         out += ["**Pros**", "", *([f"- {p}" for p in pros] or ["- _none measured_"]), ""]
         out += ["**Cons**", "", *([f"- {x}" for x in cons] or ["- _none measured_"]), ""]

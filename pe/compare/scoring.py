@@ -29,7 +29,8 @@ Score, 0-100, for every finished tree:
       any); full marks when there is no bench check
   10  size: the smallest diff (lines added + removed, RESULTS.md and PROGRESS.md not counted) / own diff
   10  dependencies: 10 when the tree adds no dependency and changes no lockfile, else 0
-   5  agent cost: cheapest / own (USD when every finished tree reports it, else agent time)
+   5  agent cost: cheapest / own, summed over all the tree's runs (USD when every finished tree
+      reports it for every run, else agent time)
 Ranking: eligible trees first, then by score, then fewer lines changed, then tree number.
 The recommendation is the first eligible tree; when no tree is eligible, none is recommended."""
 
@@ -138,7 +139,8 @@ def _parts(ev: TreeEvidence, done: Sequence[TreeEvidence], pool: Sequence[TreeEv
     most_tests = max((c.counts.passed for o in done for c in o.checks if c.counts), default=0)
     bench_names = sorted({c.name for o in done for c in o.checks if c.kind == "bench"})
     lines = [o.stat.lines for o in done if o.stat is not None]
-    use_cost = bool(done) and all(o.usage.cost_usd is not None for o in done)
+    # A tree whose cut-off run reported no cost would look cheap beside one that ran straight through.
+    use_cost = bool(done) and all(o.cost_complete for o in done)
     spend = [(o.usage.cost_usd if use_cost else o.agent_time_s) for o in done]
     p: dict[str, float] = {}
     p["checks"] = WEIGHTS["checks"] * (sum(c.ok for c in ev.checks) / len(ev.checks) if ev.checks else 1.0)
