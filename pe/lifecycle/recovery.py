@@ -4,6 +4,9 @@ Trees are found from four places, because a crash can leave any one without
 the others: the manifests, `git worktree list`, directories under trees/ that
 git does not know, and branches named <feature>-<n> (plus features named only
 by pe's stamps and run records). Git is only read, with --no-optional-locks.
+A tree that cleanup removed is told from one never created by its archive under
+reports/<feature>/ and the feature's ADOPTED.json (pe.lifecycle.finished): a
+finished feature gets no command.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from pe.config.spec import Feature, TreeSpec
 from pe.errors import PeError
 from pe.fsutil import read_regular_text, write_atomic
 from pe.layout import FEATURE_RE, Layout
+from pe.lifecycle import finished
 from pe.tree import state as treestate
+from pe.tree import usage
 from pe.tree.progress import completion
 from pe.tree.runrecord import RunRecord
 from pe.tree.stamps import tree_base
-from pe.util import now_iso
+from pe.util import format_duration, now_iso
 
 _TREE_RE = re.compile(r"^(.+)-([1-9][0-9]*)$")
 
@@ -39,6 +44,7 @@ PRUNABLE = "prunable entry"
 ORPHAN_DIR = "orphaned directory"
 MOVED = "worktree moved here"
 BRANCH_ONLY = "branch without a tree"
+ARCHIVED = "archived"
 
 
 @dataclass
@@ -97,6 +103,10 @@ def _done_facts(layout: Layout, tree: str, record: RunRecord) -> tuple[list[str]
         f"(+{facts_.insertions}/-{facts_.deletions})",
         f"uncommitted entries: {facts_.uncommitted}",
     ]
+    runs = usage.totals(record)
+    if runs.attempts:
+        spent = f"; {format_duration(runs.agent_s)} of agent time in all" if runs.agent_s is not None else ""
+        facts.insert(1, runs.describe() + spent)
     if pct is not None:
         facts.append(f"PROGRESS.md checklist: {pct * 100:.0f}% ticked")
     if layout.agent_log(tree).exists():
@@ -135,11 +145,34 @@ def _unlock_first(layout: Layout, f: Finding) -> Finding:
     return f
 
 
-def _known_tree(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan) -> Finding:
-    return _unlock_first(layout, _classify(layout, feature, spec, s))
+def _archived(layout: Layout, feature: Feature, name: str, s: Scan, end: finished.End) -> Finding | None:
+    """A tree cleanup removed (nothing left of it but maybe its branch), or None."""
+    where = end.archive_of(name, branch_kept=name in s.branches)
+    if where is None:
+        return None
+    rel = where.relative_to(layout.root)
+    if end.adoption is not None:
+        summary = f"{feature.name} is finished: {end.adoption.describe()}; this tree's archive is in {rel}/"
+    else:
+        summary = f"cleaned up without an adoption; its archive is in {rel}/"
+    f = Finding(feature.name, name, ARCHIVED, summary, in_manifest=True)
+    if (where / "ARCHIVE.md").is_file():
+        f.facts.append(f"how to restore it: {rel}/ARCHIVE.md")
+    if name in s.branches:
+        f.facts.append(f"branch {name} kept (pe cleanup --keep-branches); its tree is gone")
+    return f  # no command: there is nothing to recover
 
 
-def _classify(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan) -> Finding:
+def _known_tree(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan, end: finished.End) -> Finding:
+    f = _unlock_first(layout, _classify(layout, feature, spec, s, end))
+    adoption = end.adoption
+    if adoption is not None and f.kind not in (DONE, ARCHIVED, RUNNING):
+        f.facts.append(f"the feature is adopted ({adoption.describe()}): "
+                       f"pe cleanup --feature={feature.name} once you no longer need this tree")
+    return f
+
+
+def _classify(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan, end: finished.End) -> Finding:
     name = spec.name
     rel = f"trees/{name}"
     f = Finding(feature.name, name, "", "", in_manifest=True)
@@ -157,6 +190,9 @@ def _classify(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan) -> Find
     if wt is None and name in s.dirs:
         return _orphan(layout, name, feature.name, s, in_manifest=True)
     if wt is None:
+        archived = _archived(layout, feature, name, s, end)
+        if archived is not None:
+            return archived
         if name in s.branches:
             tip = gitfacts.branch_tip(layout.root, name)
             f.kind, f.summary = BRANCH_ONLY, f"branch {name} ({(tip or '')[:12]}) has no tree"
@@ -184,10 +220,18 @@ def _classify(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan) -> Find
     if st.state == "done":
         f.kind, f.summary = DONE, "finished; RESULTS.md verified by its stamp"
         f.commands = [f"pe compare --feature={feature.name}"]
+        if end.adoption is not None:
+            # Compared and adopted already: what is left is to archive and remove the trees.
+            f.summary += (f"; adopted into {end.adoption.into or '?'}" if end.adoption.tree == name
+                          else f"; the feature is adopted ({end.adoption.tree})")
+            f.commands = [f"pe cleanup --feature={feature.name}   # archives every tree, then removes it"]
         return f
     if st.state == "running":
+        # The agent runs under a supervisor that outlives pe: `pe wait` picks its run up when it ends.
         f.kind, f.summary = RUNNING, f"agent still running ({st.detail})"
-        f.commands = [f"pe status --feature={feature.name} --watch   # wait for it; nothing to recover"]
+        f.commands = [f"pe wait --feature={feature.name}   # picks the run up and records it when it ends; "
+                      "nothing to recover",
+                      f"pe status --feature={feature.name} --watch   # or only watch it"]
         return f
     if st.state == "ready" and record.attempts == 0:
         f.kind, f.summary = NOT_STARTED, "tree ready, agent never started"
@@ -276,8 +320,9 @@ def recover(layout: Layout, only: str | None = None) -> tuple[list[Finding], lis
     findings: list[Finding] = []
     seen: set[str] = set()
     for feature in features.values():
+        end = finished.end(layout, feature.name)
         for spec in feature.trees:
-            findings.append(_known_tree(layout, feature, spec, s))
+            findings.append(_known_tree(layout, feature, spec, s, end))
             seen.add(spec.name)
     candidates = set(s.worktrees) | s.dirs | s.named
     candidates |= {b for b in s.branches if feature_of(b) in {feature_of(c) for c in candidates} | set(features)}
@@ -297,7 +342,7 @@ def render(feature: str, findings: list[Finding]) -> str:
     """RECOVERY.md: a table of the findings, then each one with its facts and commands."""
     from tabulate import tabulate
 
-    rows = [[f.tree, f.kind, f.commands[0].split("   #")[0] if f.commands else ""] for f in findings]
+    rows = [[f.tree, f.kind, f.commands[0].split("   #")[0] if f.commands else "nothing to do"] for f in findings]
     out = [f"# Recovery report: {feature}", "",
            f"_Generated {now_iso()} by `pe recover`. Read-only: nothing in git, the trees or pe's records was changed. "
            "Run the commands from the repository root._", "",
@@ -309,7 +354,7 @@ def render(feature: str, findings: list[Finding]) -> str:
             out.append("")
         if f.progress is not None:
             out += [f"- PROGRESS.md as `pe resume` would write it: recovery/{f.tree}.PROGRESS.md", ""]
-        out += ["Recommended:", "", "```sh", *f.commands, "```", ""]
+        out += ["Recommended:", "", "```sh", *f.commands, "```", ""] if f.commands else ["Nothing to do.", ""]
     return "\n".join(out)
 
 

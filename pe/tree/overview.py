@@ -1,7 +1,13 @@
-"""Every tree at a glance: one Row per tree (what `pe status` and `pe execute` print), and its table."""
+"""Every tree at a glance: one Row per tree (what `pe status` and `pe execute` print), and its table.
+
+Time, tokens and cost are the sums over every attempt (pe.tree.usage.totals). A
+tree that cleanup removed reads as `archived`, with where its archive is and
+whether it was the one adopted, instead of as a tree not created yet.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +17,7 @@ from pe import gitfacts, util
 from pe.config.spec import Feature, TreeSpec
 from pe.fsutil import read_regular_text
 from pe.layout import Layout
+from pe.lifecycle import finished
 from pe.tree import state as treestate
 from pe.tree import usage
 from pe.tree.progress import completion
@@ -53,9 +60,16 @@ class Row:
     error: str | None
     warnings: list[str] = field(default_factory=list)  # the last run's: what it changed outside its tree
     sandbox: str | None = None  # where the last run ran: bwrap or none (None: no run yet)
+    agent_time_s: float | None = None  # over every attempt, the running one included
+    agent_failures: int = 0  # attempts the agent itself ended without finishing
+    history: list[dict[str, Any]] = field(default_factory=list)  # every attempt (usage.Attempt.to_json)
+    adoption: dict[str, Any] | None = None  # the feature's adoption (finished.Adoption.to_json), if any
+    adopted: bool = False  # this tree is the one adopted
+    archive: str | None = None  # where cleanup archived this tree, from the repo root, once it is removed
 
 
-def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: gitfacts.Scan | None) -> Row:
+def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: gitfacts.Scan | None,
+         end: finished.End) -> Row:
     st = treestate.of(layout, feature, tree)
     rec = st.record
     tree_dir = layout.tree(tree.name)
@@ -75,12 +89,24 @@ def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: 
          if t is not None),
         default=None,
     )
-    use = usage.of(rec)
+    runs = usage.totals(rec, now)
+    use = runs.usage
     agent = tree.agent
+    state, detail = st.state, st.detail
+    adopted = end.adoption is not None and end.adoption.tree == tree.name
+    archive = None
+    if state == "pending" and not tree_dir.exists():
+        gone = _archived(layout, tree.name, end)
+        if gone is not None:
+            state, (archive, detail) = "archived", gone
+    if adopted and end.adoption is not None and state in ("done", "archived"):
+        # (when: in the line under the table, and in `adoption`)
+        how = f" ({end.adoption.mode})" if end.adoption.mode else ""
+        detail = f"adopted into {end.adoption.into or '?'}{how}" + (f", {detail}" if archive else "")
     return Row(
         feature=feature.name, tree=tree.name, index=tree.index, path=str(tree_dir.relative_to(layout.root)),
         branch=tree.name, strategy=tree.strategy.name, agent=agent.preset if agent else "-",
-        model=agent.model if agent else None, state=st.state, detail=st.detail,
+        model=agent.model if agent else None, state=state, detail=detail,
         pid=rec.pid if st.state == "running" else None, attempts=rec.attempts,
         started_at=rec.started_at, ended_at=rec.ended_at, elapsed_s=elapsed, base_sha=base,
         commits=facts.commits_ahead, files_changed=facts.files_changed, insertions=facts.insertions,
@@ -88,18 +114,39 @@ def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: 
         input_tokens=use.input_tokens, output_tokens=use.output_tokens, turns=use.turns, cost_usd=use.cost_usd,
         last_activity=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(last)) if last else None,
         last_activity_age_s=round(now - last, 1) if last else None, error=facts.error,
-        warnings=list(rec.warnings), sandbox=rec.sandbox,
+        warnings=list(rec.warnings), sandbox=rec.sandbox, agent_time_s=runs.agent_s,
+        agent_failures=runs.agent_failures, history=[a.to_json() for a in runs.attempts],
+        adoption=end.adoption.to_json() if end.adoption else None, adopted=adopted, archive=archive,
     )
+
+
+def _archived(layout: Layout, tree: str, end: finished.End) -> tuple[str, str] | None:
+    """(where its archive is, the row's detail) for a tree cleanup removed; None for one never created."""
+    if not end.may_be_archived(tree):
+        return None  # (asked first: a tree not created yet costs no git process)
+    kept = gitfacts.branch_tip(layout.root, tree) is not None
+    where = end.archive_of(tree, branch_kept=kept)
+    if where is None:
+        return None
+    rel = str(where.relative_to(layout.root))
+    return rel, f"in {rel}" + (f" (branch {tree} kept)" if kept else "")
+
+
+def _end(layout: Layout, feature: Feature) -> finished.End:
+    # Archives matter only for a tree that is gone; walking reports/ is for those.
+    return finished.end(layout, feature.name,
+                        find_archives=any(not layout.tree(t.name).exists() for t in feature.trees))
 
 
 def rows(layout: Layout, features: list[Feature], scans: dict[Path, gitfacts.Scan] | None = None) -> list[Row]:
     """`scans`: trees' scans the caller has just made (gitfacts.scan_all), to reuse."""
     now = time.time()
+    ends = {f.name: _end(layout, f) for f in features}
     pairs = [(f, t) for f in features for t in f.trees]
     known = scans or {}
     # Each row costs one to three git processes; they are independent, so run them side by side.
-    return util.parallel(lambda p: _row(layout, p[0], p[1], now, known.get(layout.tree(p[1].name))),
-                             pairs, workers=16)
+    return util.parallel(lambda p: _row(layout, p[0], p[1], now, known.get(layout.tree(p[1].name)),
+                                        ends[p[0].name]), pairs, workers=16)
 
 
 def render(found: list[Row]) -> str:
@@ -115,13 +162,42 @@ def render(found: list[Row]) -> str:
         detail = detail if len(detail) <= 60 else detail[:57] + "..."
         use = usage.Usage(r.input_tokens, r.output_tokens, r.turns, r.cost_usd)
         table.append([
-            r.tree, r.strategy, agent, r.state + (f": {detail}" if detail else ""), util.format_duration(r.elapsed_s),
+            r.tree, r.strategy, agent, r.state + (f": {detail}" if detail else ""), _time_cell(r),
             cell(r.commits), cell(r.files_changed),
             f"+{r.insertions}/-{r.deletions}" if r.insertions is not None else "", cell(r.uncommitted),
             f"{r.completion * 100:.0f}%" if r.completion is not None else "", usage.tokens_cell(use),
             util.ago(time.time() - r.last_activity_age_s) if r.last_activity_age_s is not None else "",
         ])
-    return tabulate(table, headers=HEADERS, disable_numparse=True)
+    return "\n".join([tabulate(table, headers=HEADERS, disable_numparse=True), *_endings(found)])
+
+
+def _time_cell(r: Row) -> str:
+    """The agent's time over every attempt, and how many there were when more than one."""
+    cell = util.format_duration(r.agent_time_s)
+    return cell + (f" ({len(r.history)} runs)" if len(r.history) > 1 else "")
+
+
+def _endings(found: list[Row]) -> list[str]:
+    """One line under the table per feature that was adopted or whose trees were archived."""
+    lines = []
+    for feature in dict.fromkeys(r.feature for r in found):
+        mine = [r for r in found if r.feature == feature]
+        adoption = next((r.adoption for r in mine if r.adoption), None)
+        archived = [r.archive for r in mine if r.archive]
+        if adoption is None and not archived:
+            continue
+        parts = []
+        if adoption is not None:
+            parts.append("finished: " + finished.Adoption(feature, tree_tip=None, **adoption).describe())
+        if archived:
+            where = os.path.commonpath(archived)
+            parts.append(f"{len(archived)} tree{'s' if len(archived) != 1 else ''} archived in {where}/")
+        if adoption is None:
+            parts.append("none adopted")
+        elif len(archived) < len(mine):
+            parts.append(f"pe cleanup --feature={feature} archives and removes the rest")
+        lines.append(util.printable(f"{feature}: " + "; ".join(parts)))
+    return ["", *lines] if lines else []
 
 
 def table(layout: Layout, features: list[Feature], scans: dict[Path, gitfacts.Scan] | None = None) -> str:
