@@ -37,6 +37,9 @@ def _namespace() -> dict[str, Any]:
         lock = RepoLock(layout.lock_file)
         lock.acquire("doit " + " ".join(sys.argv[1:3]))
         out["_PE_LOCK"] = lock  # held until doit exits
+        from pe.lifecycle import adoption_journal
+
+        adoption_journal.finish_after_lock(layout)
         stamps.seal_repository(layout)
     config = engine.doit_config(plan)
     del config["reporter"]  # plain doit keeps its own console output

@@ -7,7 +7,7 @@ crash never leaves a stale lock. Two locks exist:
   which race when run concurrently (see shared notes on git worktree).
 Taking the repository lock also stops what a kill -9'd holder left running
 (leftovers.reap_orphans), so a new run never works beside its predecessor's children,
-and finishes what a killed pe adopt left half done (pe/lifecycle/adoption_journal.py).
+(the commands then finish what a killed pe adopt left half done: pe/lifecycle/adoption_journal.py).
 """
 
 from __future__ import annotations
@@ -46,18 +46,6 @@ def _holder(info_path: Path, patience: float = 1.0) -> str:
 
 
 _HELD: list[RepoLock] = []
-
-
-def _finish_adoptions(state: Path) -> None:
-    """Record an adoption a killed pe adopt left unrecorded; remove its scratch worktrees. One line each."""
-    # The lock is Layout.lock_file, .pe/lock: its repository is the state dir's parent.
-    if not (state / "adopt").is_dir():
-        return  # the usual case, at the cost of one stat: no adoption machinery imported
-    from pe.layout import Layout
-    from pe.lifecycle import adoption_journal
-
-    for line in adoption_journal.repair(Layout(state.parent)):
-        sys.stderr.write(f"pe: {line}\n")
 
 
 def release_all() -> None:
@@ -101,7 +89,6 @@ class RepoLock:
         scope = str(self.path.parent.resolve())
         reap_orphans(scope)  # (its git commands are let finish first: the adoption below needs them done)
         proc.claim(scope)
-        _finish_adoptions(self.path.parent)
 
     def release(self) -> None:
         if self._fd is not None:

@@ -114,9 +114,17 @@ def lock(layout: Layout, args: argparse.Namespace) -> RepoLock:
     """Take the repository lock (released when the process ends)."""
     repo_lock = RepoLock(layout.lock_file)
     repo_lock.acquire(describe_command(), wait=getattr(args, "wait", False))
+    after_lock(layout)
     cache.flush(layout.state)  # .pe/ exists now: keep what loading the manifest computed
     stamps.seal_repository(layout)  # before any step writes a stamp (see pe/tree/stamps.py)
     return repo_lock
+
+
+def after_lock(layout: Layout) -> None:
+    """What every command does first once it holds the repository lock (pe doit too: pe/dodo.py)."""
+    from pe.lifecycle import adoption_journal  # a stat, unless a killed pe adopt left work
+
+    adoption_journal.finish_after_lock(layout)
 
 
 def require(condition: bool, message: str) -> None:
@@ -141,6 +149,7 @@ def settle(layout: Layout, features: list[Feature]) -> list[str]:
     except LockHeld:
         return []
     try:
+        after_lock(layout)
         stamps.seal_repository(layout)
         return [name for f in todo for name in agent_step.settle(layout, f)]
     finally:

@@ -187,3 +187,14 @@ def repair(layout: Layout) -> list[str]:
     with contextlib.suppress(OSError):
         scratch_dir(layout).rmdir()
     return lines
+
+
+def finish_after_lock(layout: Layout) -> None:
+    """Right after the repository lock is taken: record an adoption a killed pe adopt left
+    unrecorded, remove its scratch worktrees. One line each, on stderr."""
+    import sys
+
+    if not (layout.state / "adopt").is_dir():
+        return  # the usual case, at the cost of one stat
+    for line in repair(layout):
+        sys.stderr.write(f"pe: {line}\n")

@@ -25,7 +25,7 @@ from pe.layout import RESULTS_FILE, Layout
 from pe.steps import finish
 from pe.tree import stamps
 from pe.tree.runrecord import RunRecord
-from pe.util import now_iso
+from pe.util import mtime, now_iso
 
 if TYPE_CHECKING:
     from pe.agents import Preset
@@ -175,7 +175,7 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str, detach: 
         record.save(record_path)
     else:
         _kill_leftover(layout, tree, record)
-        finish.close_lost(record)
+        finish.close_lost(record, mtime([layout.agent_log(tree.name)]))
     mode = sandbox.resolve(tree.sandbox.mode)  # bwrap asked for and unusable: the reason, exit 3
     tree_dir = layout.tree(tree.name)
     if record.detached is None and finish.detached_at_tip(layout, tree):

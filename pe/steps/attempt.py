@@ -81,7 +81,7 @@ def start(layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, ctx:
     record.started_at = now_iso()
     record.ended_at = record.reason = record.exit = record.ended_by = None
     record.pid = record.pid_start = None
-    record.warnings = []
+    record.warnings, record.usage, record.duration_s = [], {}, None  # the last attempt's are in history
 
     def announce(argv: list[str]) -> None:
         append_text(ctx.log_path, f"\n=== pe: attempt {record.attempts} at {record.started_at}: {' '.join(argv)}\n")

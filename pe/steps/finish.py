@@ -49,11 +49,17 @@ def close(record: RunRecord, state: str, reason: str | None, ended_at: str | Non
                            "ended_by": record.ended_by, "checkpoint": checkpoint})
 
 
-def close_lost(record: RunRecord) -> None:
+def close_lost(record: RunRecord, last_sign_of_life: float | None = None) -> None:
     """An attempt recorded as running whose supervisor is gone without an end file: a machine
-    crash, or a kill of pe and its supervisor. It goes into the history as lost, not as the agent's."""
+    crash, or a kill of pe and its supervisor. It goes into the history as lost, not as the agent's,
+    with the time up to its last sign of life (the agent log's last change)."""
+    from pe.util import parse_iso
+
     if record.state != "running" or record.attempts == 0:
         return
+    started = parse_iso(record.started_at)
+    if started is not None and last_sign_of_life is not None and last_sign_of_life >= started:
+        record.duration_s = round(last_sign_of_life - started, 3)
     record.exit, record.ended_by = None, "pe-died"
     record.usage = {}
     close(record, "interrupted", "pe (and the agent's supervisor) stopped before the run ended", now_iso())
