@@ -6,10 +6,11 @@ import functools
 import shutil
 from pathlib import Path
 
-from pe import git
+from pe import git, gitfacts
 from pe.config.spec import TreeSpec
 from pe.errors import PeError
 from pe.layout import STATE_DIR, TREES_DIR, Layout
+from pe.steps import branches as branch_records
 from pe.tree import stamps
 from pe.tree.runrecord import RunRecord
 
@@ -38,6 +39,12 @@ def preflight(layout: Layout, tree: TreeSpec, worktrees: dict[Path, git.Worktree
         raise PeError(f"{rel} is a worktree on {on}, not pe's (expected branch {tree.name}); "
                       "remove it with `git worktree remove`, or pick another feature name")
     if not ours and tree.name in branches:
+        rec = branch_records.record(layout, tree.name)
+        if rec is not None and not rec.get("pending"):
+            # pe's own, from an earlier round whose cleanup kept it (--keep-branches, an unverified bundle).
+            raise PeError(f"a branch named {tree.name} already exists: pe created it in an earlier round and "
+                          f"cleanup kept it; delete it (`pe cleanup --feature={tree.feature}` "
+                          "archives it first) or pick another feature name")
         raise PeError(
             f"a branch named {tree.name} already exists and pe did not create it; "
             "pick another feature name, or delete or rename that branch"
@@ -72,12 +79,33 @@ def _exclude_once(root: Path) -> None:
     git.ensure_excluded(root, [f"/{TREES_DIR}/", f"/{STATE_DIR}/"])
 
 
+def _add(layout: Layout, tree: str, path: Path, base_sha: str) -> None:
+    """`git worktree add` on the tree's branch: one pe creates now (recorded), or one it created before.
+
+    Under the mutation lock. pe commits onto the branch its tree is on, so an existing branch
+    that pe did not create (a user's, named like the tree) is refused, never carried on.
+    """
+    tip = gitfacts.branch_tip(layout.root, tree)
+    key = ""
+    if tip is None:
+        key = branch_records.record_pending(layout, tree, base_sha)
+    else:
+        why = branch_records.not_created(layout, tree, tip, base_sha=base_sha)
+        if why is not None:
+            raise PeError(f"a branch named {tree} already exists and pe did not create it ({why}); pe commits "
+                          "only onto branches it created: delete or rename that branch, or pick another feature name")
+    git.add_worktree(layout.root, path, tree, base_sha)
+    if tip is None:
+        branch_records.record_created(layout, tree, base_sha, key)
+
+
 def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
     """Make trees/<tree> a worktree on branch <tree>; return what was done."""
     root = layout.root
     path = layout.tree(tree.name)
     creating = stamps.exists(layout, tree.name, stamps.CREATING)
     did = "exists"
+    added = False
     with git.mutation_lock(layout.git_lock_file):
         _exclude_once(root)  # under the lock: parallel trees would append the lines twice
         _remove_half_written(layout)
@@ -106,18 +134,23 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
             if creating:  # a pe was killed creating it, maybe inside `worktree add -b`
                 git.clear_stale_branch_lock(root, tree.name, path)
             stamps.mark_creating(layout, tree.name)
-            git.add_worktree(root, path, tree.name, base_sha)
+            _add(layout, tree.name, path, base_sha)
+            added = True
             did += "created"
         elif wt.branch != tree.name:
             on = wt.branch or "a detached HEAD"
             raise PeError(f"{path.relative_to(root)} is a worktree on {on}, expected branch {tree.name}")
-    if stamps.read(layout, tree.name, stamps.WORKTREE) is None:
-        record = RunRecord.load(layout.run_record(tree.name), tree.name)
-        # Populate the files unless an agent already worked here (its changes must stay).
-        if record.attempts == 0:
-            # A checkout killed mid-way leaves index.lock, and every later reset refuses to run.
-            git.clear_stale_locks(path)
-            git.checkout_tree(path)
+    stamp = stamps.read(layout, tree.name, stamps.WORKTREE)
+    # Populate the files of a directory git has just made (here, or in an ensure a crash cut short:
+    # the creating marker), even when the stamp outlived an earlier directory (deleted by hand, or
+    # by a sibling's `git worktree remove --force`): with no files, the next checkpoint commit would
+    # delete everything on the branch. A tree neither new nor stamped is populated unless an agent
+    # already worked in it (its changes must stay).
+    if added or creating or (stamp is None and RunRecord.load(layout.run_record(tree.name), tree.name).attempts == 0):
+        # A checkout killed mid-way leaves index.lock, and every later reset refuses to run.
+        git.clear_stale_locks(path)
+        git.checkout_tree(path)
+    if stamp is None:
         stamps.write_worktree(layout, tree.name, base_sha)
     stamps.clear(layout, tree.name, stamps.CREATING)
     return did
