@@ -12,6 +12,7 @@ ACTIONS: dict[str, str] = {
     "execute": "run the N agents in parallel, one per tree, each with its strategy",
     "resume": "continue where a crash stopped: done trees are skipped, the rest resume",
     "wait": "wait for agents that run on without pe (--detach, a killed pe) and finish their bookkeeping",
+    "stop": "stop the agents that run under their supervisors (commits what they left; pe resume continues)",
     "recover": "find every tree a crash left behind, classify it, and print the command that fixes it (read-only)",
     "status": "a table of every tree: state, time, commits, changes, completion, cost",
     "compare": "run the checks in every finished tree and write IMPLEMENTATION_COMPARISON.md",

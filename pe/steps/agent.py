@@ -243,11 +243,22 @@ def running(layout: Layout, tree: TreeSpec) -> bool:
     return handle.lock_held(layout, tree.name)
 
 
+def stop(layout: Layout, feature: Feature, tree: TreeSpec) -> str | None:
+    """Stop the tree's supervised agent (pe stop) and finish its bookkeeping; its state, or None if none ran."""
+    record = RunRecord.load(layout.run_record(tree.name), tree.name)
+    attempt = _unsettled(layout, tree, record)
+    if attempt is None or not attempt.running():
+        return None
+    attempt.stop()
+    return collect(layout, feature, tree, "")
+
+
 def needs_settling(layout: Layout, feature: Feature) -> bool:
     """True if some attempt of `feature` may have ended with no pe there (cheap: one record read per tree)."""
     for tree in feature.trees:
         record = RunRecord.load(layout.run_record(tree.name), tree.name)
-        if record.state == "running" and not record.still_running() and layout.supervision(tree.name).is_dir():
+        if record.state == "running" and not record.still_running() and \
+                layout.run_end(tree.name, record.attempts).exists():
             return True
     return False
 

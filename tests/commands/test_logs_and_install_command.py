@@ -23,3 +23,6 @@ def test_install_command_writes_the_slash_command(repo: Path, capsys: pytest.Cap
     assert main(["install-command", f"--dir={repo}"]) == 0
     text = (repo / ".claude" / "commands" / "parallel-executor.md").read_text()
     assert text.startswith("---\ndescription:") and "pe $ARGUMENTS" in text and "allowed-tools: Bash(pe:*)" in text
+    # Claude Code's Bash tool kills a command after 10 minutes at most: long work is detached, then waited for.
+    assert "pe $ARGUMENTS --detach" in text and "pe wait --feature=NAME --timeout=9m" in text
+    assert "600000" in text

@@ -138,8 +138,10 @@ def test_recover_after_kill_mid_execute(tmp_path: Path, monkeypatch: pytest.Monk
                  and (root / ".pe/runs/calc-3.json").exists()
                  and json.loads((root / ".pe/runs/calc-3.json").read_text())["state"] == "failed"
                  and (marks / "started-calc-4").exists(), what="calc-1 done, calc-3 failed, calc-2/4 working")
+        # A machine crash: pe, the agents and their supervisors die at once.
+        supervisors = [json.loads(p.read_text()).get("pid") for p in (root / ".pe/runs").glob("calc-*.json")]
         kill_group(proc.pid)
-        for pid in agent_pids(marks).values():
+        for pid in [*agent_pids(marks).values(), *filter(None, supervisors)]:
             kill_group(pid)
         proc.wait(timeout=30)
     # More of what crashes and hands leave: a tree deleted by hand (prunable entry), a stray

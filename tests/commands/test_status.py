@@ -24,6 +24,7 @@ JSON_FIELDS = [
     "attempts", "started_at", "ended_at", "elapsed_s", "base_sha", "commits", "files_changed", "insertions",
     "deletions", "uncommitted", "completion", "input_tokens", "output_tokens", "turns", "cost_usd",
     "last_activity", "last_activity_age_s", "error", "warnings", "sandbox",
+    "agent_time_s", "agent_failures", "history", "adoption", "adopted", "archive",
 ]
 
 
@@ -56,12 +57,15 @@ def test_every_state_running_and_crashed(tmp_path: Path) -> None:
             set_usage(root, "calc-1", {"input_tokens": 12000, "output_tokens": 345, "turns": 7, "cost_usd": 0.042})
             (root / "trees/calc-4/RESULTS.md").write_text("# edited by hand after it finished\n")
             running = rows(root)
+            stat = Path(f"/proc/{agent_pids(marks)['calc-3']}/stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
             rc, table, _ = pe(root, "status")
             assert rc == 0
         finally:
-            # A machine crash: pe and the agent die at once, nobody records anything.
+            # A machine crash: pe, the agent and its supervisor die at once, nobody records anything.
+            supervisors = [json.loads(p.read_text()).get("pid") for p in (root / ".pe/runs").glob("calc-*.json")]
             kill_group(proc.pid)
-            for pid in agent_pids(marks).values():
+            for pid in [*agent_pids(marks).values(), *filter(None, supervisors)]:
                 kill_group(pid)
             proc.wait(timeout=30)
         crashed = rows(root)
@@ -72,7 +76,8 @@ def test_every_state_running_and_crashed(tmp_path: Path) -> None:
         "calc-1": "done", "calc-2": "failed", "calc-3": "running", "calc-4": "stale", "calc-5": "failed",
         "idle-1": "ready", "idle-2": "setting up", "later-1": "pending", "gate-1": "setup failed",
     }
-    assert running["calc-3"]["pid"] == agent_pid and f"pid {agent_pid}" in table
+    # The pid pe shows is the agent's supervisor's (pe/supervisor), the agent's parent.
+    assert running["calc-3"]["pid"] == parent != agent_pid and f"pid {parent}" in table
     assert running["calc-3"]["elapsed_s"] is not None and running["calc-3"]["uncommitted"] >= 2
     assert running["calc-3"]["completion"] == 0.5  # 2 of its 4 checklist items
     assert "exited with status 1" in running["calc-2"]["detail"]

@@ -158,3 +158,55 @@ def test_the_supervisor_enforces_the_timeout_while_pe_is_dead(repo: Path, agent_
     row = json.loads(res.stdout)[0]
     assert row["state"] == "failed", row
     assert run_record(repo, "feat-1")["history"][0]["ended_by"] == "timeout"
+
+
+def test_pe_stop_stops_a_detached_agent_and_resume_continues_it(three: Path, agent_log: Path) -> None:
+    env = {"PE_TEST_RUNS": str(agent_log), "PE_TEST_SLEEP": "60"}
+    assert pe_run(three, "execute", "--feature=feat", "--detach", env=env).returncode == 0
+    wait_for(lambda: _all_started(agent_log), what="three agents running")
+    res = pe_run(three, "stop", "--feature=feat", "--tree=feat-2")
+    assert res.returncode == 0 and "feat-2: stopped (interrupted)" in res.stdout, res.stdout + res.stderr
+    record = run_record(three, "feat-2")
+    assert record["state"] == "interrupted" and record["history"][-1]["ended_by"] == "user"
+    agent = next(e["pid"] for e in agent_runs(agent_log) if e["tree"] == "feat-2")
+    assert not Path(f"/proc/{agent}").exists()
+    assert not _supervisors_gone(three, ["feat-1", "feat-3"])  # the others go on
+    assert pe_run(three, "stop", "--feature=feat").returncode == 0
+    assert _supervisors_gone(three)
+    # The resume prompt says how the last attempt ended.
+    res = pe_run(three, "resume", "--feature=feat", "--plain", env={"PE_TEST_RUNS": str(agent_log)})
+    assert res.returncode == 0, res.stdout + res.stderr
+    prompt = (three / ".pe" / "prompts" / "feat-2.md").read_text()
+    assert "How the last attempt ended: the user stopped it" in prompt
+
+
+def test_the_resume_prompt_says_what_pe_did_since_the_last_run(repo: Path, agent_log: Path) -> None:
+    write_manifest(repo, count=1)
+    res = pe_run(repo, "execute", "--feature=feat", "--plain",
+                 env={"PE_TEST_RUNS": str(agent_log), "PE_TEST_HALF_RESULTS": "1"})
+    assert res.returncode == 1, res.stdout + res.stderr
+    checkpoint = run_record(repo, "feat-1")["history"][-1]["checkpoint"]
+    assert checkpoint and git(repo, "rev-parse", "feat-1") == checkpoint
+    assert pe_run(repo, "resume", "--feature=feat", "--plain", env={"PE_TEST_RUNS": str(agent_log)}).returncode == 0
+    prompt = (repo / ".pe" / "prompts" / "feat-1.md").read_text()
+    assert f"pe committed what the last attempt left uncommitted, as {checkpoint[:12]}" in prompt
+    assert "pe moved the incomplete RESULTS.md out of the tree, to .pe/logs/feat-1/RESULTS.incomplete-" in prompt
+
+
+def test_a_checkpoint_never_commits_the_deletion_of_the_codebase(repo: Path, agent_log: Path) -> None:
+    """A tree emptied behind pe's back (a sibling agent's `git worktree remove --force`): the
+    checkpoint would record every file of the base as deleted, and adopt would carry that to main."""
+    files = {f"src/m{i}.py": f"x = {i}\n" for i in range(8)}
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "code")
+    write_manifest(repo, count=1)
+    doomed = os.pathsep.join(["src", "README.md", "specs"])
+    res = pe_run(repo, "execute", "--feature=feat", "--plain",
+                 env={"PE_TEST_RUNS": str(agent_log), "PE_TEST_VANDAL_1": doomed})
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "pe did not commit: " in run_record(repo, "feat-1")["reason"]
+    assert git(repo, "rev-parse", "feat-1") == git(repo, "rev-parse", "main")  # the branch holds the base still
+    assert not (repo / ".pe" / "stamps" / "feat-1.agent.json").exists()
