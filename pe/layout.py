@@ -14,6 +14,7 @@ from pathlib import Path
 from pe.errors import PeError
 
 FEATURE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")
+ROUND_RE = re.compile(r"^[0-9]{8}-[0-9]{6}(-[0-9]{1,4})?$")  # an archive's round: the tree's creation time
 STATE_DIR = ".pe"
 TREES_DIR = "trees"
 FEATURES_DIR = "features"
@@ -170,6 +171,17 @@ class Layout:
 
     def reports(self, feature: str) -> Path:
         return self.root / REPORTS_DIR / feature
+
+    def archive(self, feature: str, tree: str, round_id: str | None = None) -> Path:
+        """Where cleanup archives one round of a tree: reports/<feature>/<tree>/ for the first round of
+        that name (the layout pe has always written), reports/<feature>/<tree>.<round>/ for each later one."""
+        if round_id is not None and not ROUND_RE.fullmatch(round_id):
+            raise PeError(f"invalid archive round {round_id!r}")
+        return self.reports(feature) / (tree if round_id is None else f"{tree}.{round_id}")
+
+    def archive_index(self, feature: str) -> Path:
+        """Every round's archive of a feature's trees, listed by cleanup."""
+        return self.reports(feature) / "ARCHIVE.md"
 
     def recovery_report(self, feature: str | None) -> Path:
         """RECOVERY.md of a feature; of trees whose feature cannot be named, reports/RECOVERY.md."""

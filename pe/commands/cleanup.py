@@ -12,19 +12,25 @@ from pe.lifecycle.removal import INDENT, Step, TreePlan
 NAME = "cleanup"
 DESCRIPTION = """\
 For each tree of the feature (or each --tree), in order:
-1. archive into reports/<feature>/<tree>/: RESULTS.md, PROGRESS.md, the agent
-   and setup logs, the run record, and the branch as a git bundle, verified
-   with `git bundle verify` (ARCHIVE.md there says how to restore);
+1. archive into reports/<feature>/<tree>/ (a feature name used again: each
+   later round into reports/<feature>/<tree>.<round>/, never over an earlier
+   one; reports/<feature>/ARCHIVE.md lists every round): RESULTS.md,
+   PROGRESS.md, the agent and setup logs, the run record, the branch as a git
+   bundle, verified with `git bundle verify`, and every git repository nested
+   in the tree (a verified bundle of its refs and a tarball of its files);
+   ARCHIVE.md there says how to restore;
 2. remove the worktree (a directory git does not know is moved to
    .pe/quarantine/, never deleted) and prune;
-3. delete the branch, only if it was adopted, is merged into the base or the
-   adoption target, or is in a verified bundle (--keep-branches keeps it);
+3. delete the branch, only if pe created it and it was adopted, is merged into
+   the base or the adoption target, or is in a verified bundle (--keep-branches
+   keeps it); a branch named like a tree that pe did not create is left alone;
 4. release the tree's ports and forget its state (stamps, run record, logs,
    doit's records).
 A tree with uncommitted changes, untracked files, or ignored files that setup
 did not carry over unchanged (an edited .env, say) is refused, naming them;
-with --force those changes and untracked files are archived too (as a patch and
-a tarball) and the tree is removed. --dry-run prints exactly these steps.
+with --force those are archived too (a patch, untracked.tar.gz, and
+ignored.tar.gz, which a .gitignore keeps out of commits) and the tree is
+removed. --dry-run prints exactly these steps.
 
 examples:
   pe cleanup --feature=auth-system --dry-run
@@ -77,5 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("dry run: nothing was changed")
     else:
-        print(f"archives in {layout.reports(feature).relative_to(layout.root)}/<tree>/ (see ARCHIVE.md there)")
+        index = layout.archive_index(feature).relative_to(layout.root)
+        print(f"archives in {layout.reports(feature).relative_to(layout.root)}/, every round listed in {index} "
+              "(each archive's own ARCHIVE.md says how to restore it)")
     return 0

@@ -1,14 +1,19 @@
-"""Archive a tree before cleanup removes it: reports/<feature>/<tree>/.
+"""Archive a tree before cleanup removes it: reports/<feature>/<tree>/ (a later round: <tree>.<round>/).
 
 What goes in: RESULTS.md, PROGRESS.md, the agent's and setup's logs, the run
 record, stamps, prompt and check logs, and the branch as a git bundle that is
 verified (`git bundle verify`) before anything is removed, so an unmerged
-implementation can always be restored. With --force, uncommitted changes go
-in as a patch and untracked files as a tarball; ignored files never do (they
-are secrets like .env or reproducible like node_modules).
+implementation can always be restored; every git repository nested in the tree
+(pe/lifecycle/nested.py). With --force, uncommitted changes go in as a patch,
+untracked files as a tarball, and ignored files that are work (not setup's
+output, not reproducible like node_modules: pe/tree/unsaved.py tells) as
+ignored.tar.gz, which a .gitignore there keeps out of commits (an edited .env
+holds secrets).
 
-Every file is written to a temporary name and renamed, and files already in
-the archive from an earlier, interrupted cleanup are kept.
+Which directory is the round's, and the index of every round, are in
+pe/lifecycle/rounds.py. Every file is written to a temporary name and renamed,
+and files already in the archive from an earlier, interrupted cleanup of the
+same round are kept.
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ from pathlib import Path
 from pe import git, gitfacts, proc
 from pe.fsutil import not_regular, write_atomic
 from pe.layout import Layout
+from pe.lifecycle import nested as nested_repos
+from pe.lifecycle import rounds
 from pe.tree import stamps
 from pe.tree.results import PROGRESS_FILE, RESULTS_FILE
 
 BUNDLE_SUFFIX = ".bundle"
+IGNORED_TARBALL = "ignored.tar.gz"
 
 
 @dataclass
@@ -40,6 +48,9 @@ class ArchivePlan:
     patch: bool = False  # tracked changes as uncommitted.patch
     untracked: list[str] = field(default_factory=list)  # into untracked.tar.gz
     stray: str | None = None  # the tree's HEAD, with commits on no branch: bundled too
+    ignored: list[str] = field(default_factory=list)  # ignored files that are work: into ignored.tar.gz
+    nested: list[nested_repos.Nested] = field(default_factory=list)
+    round: rounds.Round | None = None
 
     @property
     def stray_ref(self) -> str:
@@ -63,13 +74,21 @@ class ArchivePlan:
             out.append(f"uncommitted.patch <- the uncommitted changes in trees/{self.tree}")
         if self.untracked:
             out.append(f"untracked.tar.gz <- {len(self.untracked)} untracked files in trees/{self.tree}")
+        if self.ignored:
+            out.append(f"{IGNORED_TARBALL} <- {len(self.ignored)} ignored files in trees/{self.tree} that are work: "
+                       + ", ".join(self.ignored[:5]) + (" ..." if len(self.ignored) > 5 else ""))
+        for n in self.nested:
+            out.append(f"{n.bundle}, {n.files} <- the git repository nested at trees/{self.tree}/{n.path}: "
+                       "every ref (then git bundle verify), and its files")
         return out
 
 
 def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty: bool,
-         untracked: list[str], stray: str | None = None) -> ArchivePlan:
+         untracked: list[str], stray: str | None = None, ignored: list[str] | None = None) -> ArchivePlan:
     """What archiving `tree` will do. `keep_ref`: a commit the repo keeps (the base branch's tip)."""
-    p = ArchivePlan(tree, layout.reports(feature) / tree)
+    tip = gitfacts.branch_tip(layout.root, tree)
+    dest, rnd = rounds.choose(layout, feature, tree, tip)
+    p = ArchivePlan(tree, dest, round=rnd)
     tree_dir = layout.trees / tree
     for name in (RESULTS_FILE, PROGRESS_FILE):
         # An agent's files: a link (to anywhere outside the tree) or a FIFO is not archived.
@@ -84,10 +103,12 @@ def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty
     for step in (stamps.WORKTREE, stamps.SETUP, stamps.AGENT, stamps.CREATING):
         if layout.stamp(tree, step).is_file():
             p.files.append((layout.stamp(tree, step), f"stamps/{layout.stamp(tree, step).name}"))
+    supervised = layout.supervision(tree)
+    if supervised.is_dir():  # each attempt's launch and end files (not the supervisor's lock)
+        p.files += [(f, f"supervise/{f.name}") for f in sorted(supervised.glob("*.json")) if f.is_file()]
     checks = layout.checks(tree)
     if checks.is_dir():
         p.files += [(f, f"checks/{f.name}") for f in sorted(checks.glob("*.log"))]
-    tip = gitfacts.branch_tip(layout.root, tree)
     if tip is not None:
         p.branch, p.tip = tree, tip
         base = stamps.tree_base(layout, tree)
@@ -96,8 +117,14 @@ def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty
         if base and keep_ref and base != tip and gitfacts.is_ancestor(layout.root, base, keep_ref):
             p.prerequisite = base
     p.patch = dirty
-    p.untracked = untracked
     p.stray = stray
+    p.ignored = list(ignored or [])
+    if tree_dir.is_dir():
+        generated, _ = stamps.setup_created(layout, tree)
+        p.nested = nested_repos.find(tree_dir, skip={g.strip("/") for g in generated})
+    # A nested repository shows as one untracked directory: its own archive holds it.
+    inside = {n.path for n in p.nested}
+    p.untracked = [u for u in untracked if u.rstrip("/") not in inside]
     return p
 
 
@@ -145,7 +172,7 @@ def _bundle(layout: Layout, p: ArchivePlan) -> tuple[bool, str]:
             git.git(layout.root, *git.NO_HOOKS, "update-ref", "-d", p.stray_ref, check=False)
 
 
-def _restore_notes(layout: Layout, feature: str, p: ArchivePlan, bundle_ok: bool) -> str:
+def _restore_notes(layout: Layout, feature: str, p: ArchivePlan, bundle_ok: bool, nested_ok: list[bool]) -> str:
     rel = p.dest.relative_to(layout.root)
     lines = [f"# Archive of {p.tree} ({feature})", "",
              "Written by `pe cleanup` before it removed the tree. To restore, from the repository root:", "",
@@ -161,32 +188,62 @@ def _restore_notes(layout: Layout, feature: str, p: ArchivePlan, bundle_ok: bool
         lines.append(f"git -C trees/{p.tree} apply --binary ../../{rel}/uncommitted.patch")
     if p.untracked:
         lines.append(f"tar -xzf {rel}/untracked.tar.gz -C trees/{p.tree}")
+    if p.ignored:
+        lines.append(f"tar -xzf {rel}/{IGNORED_TARBALL} -C trees/{p.tree}   # ignored files: keep them out of commits")
+    for n, bundled in zip(p.nested, nested_ok, strict=True):
+        if bundled:
+            lines.append(f"git clone {rel}/{n.bundle} trees/{p.tree}/{n.path}   # the nested repository, every ref")
+        lines.append(f"tar -xzf {rel}/{n.files} -C trees/{p.tree}   # its files as they were")
     lines += ["```", ""]
     if p.prerequisite and bundle_ok:
         lines.append(f"The bundle needs commit {p.prerequisite} (the tree's base) in the repository.")
+    if p.round is not None:
+        lines.append(f"Round {p.round.id}: the tree was created {p.round.created_at or '(not recorded)'}; "
+                     f"every round of {feature} is listed in ../ARCHIVE.md.")
     return "\n".join(lines) + "\n"
+
+
+def _tarball(dest: Path, name: str, tree_dir: Path, paths: list[str], *, private: bool = False) -> None:
+    tmp = dest / f".{name}.tmp"
+    tmp.unlink(missing_ok=True)
+    # Ignored files may be secrets (.env): that tarball is for the user alone to read.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
+    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        for rel in paths:
+            # A directory entry (git lists an ignored or untracked directory as one) goes in whole.
+            tar.add(tree_dir / rel.rstrip("/"), arcname=rel.rstrip("/"), recursive=True)
+    os.replace(tmp, dest / name)
 
 
 def execute(layout: Layout, feature: str, p: ArchivePlan) -> tuple[bool | None, str]:
     """Archive; (bundle verified: True/False, or None when there is no branch; git's words)."""
     tree_dir = layout.trees / p.tree
+    rnd = p.round or rounds.current(layout, p.tree)
+    # First: it claims the directory for this round, so no later round writes into it.
+    if not (p.dest / rounds.ROUND_FILE).is_file():
+        p.dest.mkdir(parents=True, exist_ok=True)
+        rounds.write_record(p.dest, p.tree, rnd, p.tip)
     for src, name in p.files:
         _copy(src, p.dest / name)
     if p.patch:
         diff = gitfacts.read(tree_dir, "diff", "--binary", "HEAD").stdout
         write_atomic(p.dest / "uncommitted.patch", diff)
     if p.untracked:
-        tmp = p.dest / ".untracked.tar.gz.tmp"
-        with tarfile.open(tmp, "w:gz") as tar:
-            for rel in p.untracked:
-                tar.add(tree_dir / rel, arcname=rel, recursive=False)
-        os.replace(tmp, p.dest / "untracked.tar.gz")
+        _tarball(p.dest, "untracked.tar.gz", tree_dir, p.untracked)
+    if p.ignored:
+        write_atomic(p.dest / ".gitignore", f"/{IGNORED_TARBALL}\n")
+        _tarball(p.dest, IGNORED_TARBALL, tree_dir, p.ignored, private=True)
+    # Before the tree can go: a nested repository that cannot be archived stops the cleanup here.
+    nested_ok = [nested_repos.archive(tree_dir, p.dest, n) for n in p.nested]
     bundle_ok: bool | None = None
     said = "no branch"
     if p.branch:
         bundle_ok, said = _bundle(layout, p)
-    if p.files or p.patch or p.untracked or bundle_ok:
+    if p.files or p.patch or p.untracked or p.ignored or p.nested or bundle_ok:
         # A re-run that finds nothing new must not overwrite the notes of the archive it made before.
-        notes = _restore_notes(layout, feature, p, bool(bundle_ok) or p.bundle.exists())
+        notes = _restore_notes(layout, feature, p, bool(bundle_ok) or p.bundle.exists(), nested_ok)
         write_atomic(p.dest / "ARCHIVE.md", notes)
+        rounds.write_record(p.dest, p.tree, rnd, p.tip, bundle=bool(bundle_ok) or p.bundle.exists(),
+                            nested=[n.path for n in p.nested])
+    rounds.write_index(layout, feature, [p.tree])
     return bundle_ok, said

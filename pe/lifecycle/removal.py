@@ -1,10 +1,11 @@
 """What removing a feature's trees takes (pe cleanup's plan, step by step), and carrying it out.
 
 Safety is in the order and in the checks: a tree with unsaved work is refused
-(without --force) before anything changes, the archive comes first, a branch
-goes only if adopted, merged or in a verified bundle, and a directory git does
-not know is moved aside, never deleted. Every step is safe to repeat, so a
-cleanup stopped anywhere is finished by the next one.
+(without --force) before anything changes, the archive comes first (nested git
+repositories included), a branch goes only if pe created it and it is adopted,
+merged or in a verified bundle, and a directory git does not know is moved
+aside, never deleted. Every step is safe to repeat, so a cleanup stopped
+anywhere is finished by the next one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pe.errors import PeError
 from pe.fsutil import read_json
 from pe.layout import Layout
 from pe.lifecycle import archive, recovery
+from pe.steps import branches as branch_records
 from pe.steps import setup as setup_step
 from pe.tree import stamps
 from pe.tree import unsaved as treework
@@ -161,7 +163,10 @@ def _removal_cut_short(layout: Layout, tree: str, path: Path) -> bool:
         if admin is None:
             return False
     now = gitfacts.scan(path, git_dir=admin)
-    return now.head == marker.get("head") and all(code.strip() == "D" for code, _ in now.entries)
+    # Files missing, and at least one: a remove git refused before it deleted anything (a tree holding
+    # a nested repository that it counts as a submodule) left the tree whole, and it is not finished
+    # with --force unchecked.
+    return now.head == marker.get("head") and bool(now.entries) and all(code.strip() == "D" for code, _ in now.entries)
 
 
 def _forget(layout: Layout, tree: str) -> str | None:
@@ -169,8 +174,12 @@ def _forget(layout: Layout, tree: str) -> str | None:
     stamps.clear(layout, tree, stamps.WORKTREE, stamps.AGENT, stamps.CREATING, stamps.REMOVING)
     layout.run_record(tree).unlink(missing_ok=True)
     layout.prompt(tree).unlink(missing_ok=True)
-    for d in (layout.logs(tree), layout.checks(tree)):
+    # (the supervisor's per-attempt launch and end files: the archive holds them)
+    for d in (layout.logs(tree), layout.checks(tree), layout.supervision(tree)):
         shutil.rmtree(d, ignore_errors=True)
+    if not git.branch_exists(layout.root, tree):
+        # The record that pe created the branch goes with the branch: kept, it lets a later cleanup delete it.
+        branch_records.forget(layout, tree)
     # Imported here: doit costs tens of milliseconds to import, and only this last step needs it.
     from pe.engine import database
 
@@ -185,7 +194,11 @@ def _stop_agent_step(rel: str, pid: int) -> Step:
 
 def _archive_step(layout: Layout, feature: str, ap: archive.ArchivePlan, archived: _Archived) -> Step:
     def do_archive() -> str:
-        ok, said = archive.execute(layout, feature, ap)
+        try:
+            ok, said = archive.execute(layout, feature, ap)
+        except OSError as exc:  # a file that cannot be read or written: the tree stays, whole
+            raise PeError(f"could not archive trees/{ap.tree} into {ap.dest.relative_to(layout.root)}/: {exc}; "
+                          "nothing of the tree was removed") from None
         archived.bundle = ok
         if ok is False:
             return f"bundle NOT verified ({said}): the branch will be kept"
@@ -196,7 +209,8 @@ def _archive_step(layout: Layout, feature: str, ap: archive.ArchivePlan, archive
     return Step(f"archive into {dest}/:" + "".join(f"\n{INDENT}{line}" for line in listing), do_archive)
 
 
-def _worktree_remove_step(layout: Layout, tree: str, rel: str, force: int, head: str | None, finishing: bool) -> Step:
+def _worktree_remove_step(layout: Layout, tree: str, rel: str, force: int, head: str | None, finishing: bool,
+                          nested: bool = False) -> Step:
     path = layout.tree(tree)
 
     def remove() -> None:
@@ -208,6 +222,8 @@ def _worktree_remove_step(layout: Layout, tree: str, rel: str, force: int, head:
 
     flag = {0: "", 1: " --force", 2: " --force --force"}[force]
     note = " (finishing a removal a crash cut short)" if finishing else ""
+    if nested:
+        note += " (the git repositories nested in it are archived)"
     return Step(f"git worktree remove{flag} -- {rel}{note}", remove)
 
 
@@ -251,6 +267,9 @@ def _branch_step(layout: Layout, feature: str, tree: str, tip: str, keep_ref: st
     why = branch_rule(layout, feature, tree, tip, keep_ref)
     if keep_branches:
         return Step(f"keep branch {tree} ({tip[:12]}): --keep-branches", lambda: None)
+    not_ours = branch_records.not_created(layout, tree, tip)
+    if not_ours is not None:
+        return _leave_branch_step(tree, tip, not_ours)
     text = (f"git branch -D -- {tree} ({tip[:12]}, {why})" if why else
             f"git branch -D -- {tree} ({tip[:12]}) if its bundle verified, else keep it")
 
@@ -261,9 +280,14 @@ def _branch_step(layout: Layout, feature: str, tree: str, tip: str, keep_ref: st
             return f"kept branch {tree}: it moved since the archive was made"
         with git.mutation_lock(layout.git_lock_file):
             git.delete_branch(layout.root, tree)
+        branch_records.forget(layout, tree)
         return None
 
     return Step(text, delete)
+
+
+def _leave_branch_step(tree: str, tip: str, why: str) -> Step:
+    return Step(f"leave branch {tree} ({tip[:12]}) alone: pe did not create it ({why})", lambda: None)
 
 
 def _release_step(layout: Layout, tree: str) -> Step:
@@ -282,6 +306,13 @@ def plan_tree(layout: Layout, feature: str, tree: str, *, force: bool, keep_bran
     rel = f"trees/{tree}"
     path = layout.tree(tree)
     wt = scan.worktrees.get(tree)
+    tip = gitfacts.branch_tip(layout.root, tree) if tree in scan.branches else None
+    if wt is None and not path.exists() and tree not in scan.named and tip is not None:
+        # Only a branch named like the tree, and pe has no state of it: the user's, unless pe recorded it.
+        not_ours = branch_records.not_created(layout, tree, tip)
+        if not_ours is not None:
+            tp.steps.append(_leave_branch_step(tree, tip, not_ours))
+            return tp
     present = wt is not None and wt.prunable is None and path.is_dir()
     record = RunRecord.load(layout.run_record(tree), tree)
     problems = []
@@ -301,13 +332,15 @@ def plan_tree(layout: Layout, feature: str, tree: str, *, force: bool, keep_bran
         tp.refused = f"{rel}: " + "; ".join(problems)
         return tp
     ap = archive.plan(layout, feature, tree, keep_ref=keep_ref, dirty=bool(work.changed),
-                      untracked=work.untracked, stray=work.stray)
+                      untracked=work.untracked, stray=work.stray, ignored=[p for p, _ in work.ignored])
     archived = _Archived()
     tp.steps.append(_archive_step(layout, feature, ap, archived))
     if present:
-        loose = work.changed or work.untracked or work.untracked_other or finishing
+        # Nested repositories: git refuses a tree it counts as holding submodules without --force, and
+        # deletes them with it; the archive step before has bundled each one, verified, or stopped.
+        loose = work.changed or work.untracked or work.untracked_other or finishing or ap.nested
         level = 2 if wt is not None and wt.locked is not None else (1 if loose else 0)
-        tp.steps.append(_worktree_remove_step(layout, tree, rel, level, ap.tip, finishing))
+        tp.steps.append(_worktree_remove_step(layout, tree, rel, level, ap.tip, finishing, bool(ap.nested)))
     elif leftover:
         tp.steps.append(_leftover_step(path, rel))
     elif wt is None and path.is_dir():
