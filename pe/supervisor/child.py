@@ -52,8 +52,16 @@ def supervise(launch: Launch) -> End:
                ended.timed_out, ended.idle_s)
 
 
+def _ignore(signum: int, frame: object) -> None:
+    """A handler that does nothing. Not SIG_IGN: that would be inherited by the agent through exec."""
+
+
 def main(args: list[str]) -> int:
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the terminal that closes is pe's, not the run's
+    # The terminal that closes is pe's, not the run's. And outside the agent's run (before it
+    # starts, after it ended) a stop must not kill the supervisor before it has written the end:
+    # supervise() handles SIGINT/SIGTERM while the agent runs, and puts these back when it is done.
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _ignore)
     launch = Launch.load(Path(args[0]))
     if launch is None:
         print(f"pe supervisor: cannot read {args[0]}", file=sys.stderr)
