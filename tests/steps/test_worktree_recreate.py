@@ -65,3 +65,19 @@ def test_a_users_branch_in_the_trees_place_is_never_carried_on(repo: Path, agent
     assert "a branch named feat-1 already exists and pe did not create it" in out + err
     assert git(repo, "rev-parse", "feat-1") == tip  # nothing committed onto it
     assert not (repo / "trees" / "feat-1").exists()
+
+
+def test_a_branch_cleanup_kept_is_named_as_pes_when_the_feature_name_comes_again(repo: Path, agent_log: Path) -> None:
+    write_manifest(repo, count=1)
+    assert pe(repo, "execute", "--feature=feat")[0] == 0
+    rc, out, err = pe(repo, "cleanup", "--feature=feat", "--keep-branches")
+    assert rc == 0, out + err
+    rc, out, err = pe(repo, "execute", "--feature=feat")
+    assert rc == 3 and err == (
+        "pe: error: a branch named feat-1 already exists: pe created it in an earlier round and cleanup kept it; "
+        "delete it (`pe cleanup --feature=feat` archives it first) or pick another feature name\n"), out + err
+    # As it says: cleanup archives and deletes it (pe's record of creating it outlived the tree's state).
+    rc, out, err = pe(repo, "cleanup", "--feature=feat")
+    assert rc == 0 and git(repo, "branch", "--list", "feat-1") == "", out + err
+    assert not (repo / ".pe" / "stamps" / "feat-1.branch.json").exists()
+    assert pe(repo, "execute", "--feature=feat")[0] == 0
