@@ -261,7 +261,7 @@ CASES = [
          "repository", GOOD + "base: main\n"),
     # --- everything else -------------------------------------------------------------------------
     Case("unknown-action", ("frobnicate",), "argument <action>: invalid choice: 'frobnicate' (choose from 'demo', "
-         "'init', 'execute', 'resume', 'recover', 'status', 'compare', 'logs', 'adopt', 'cleanup', 'validate', "
+         "'init', 'execute', 'resume', 'wait', 'stop', 'recover', 'status', 'compare', 'logs', 'adopt', 'cleanup', 'validate', "
          "'doit', 'install-command') (see `pe --help`)"),
     Case("unknown-flag", (*NEW, "--colour=red"), "unrecognized arguments: --colour=red (see `pe --help`)"),
     Case("no-plan-no-manifest", INIT, "features/feat.yaml does not exist: give --plan=PATH to create it"),
