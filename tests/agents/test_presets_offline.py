@@ -311,8 +311,9 @@ def test_transient_failure_is_retried_with_backoff(
         stop.set()
         thread.join()
     rec = run_record(repo, "feat-1")
-    # Two tries within one pe run: one history entry, two attempts.
-    assert rec["state"] == "done" and rec["attempts"] == 2 and len(rec["history"]) == 1, rec
+    # Two tries within one pe run: two attempts, each in the history, the first the agent's failure.
+    assert rec["state"] == "done" and rec["attempts"] == 2 and len(rec["history"]) == 2, rec
+    assert [(h["state"], h["ended_by"]) for h in rec["history"]] == [("failed", "agent"), ("done", "agent")]
     # pe's retry line names the preset's reason for calling it transient.
     line = agent_log(repo, "feat-1").split("=== pe: transient failure (", 1)[1].splitlines()[0]
     assert line.startswith(f"{name}: ") and re.search(r"503|overloaded", line, re.I), line
