@@ -61,10 +61,14 @@ class _Registry:
             self.stopping = True
             self.detaching = self.detaching or detach
             groups = [g for g, sup in self._groups.items() if not (detach and sup)]
-            if any(self._groups[g] for g in groups):
-                grace = max(grace, SUPERVISOR_GRACE_S)
+            supervisors = {g for g in groups if self._groups[g]}
+        if supervisors:
+            grace = max(grace, SUPERVISOR_GRACE_S)
         for pgid in groups:
-            kill_group(pgid, grace=0)
+            if pgid in supervisors:
+                _signal_group(pgid, signal.SIGTERM)  # it stops its agent, then records how the run ended
+            else:
+                kill_group(pgid, grace=0)
         deadline = time.monotonic() + grace
         while groups and time.monotonic() < deadline:
             groups = [g for g in groups if group_alive(g)]
