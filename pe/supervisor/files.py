@@ -9,14 +9,33 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pe import proc
 from pe.fsutil import read_json, write_json_atomic
 
+T = TypeVar("T", bound="_File")
+
+
+class _File:
+    """A dataclass kept as one JSON file, written atomically."""
+
+    def save(self, path: Path) -> None:
+        write_json_atomic(path, asdict(self))  # type: ignore[call-overload]
+
+    @classmethod
+    def load(cls: type[T], path: Path) -> T | None:
+        """The file's value; None if it is missing, cut off, or of another version's shape."""
+        data = read_json(path)
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        try:
+            return cls(**{k: v for k, v in (data or {}).items() if k in names}) if data else None
+        except TypeError:
+            return None
+
 
 @dataclass(frozen=True)
-class Launch:
+class Launch(_File):
     attempt: int
     argv: list[str]
     cwd: str
@@ -33,21 +52,9 @@ class Launch:
     session_id: str | None = None
     guard: dict[str, Any] = field(default_factory=dict)  # the before-snapshots (pe/tree/guard.py)
 
-    def save(self, path: Path) -> None:
-        write_json_atomic(path, asdict(self))
-
-    @classmethod
-    def load(cls, path: Path) -> Launch | None:
-        data = read_json(path)
-        names = {f.name for f in fields(cls)}
-        try:
-            return cls(**{k: v for k, v in (data or {}).items() if k in names}) if data else None
-        except TypeError:
-            return None  # cut off or from another version: nothing to re-attach to
-
 
 @dataclass(frozen=True)
-class End:
+class End(_File):
     """How an attempt ended, as its supervisor saw it."""
 
     attempt: int
@@ -66,15 +73,3 @@ class End:
 
     def exit(self) -> proc.Exit:
         return proc.Exit(self.returncode, self.timed_out, self.interrupted, self.duration_s, self.idle_s)
-
-    def save(self, path: Path) -> None:
-        write_json_atomic(path, asdict(self))
-
-    @classmethod
-    def load(cls, path: Path) -> End | None:
-        data = read_json(path)
-        names = {f.name for f in fields(cls)}
-        try:
-            return cls(**{k: v for k, v in (data or {}).items() if k in names}) if data else None
-        except TypeError:
-            return None
