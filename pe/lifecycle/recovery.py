@@ -297,7 +297,7 @@ def _unknown_tree(layout: Layout, name: str, feature: str, s: Scan) -> Finding:
         return _orphan(layout, name, feature, s, in_manifest=False)
     elif wt is None:
         f.kind, f.summary = BRANCH_ONLY, f"branch {name} has no tree, and no manifest lists it"
-        f.commands = [f"{cleanup}   # archives the branch as a bundle, then deletes it"]
+        f.commands = [f"{cleanup}   # archives the branch as a bundle, then deletes it if pe created it"]
     else:
         facts, _, short = _done_facts(layout, name, RunRecord.load(layout.run_record(name), name))
         f.kind, f.summary, f.facts = RESUMABLE, f"a tree no manifest lists ({short})", facts
