@@ -118,6 +118,8 @@ def set_usage(root: Path, tree: str, usage: dict[str, Any]) -> None:
     path = root / ".pe" / "runs" / f"{tree}.json"
     data = json.loads(path.read_text())
     data["usage"] = usage
+    if data.get("history"):  # the ended attempt's own figures, which status and compare sum
+        data["history"][-1]["usage"] = usage
     path.write_text(json.dumps(data))
 
 
