@@ -18,8 +18,9 @@ class PeReporter:
     desc = "pe progress lines"
 
     def __init__(self, outstream: TextIO | None = None, options: dict[str, Any] | None = None, *,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, detach: bool = False) -> None:
         self.quiet = quiet  # a live view owns the terminal: only failures are printed (in its summary)
+        self.detach = detach  # --detach: an agent task that succeeds has started its agent, not finished it
         # doit's outstream may be the stdout of import time; today's is the right one.
         self.out = sys.stdout
         self._lock = threading.Lock()
@@ -66,7 +67,8 @@ class PeReporter:
     def add_success(self, task: Any) -> None:
         if task.actions and not task.name.startswith("_"):
             self.successes.append(task.name)
-            self._line(f"done   {task.name}{self._elapsed(task)}")
+            started = self.detach and task.name.startswith("agent:")
+            self._line(f"{'started' if started else 'done   '} {task.name}{self._elapsed(task)}")
 
     def skip_uptodate(self, task: Any) -> None:
         # Only the agents' "up to date" is news; worktree/setup lines would be noise.

@@ -62,7 +62,7 @@ def doit_config(plan: Plan, jobs: int | None = None) -> dict[str, Any]:
         "backend": BACKEND,
         "par_type": "thread",
         "num_process": jobs,
-        "reporter": PeReporter(quiet=plan.quiet),  # doit takes an instance as is
+        "reporter": PeReporter(quiet=plan.quiet, detach=plan.detach),  # doit takes an instance as is
         "verbosity": 0,
         "continue": True,
     }

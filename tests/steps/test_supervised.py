@@ -115,6 +115,7 @@ def test_detach_then_wait_with_a_timeout_then_wait_again(three: Path, agent_log:
     assert res.returncode == 0, res.stdout + res.stderr
     for tree in TREES:
         assert f"{tree}: agent running" in res.stdout
+        assert f"started agent:{tree}" in res.stdout and f"done    agent:{tree}" not in res.stdout
     assert "pe wait --feature=feat" in res.stdout
     start = time.monotonic()
     res = pe_run(three, "wait", "--feature=feat", "--timeout=2s")
