@@ -87,8 +87,17 @@ class Attempt:
                 proc.REGISTRY.discard(self.pid)
         if self.child is not None:
             self.child.wait()
-        return self.end() or End(self.number, "pe-died", now_iso(), 0.0,
-                                 error="the agent's supervisor ended without recording how the run ended")
+        end = self.end()
+        if end is None:
+            # Killed (by the agent itself, say: without the sandbox it can see its parent). What the
+            # run started carries the dead supervisor's PE_OWNER: stop it before anyone commits the tree.
+            if self.launch.scope:
+                from pe.leftovers import reap_orphans
+
+                reap_orphans(self.launch.scope)
+            end = End(self.number, "pe-died", now_iso(), 0.0,
+                      error="the agent's supervisor ended without recording how the run ended")
+        return end
 
     def stop(self) -> None:
         """Ask the supervisor to stop its agent (it records the end as stopped by the user)."""

@@ -211,3 +211,16 @@ def test_a_checkpoint_never_commits_the_deletion_of_the_codebase(repo: Path, age
     assert "pe did not commit: " in run_record(repo, "feat-1")["reason"]
     assert git(repo, "rev-parse", "feat-1") == git(repo, "rev-parse", "main")  # the branch holds the base still
     assert not (repo / ".pe" / "stamps" / "feat-1.agent.json").exists()
+
+
+def test_an_agent_that_kills_its_supervisor_is_stopped_before_its_tree_is_committed(repo: Path) -> None:
+    """Without the sandbox an agent can see its parent. Killing it must not leave the agent writing
+    into a tree pe then commits and records."""
+    script = "kill -9 $PPID; sleep 3; echo late > late.txt"
+    write_manifest(repo, count=1, agent={"preset": "command", "command": ["sh", "-c", script]})
+    res = pe_run(repo, "execute", "--feature=feat", "--plain")
+    assert res.returncode == 1, res.stdout + res.stderr
+    record = run_record(repo, "feat-1")
+    assert record["state"] == "failed" and "supervisor ended without recording" in record["reason"], record
+    time.sleep(4)
+    assert not (repo / "trees" / "feat-1" / "late.txt").exists()  # the agent was stopped, not left running
