@@ -58,7 +58,11 @@ class Attempt:
         return self.launch.attempt
 
     def running(self) -> bool:
-        return lock_held(self.layout, self.tree)
+        # The lock, or the supervisor's own process: an agent outside the sandbox can delete the lock's file.
+        if self.child is not None and self.child.poll() is None:
+            return True
+        alive = self.pid is not None and proc.process_start_ticks(self.pid) == self.pid_start
+        return alive or lock_held(self.layout, self.tree)
 
     def end(self) -> End | None:
         return End.load(self.layout.run_end(self.tree, self.number))

@@ -224,3 +224,19 @@ def test_an_agent_that_kills_its_supervisor_is_stopped_before_its_tree_is_commit
     assert record["state"] == "failed" and "supervisor ended without recording" in record["reason"], record
     time.sleep(4)
     assert not (repo / "trees" / "feat-1" / "late.txt").exists()  # the agent was stopped, not left running
+
+
+def test_an_agent_that_deletes_its_supervisors_lock_is_still_waited_for(repo: Path, tmp_path: Path) -> None:
+    """The lock's file is only a name: a later pe also asks whether the supervisor's process lives."""
+    marks = tmp_path / "starts"
+    script = f"echo start >> {marks}; rm -f ../../.pe/supervise/feat-1/lock; sleep 4; echo late > late.txt; exit 1"
+    write_manifest(repo, count=1, agent={"preset": "command", "command": ["sh", "-c", script]})
+    pe = pe_popen(repo, "execute", "--feature=feat", "--plain")
+    wait_for(lambda: marks.exists() and not (repo / ".pe/supervise/feat-1/lock").exists(), what="the lock gone")
+    os.kill(pe.pid, signal.SIGKILL)
+    pe.wait()
+    res = pe_run(repo, "resume", "--feature=feat", "--plain", env={"PE_TEST_SLEEP": "0"})
+    assert marks.read_text().count("start") >= 1
+    record = run_record(repo, "feat-1")
+    assert record["history"][0]["ended_by"] == "agent", record  # waited for, not taken for lost
+    assert "late.txt" in git(repo, "ls-tree", "--name-only", "feat-1"), res.stdout  # committed after its end
