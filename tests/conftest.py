@@ -5,6 +5,8 @@ Helpers are in tests/support (`from tests.support import ...`); fixtures are use
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,3 +42,14 @@ def agent_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "agent-runs.jsonl"
     monkeypatch.setenv("PE_TEST_RUNS", str(path))
     return path
+
+
+@pytest.fixture
+def live_pid() -> Iterator[int]:
+    """The pid of a process that lives for the test (what a running agent's record points at)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        yield child.pid
+    finally:
+        child.kill()
+        child.wait()

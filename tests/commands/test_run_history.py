@@ -4,10 +4,7 @@ against the agent only the attempts it ended itself (not pe dying, not the user 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,17 +101,7 @@ def test_compare_reads_an_older_pes_records(tmp_path: Path, monkeypatch: pytest.
     assert "2 attempts: 1 not recorded, 1 done" in approach(report, "calc-2")
 
 
-@pytest.fixture
-def sleeper() -> Iterator[int]:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    try:
-        yield child.pid
-    finally:
-        child.kill()
-        child.wait()
-
-
-def test_status_shows_the_sums_and_every_attempt(tmp_path: Path, sleeper: int) -> None:
+def test_status_shows_the_sums_and_every_attempt(tmp_path: Path, live_pid: int) -> None:
     root = make_repo(tmp_path)
     write_cycle_manifest(root, count=2)
     assert pe(root, "init", "--feature=calc")[0] == 0
@@ -124,7 +111,7 @@ def test_status_shows_the_sums_and_every_attempt(tmp_path: Path, sleeper: int) -
     path = root / ".pe/runs/calc-2.json"
     rec = RunRecord.load(path, "calc-2")
     rec.history, rec.attempts, rec.state = rec.history[:1], 2, "running"
-    rec.pid, rec.pid_start = sleeper, proc.process_start_ticks(sleeper)
+    rec.pid, rec.pid_start = live_pid, proc.process_start_ticks(live_pid)
     rec.started_at, rec.usage = now_iso(time.time() - 10), {"input_tokens": 50, "cost_usd": 0.005}
     rec.save(path)
 

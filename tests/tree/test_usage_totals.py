@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,16 +25,6 @@ def entry(attempt: int, state: str, ended_by: str | None = None, duration_s: flo
     if duration_s is not None:
         e["duration_s"] = duration_s
     return e
-
-
-@pytest.fixture
-def live_pid() -> Iterator[int]:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    try:
-        yield child.pid
-    finally:
-        child.kill()
-        child.wait()
 
 
 def test_sums_every_attempt_and_leaves_pes_own_endings_out_of_the_agents_failures() -> None:
