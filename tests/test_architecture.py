@@ -105,3 +105,12 @@ def test_every_action_is_listed_and_exists() -> None:
 
     files = {p.stem.replace("_", "-") for p in (PACKAGE / "commands").glob("*.py") if not p.stem.startswith("_")}
     assert set(commands.ACTIONS) == files
+
+
+def test_every_package_ships() -> None:
+    """A package missing from pyproject's list works in an editable install and is absent from a real one."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(("pe", *p.parent.relative_to(PACKAGE).parts)) for p in PACKAGE.rglob("__init__.py")}
+    assert found - listed == set()
