@@ -212,7 +212,6 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str, detach: 
         ctx = attempts.context(layout, feature, tree, context, resume=record.attempts > 0 or set_aside is not None,
                                session_id=record.session_id,
                                log_offset=log_path.stat().st_size if log_path.exists() else 0)
-        assert ctx.prompt_file == prompt_file
         started = attempts.start(layout, feature, tree, preset, ctx, record, record_path)
         if detach:
             return None
