@@ -60,6 +60,7 @@ class CheckResult:
     higher_is_better: bool
     log: str  # relative to the repo root
     summary: str  # the last meaningful output line, or why it could not run
+    failed_tests: tuple[str, ...] = ()  # the failing tests by name (JUnit: classname.name), where known
 
     @property
     def ok(self) -> bool:
