@@ -1,9 +1,10 @@
 """What pe compare tells people: the Comparison rendered as the report, evidence.json, --json and terminal lines.
 
-The report has the seed's shape: Summary; per approach Pros and Cons;
-Performance considerations; Recommendation. Each pro and con is a measured
-fact (a check, the diff, dependencies, the agent's run) or a quote from the
-tree's RESULTS.md, labelled as such. A metrics table covers every tree, and
+The report has the seed's shape: Summary; per approach its checks (failing
+tests by name), Pros and Cons, and what the agent says; Performance
+considerations; Recommendation. Pros and cons are measured facts only
+(pe.compare.proscons); quotes from the tree's RESULTS.md are the agent's
+claims and are labelled so, apart from them. A metrics table covers every tree, and
 the scoring rule that produced the ranking is printed in the report. The raw
 evidence goes to reports/<feature>/evidence.json. Every renderer reads one
 Comparison and derives no verdict of its own.
@@ -12,14 +13,15 @@ Comparison and derives no verdict of its own.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pe.compare.checks import CheckResult
 from pe.compare.evidence import TreeEvidence, gather, result_section
-from pe.compare.scoring import Comparison, Scored, rank
+from pe.compare.proscons import CLAIMS_TITLE, bullets, check_lines, claims, pros_cons
+from pe.compare.rule import NOISE
+from pe.compare.scoring import Comparison, Scored, rank, within_noise
 from pe.config.spec import Feature
 from pe.fsutil import write_atomic
 from pe.layout import Layout
@@ -31,15 +33,6 @@ _QUOTE_MAX = 600
 
 # The judge: given the written report and the verdict, the report section with its narrative.
 Judge = Callable[[Path, Comparison], str]
-
-
-def _bullets(text: str, limit: int = 3) -> list[str]:
-    """The first list items of a RESULTS.md section, else its first sentence."""
-    items = [re.sub(r"^\s*(?:[-*+]|\d+[.)])\s+", "", ln).strip() for ln in text.splitlines()
-             if re.match(r"^\s*(?:[-*+]|\d+[.)])\s+\S", ln)]
-    if not items and text.strip():
-        items = [re.split(r"(?<=[.!?])\s", text.strip().replace("\n", " "), maxsplit=1)[0]]
-    return [i if len(i) <= 200 else i[:197] + "..." for i in items[:limit]]
 
 
 def _quote(text: str) -> str:
@@ -55,61 +48,11 @@ def _secs(v: float | None) -> str:
 
 
 def _fx(factor: float) -> str:
-    return "best" if factor == 1.0 else ("worse than a zero best" if factor == float("inf") else f"{factor:.2f}x")
-
-
-def _pros_cons(s: Scored, c: Comparison) -> tuple[list[str], list[str]]:
-    ev = s.ev
-    pros: list[str] = []
-    cons: list[str] = []
-    done = [o.ev for o in c.finished]
-    if not ev.done:
-        cons.append(f"Measured: not finished ({ev.state}{': ' + ev.detail if ev.detail else ''}); no checks were run.")
-    passed = [ch for ch in ev.checks if ch.ok]
-    if ev.checks and len(passed) == len(ev.checks):
-        pros.append("Measured: every check passed: " + "; ".join(f"{ch.name} ({ch.describe()})" for ch in ev.checks)
-                    + ".")
-    for ch in ev.checks:
-        if not ch.ok:
-            cons.append(f"Measured: check {ch.name} {ch.describe()} (log: {ch.log}).")
-    for name, per_tree in c.bench.items():
-        if ev.tree not in per_tree or len(per_tree) < 2:
-            continue
-        value, factor = per_tree[ev.tree]
-        # The bar is set by trees that pass every check; a failing tree may be fast because it is wrong.
-        best_tree = min(per_tree, key=lambda t: (t not in c.bench_pool, per_tree[t][1]))
-        check = ev.check(name)
-        unit = (check.unit if check else "") or "s"
-        times = "" if factor == float("inf") else f"{factor:.1f}x "
-        if factor <= 1.0001 and ev.tree not in c.bench_pool:
-            pros.append(f"Measured: {value:g}{unit} on {name}, but it does not pass every check.")
-        elif factor <= 1.0001:
-            pros.append(f"Measured: fastest on {name} ({value:g}{unit}).")
-        elif factor >= 1.25:
-            cons.append(f"Measured: {times}slower than {best_tree} on {name} "
-                        f"({value:g}{unit} vs {per_tree[best_tree][0]:g}{unit}).")
-    if ev.stat is not None and ev.done and len(done) > 1:
-        sizes = [o.stat.lines for o in done if o.stat is not None]
-        desc = f"{ev.stat.files} files, +{ev.stat.insertions}/-{ev.stat.deletions}"
-        if ev.stat.lines == min(sizes):
-            pros.append(f"Measured: smallest change ({desc}).")
-        elif min(sizes) and ev.stat.lines >= 2 * min(sizes):
-            cons.append(f"Measured: {ev.stat.lines / min(sizes):.1f}x the lines of the smallest change ({desc}).")
-    if ev.deps.added:
-        cons.append(f"Measured: adds dependencies: {ev.deps.describe_added()}.")
-    if ev.deps.lockfiles:
-        cons.append(f"Measured: changes lockfiles: {', '.join(ev.deps.lockfiles)}.")
-    if ev.stat is not None and ev.done and not ev.deps.added and not ev.deps.lockfiles:
-        pros.append("Measured: adds no dependency.")
-    failed = [a for a in ev.history if a.agent_failure]
-    if ev.done and failed:
-        # Only the agent's own endings: a run pe's crash or the user cut short says nothing about the agent.
-        cons.append(f"Measured: the agent needed {len(failed) + 1} runs ({usage.count(failed)}).")
-    for item in _bullets(result_section(ev, "Key Design Decisions")):
-        pros.append(f'From RESULTS.md (Key Design Decisions): "{item}"')
-    for item in _bullets(result_section(ev, "Trade-offs Made")):
-        cons.append(f'From RESULTS.md (Trade-offs Made): "{item}"')
-    return pros, cons
+    if factor == 1.0:
+        return "best"
+    if factor == float("inf"):
+        return "worse than a zero best"
+    return f"{factor:.2f}x" + (f", within {NOISE:.0%}: counted as the best" if within_noise(factor) else "")
 
 
 def _runs(ev: TreeEvidence) -> str:
@@ -160,6 +103,8 @@ def _summary(c: Comparison) -> str:
     if best is not None:
         lines.append(f"Recommended: **{best.tree}** ({best.strategy}), score {best.score:.1f}/100, "
                      "the best eligible tree under the scoring rule below.")
+        if c.tie_break:
+            lines.append(c.tie_break + ".")
     else:
         lines.append("**No tree is recommended**: none finished with every check passing.")
     for s in c.by_index:
@@ -177,6 +122,8 @@ def _recommendation(c: Comparison) -> list[str]:
         out += [f"**{best.tree}** ({best.strategy} strategy), score {best.score:.1f} of 100 "
                 f"({', '.join(f'{k} {v:g}' for k, v in best.parts.items())}).", "",
                 f"Adopt it with `pe adopt --feature={c.feature} --tree={best.tree}`.", ""]
+        if c.tie_break:
+            out += [c.tie_break + " (the scoring rule's tie-breaks).", ""]
     else:
         top = next((s for s in c.trees if s.score is not None), None)
         out += ["**No tree is recommended.** No tree finished with every check passing."]
@@ -189,7 +136,12 @@ def _recommendation(c: Comparison) -> list[str]:
     if others:
         out.append("Not recommended:")
         for s in others:
-            why = "; ".join(s.why_not) if s.why_not else f"lower score ({s.score:.1f})"
+            if s.why_not:
+                why = "; ".join(s.why_not)
+            elif best is not None and s.score == best.score:
+                why = f"the same score ({s.score:.1f}), ranked below by the tie-breaks"
+            else:
+                why = f"lower score ({s.score:.1f})"
             out.append(f"- {s.tree} ({s.strategy}): {why}.")
         out.append("")
     return out
@@ -207,15 +159,21 @@ def render_markdown(c: Comparison, judge: str | None = None) -> str:
     for s in c.by_index:
         out += [f"### {s.tree} ({s.strategy})", ""]
         summary = result_section(s.ev, "Approach Summary")
-        out += [_quote(summary) if summary else "_No RESULTS.md approach summary._", ""]
+        out += ["The agent's summary, from its RESULTS.md:", "", _quote(summary)] if summary else \
+            ["_No RESULTS.md approach summary._"]
+        out.append("")
         runs = _runs(s.ev)
         if runs:
             out += [runs, ""]
-        pros, cons = _pros_cons(s, c)
-        out += ["**Pros**", "", *([f"- {p}" for p in pros] or ["- _none measured_"]), ""]
-        out += ["**Cons**", "", *([f"- {x}" for x in cons] or ["- _none measured_"]), ""]
+        pros, cons = pros_cons(s, c)
+        out += ["**Checks** (measured)", "", *check_lines(s), ""]
+        out += ["**Pros** (measured)", "", *([f"- {p}" for p in pros] or ["- _none measured_"]), ""]
+        out += ["**Cons** (measured)", "", *([f"- {x}" for x in cons] or ["- _none measured_"]), ""]
+        said = claims(s)
+        if said:
+            out += [CLAIMS_TITLE, "", *(f"- {x}" for x in said), ""]
         for name in ("Files Created/Modified", "Testing Strategy"):
-            items = _bullets(result_section(s.ev, name), limit=6)
+            items = bullets(result_section(s.ev, name), limit=6)
             if items:
                 out += [f"{name} (from RESULTS.md): " + "; ".join(items), ""]
     out += ["## Performance considerations", ""]
@@ -228,7 +186,7 @@ def render_markdown(c: Comparison, judge: str | None = None) -> str:
     for s in c.by_index:
         text = result_section(s.ev, "Performance Considerations")
         if text:
-            out += [f"{s.tree}, from its RESULTS.md:", "", _quote(text), ""]
+            out += [f"{s.tree}, from its RESULTS.md (the agent's claim, not verified by pe):", "", _quote(text), ""]
     out += ["## Recommendation", "", *_recommendation(c)]
     out += ["## Scoring rule", "", "```text", c.rule, "```", ""]
     if judge is not None:
@@ -243,15 +201,24 @@ def tree_json(s: Scored) -> dict[str, Any]:
 
 
 def evidence_json(c: Comparison) -> dict[str, Any]:
-    """evidence.json's content (also what --json prints)."""
+    """evidence.json's content (also what --json prints), as plain JSON values.
+
+    Round-tripped through json so that it equals what is written and printed: a tuple in the
+    evidence (CheckResult.failed_tests) would otherwise compare unequal to the list read back.
+    """
+    return json.loads(json.dumps(_evidence(c)))
+
+
+def _evidence(c: Comparison) -> dict[str, Any]:
     return {"feature": c.feature, "generated_at": c.generated_at, "rule": c.rule,
-            "recommended": c.recommended.tree if c.recommended else None, "ranking": [s.tree for s in c.trees],
+            "recommended": c.recommended.tree if c.recommended else None, "tie_break": c.tie_break,
+            "ranking": [s.tree for s in c.trees],
             "trees": [tree_json(s) for s in c.by_index]}
 
 
 def json_text(c: Comparison) -> str:
     """The --json output: evidence.json's text, without its final newline."""
-    return json.dumps(evidence_json(c), indent=2)
+    return json.dumps(_evidence(c), indent=2)
 
 
 def summary_lines(c: Comparison, report: Path, root: Path) -> list[str]:

@@ -3,7 +3,8 @@
 `rank` turns the evidence into one frozen Comparison: every tree in rank order
 with its eligibility, score and the score's parts, the bench figures, and the
 recommendation. The renderers (pe.compare.report) only read it, so the report,
-evidence.json, --json and the terminal can never disagree.
+evidence.json, --json and the terminal can never disagree. The rule's text and
+constants are pe.compare.rule's.
 """
 
 from __future__ import annotations
@@ -14,27 +15,9 @@ from types import MappingProxyType
 
 from pe.compare.checks import CheckResult
 from pe.compare.evidence import TreeEvidence
+from pe.compare.rule import AGENT_TIME_NOISE_S, NOISE, SCORING_RULE, TEST_FAILURE_COST, WEIGHTS
 from pe.config.spec import Feature
 from pe.util import now_iso
-
-SCORING_RULE = """\
-Eligibility: a tree can be recommended only if its agent finished (state done)
-and every check passed (exit status 0 within its time limit, and no failed or
-erroring test where counts were read).
-Score, 0-100, for every finished tree:
-  40  checks: the share of checks that passed
-  10  tests: tests passed / the most tests any tree passed (full marks when no counts were read)
-  25  speed: over the bench checks, the mean of best / own (metric, else duration; lower is
-      better unless higher_is_better; the best is taken among eligible trees when there are
-      any); full marks when there is no bench check
-  10  size: the smallest diff (lines added + removed, RESULTS.md and PROGRESS.md not counted) / own diff
-  10  dependencies: 10 when the tree adds no dependency and changes no lockfile, else 0
-   5  agent cost: cheapest / own, summed over all the tree's runs (USD when every finished tree
-      reports it for every run, else agent time)
-Ranking: eligible trees first, then by score, then fewer lines changed, then tree number.
-The recommendation is the first eligible tree; when no tree is eligible, none is recommended."""
-
-WEIGHTS = {"checks": 40.0, "tests": 10.0, "speed": 25.0, "size": 10.0, "deps": 10.0, "cost": 5.0}
 
 # bench check -> tree -> (its value, how many times worse than the best; 1.0 = the best)
 BenchFigures = Mapping[str, Mapping[str, tuple[float, float]]]
@@ -72,8 +55,10 @@ class Comparison:
     recommended: Scored | None  # the first tree, when it is eligible
     check_names: tuple[str, ...]  # every check that ran, in manifest order
     bench: BenchFigures
-    bench_pool: frozenset[str]  # the trees the best bench figures are taken from
+    bench_pool: frozenset[str]  # the trees every relative part (bench, size, cost) takes its best from
     rule: str = SCORING_RULE
+    # When the recommended tree's score equals the runner-up's: which tie-break decided, in words.
+    tie_break: str | None = None
 
     @property
     def by_index(self) -> tuple[Scored, ...]:
@@ -92,15 +77,24 @@ def bench_value(c: CheckResult) -> float | None:
     return c.metric if c.metric is not None else c.duration_s
 
 
+def name_list(names: Sequence[str], limit: int) -> str:
+    """'a, b, c and 4 more': failing tests by name, never a wall of them."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def _why_not(ev: TreeEvidence) -> tuple[str, ...]:
     why = [] if ev.done else [f"its agent has not finished (state: {ev.state})"]
-    return (*why, *(f"check {c.name} {c.describe()}" for c in ev.checks if not c.ok))
+    return (*why, *(f"check {c.name} {c.describe()}" + (f" (fails {name_list(c.failed_tests, 3)})"
+                                                        if c.failed_tests else "")
+                    for c in ev.checks if not c.ok))
 
 
 def bench_pool(found: Sequence[TreeEvidence], eligible: Mapping[str, bool]) -> list[TreeEvidence]:
-    """The trees the best bench figure is taken from: those that pass every check, if any.
+    """The trees every relative part (speed, size, cost) takes its best from: those that pass every
+    check, if any, else every finished tree.
 
-    A tree that fails its tests may be fast because it is wrong; it must not set the bar.
+    A tree that fails its tests may be fast, small or cheap because it is wrong; it must not set the bar.
     """
     done = [ev for ev in found if ev.done]
     return [ev for ev in done if eligible[ev.tree]] or done
@@ -110,6 +104,27 @@ def _ratio(best: float, own: float) -> float:
     if own <= 0 or best <= 0:
         return 1.0 if own <= best else 0.0
     return min(1.0, best / own)
+
+
+def _relative(best: float, own: float, *, higher: bool = False, floor: float = 0.0) -> float:
+    """best / own (own / best when higher is better), at most 1; 1 within the noise band of the best."""
+    # Within 10% either way means at most 1.1 times worse: the same band as within_noise's factor.
+    gap, scale = ((best - own), abs(own)) if higher else ((own - best), abs(best))
+    if gap <= max(scale * NOISE, floor):
+        return 1.0
+    if higher:
+        return _ratio(own, best) if best > 0 else 1.0
+    return _ratio(best, own)
+
+
+def within_noise(factor: float) -> bool:
+    """A bench factor (how many times worse than the best) that the rule counts as the best."""
+    return factor <= 1.0 + NOISE + 1e-9
+
+
+def failures(ev: TreeEvidence) -> int:
+    """Failing and erroring tests where counts were read."""
+    return sum(c.counts.failed + c.counts.errors for c in ev.checks if c.counts)
 
 
 def _factor(best: float, value: float, higher: bool) -> float:
@@ -136,35 +151,51 @@ def _bench_figures(found: Sequence[TreeEvidence], pool: Sequence[TreeEvidence]) 
 
 def _parts(ev: TreeEvidence, done: Sequence[TreeEvidence], pool: Sequence[TreeEvidence]) -> dict[str, float]:
     """A finished tree's score by SCORING_RULE, part by part (unrounded)."""
-    most_tests = max((c.counts.passed for o in done for c in o.checks if c.counts), default=0)
     bench_names = sorted({c.name for o in done for c in o.checks if c.kind == "bench"})
-    lines = [o.stat.lines for o in done if o.stat is not None]
+    lines = [o.stat.lines for o in pool if o.stat is not None]
     # A tree whose cut-off run reported no cost would look cheap beside one that ran straight through.
     use_cost = bool(done) and all(o.cost_complete for o in done)
-    spend = [(o.usage.cost_usd if use_cost else o.agent_time_s) for o in done]
+    spend = [(o.usage.cost_usd if use_cost else o.agent_time_s) for o in pool]
     p: dict[str, float] = {}
     p["checks"] = WEIGHTS["checks"] * (sum(c.ok for c in ev.checks) / len(ev.checks) if ev.checks else 1.0)
-    passed = sum(c.counts.passed for c in ev.checks if c.counts)
-    p["tests"] = WEIGHTS["tests"] * (passed / most_tests if most_tests else 1.0)
+    # Only failures count: a share of passed tests would pay for every test a tree adds.
+    p["tests"] = max(0.0, WEIGHTS["tests"] - TEST_FAILURE_COST * failures(ev))
     ratios = []
     for name in bench_names:
         c = ev.check(name)
         values = [v for o in pool if (oc := o.check(name)) and (v := bench_value(oc)) is not None]
         own = bench_value(c) if c else None
-        if own is None or not values:
+        if c is None or own is None or not values:
             ratios.append(0.0)
-        elif c is not None and c.higher_is_better:
-            ratios.append(_ratio(own, max(values)) if max(values) > 0 else 1.0)
         else:
-            ratios.append(_ratio(min(values), own))
+            higher = c.higher_is_better
+            ratios.append(_relative(max(values) if higher else min(values), own, higher=higher))
     p["speed"] = WEIGHTS["speed"] * (sum(ratios) / len(ratios) if ratios else 1.0)
     own_lines = ev.stat.lines if ev.stat else 0
     p["size"] = WEIGHTS["size"] * (_ratio(min(lines), own_lines) if lines and own_lines else 1.0)
     p["deps"] = 0.0 if (ev.deps.added or ev.deps.lockfiles) else WEIGHTS["deps"]
     own_spend = ev.usage.cost_usd if use_cost else ev.agent_time_s
     known = [s for s in spend if s is not None]
-    p["cost"] = WEIGHTS["cost"] * (_ratio(min(known), own_spend) if known and own_spend is not None else 1.0)
+    floor = 0.0 if use_cost else AGENT_TIME_NOISE_S
+    p["cost"] = WEIGHTS["cost"] * (_relative(min(known), own_spend, floor=floor)
+                                   if known and own_spend is not None else 1.0)
     return p
+
+
+def _tie_break(first: Scored, second: Scored) -> str | None:
+    """Why `first` ranks above `second` on an equal score (the rule's tie-breaks, in order); None if not tied."""
+    if first.score is None or first.score != second.score or not second.eligible:
+        return None
+    a, b = first.ev, second.ev
+    lines_a, lines_b = (a.stat.lines if a.stat else 1 << 30), (b.stat.lines if b.stat else 1 << 30)
+    deps_a, deps_b = len(a.deps.added) + len(a.deps.lockfiles), len(b.deps.added) + len(b.deps.lockfiles)
+    if lines_a != lines_b:
+        why = f"fewer lines changed ({lines_a} against {lines_b})"
+    elif deps_a != deps_b:
+        why = f"fewer new dependencies and changed lockfiles ({deps_a} against {deps_b})"
+    else:
+        why = "the lower tree number"
+    return f"{first.tree} and {second.tree} tie on score ({first.score:.1f}); {first.tree} ranks first by {why}"
 
 
 def rank(feature: Feature, found: Sequence[TreeEvidence], *, generated_at: str | None = None) -> Comparison:
@@ -181,10 +212,11 @@ def rank(feature: Feature, found: Sequence[TreeEvidence], *, generated_at: str |
     # Read-only views: the verdict is a value, no renderer can adjust it for the next one.
     frozen = {t: (score, MappingProxyType(parts)) for t, (score, parts) in scores.items()}
 
-    def order(ev: TreeEvidence) -> tuple[bool, float, int, int]:
+    def order(ev: TreeEvidence) -> tuple[bool, float, int, int, int]:
+        # SCORING_RULE's ranking: the score to 0.1 (as shown), then the stated tie-breaks.
         score = frozen[ev.tree][0]
         return (not eligible[ev.tree], -(score if score is not None else -1),
-                ev.stat.lines if ev.stat else 1 << 30, ev.index)
+                ev.stat.lines if ev.stat else 1 << 30, len(ev.deps.added) + len(ev.deps.lockfiles), ev.index)
 
     trees = tuple(Scored(ev, pos, eligible[ev.tree], why_not[ev.tree], *frozen[ev.tree])
                   for pos, ev in enumerate(sorted(found, key=order), 1))
@@ -196,6 +228,7 @@ def rank(feature: Feature, found: Sequence[TreeEvidence], *, generated_at: str |
         base_sha=next((ev.base_sha for ev in by_index if ev.base_sha), None),
         trees=trees,
         recommended=trees[0] if trees and trees[0].eligible else None,
+        tie_break=_tie_break(trees[0], trees[1]) if len(trees) > 1 and trees[0].eligible else None,
         check_names=tuple(dict.fromkeys(c.name for ev in by_index for c in ev.checks)),
         bench=MappingProxyType({k: MappingProxyType(v) for k, v in _bench_figures(by_index, pool).items()}),
         bench_pool=frozenset(ev.tree for ev in pool),
