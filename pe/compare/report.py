@@ -52,6 +52,8 @@ def _fx(factor: float) -> str:
         return "best"
     if factor == float("inf"):
         return "worse than a zero best"
+    if factor < 1.0:  # only a tree outside the pool can beat the pool's best
+        return f"{factor:.2f}x: better than the best tree that passes every check"
     return f"{factor:.2f}x" + (f", within {NOISE:.0%}: counted as the best" if within_noise(factor) else "")
 
 
@@ -230,6 +232,8 @@ def summary_lines(c: Comparison, report: Path, root: Path) -> list[str]:
         flag = "" if s.eligible else "  NOT eligible: " + "; ".join(s.why_not)
         lines.append(f"{s.rank}. {s.tree:<20} {s.strategy:<12} {score:<11} {checks}{flag}")
     best = c.recommended
+    if c.tie_break:
+        lines.append(c.tie_break)
     lines.append("")
     if best is not None:
         lines.append(f"recommended: {best.tree} ({best.strategy}), score {best.score:.1f}; "

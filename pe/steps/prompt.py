@@ -95,10 +95,12 @@ on the diff, new dependencies and the agent's runs.
                "(also $PE_REPORT_DIR)\n") if uses_report_dir else ""
     return f"""## How pe will judge this tree
 
-When every agent is done, `pe compare` runs these checks in this tree, from its root,
-without a shell, with the tree's environment (PE_TREE, PE_PORT, ...) plus PE_REPORT_DIR
-and PE_CHECK. A tree can be recommended only if every check passes. Run them yourself
-before you finish, from the tree root (do not rely on files git ignores):
+When every agent is done, `pe compare` runs these checks on your branch's last commit (what
+`pe adopt` would take), in a clean checkout set up like this tree, from its root, without a
+shell, with the tree's environment (PE_TREE, PE_PORT, ...) plus PE_REPORT_DIR and PE_CHECK.
+pe commits what you leave uncommitted when you exit; files git ignores are not in that
+checkout, so do not rely on them. A tree can be recommended only if every check passes.
+Run them yourself before you finish, here, from the tree root (the paths are this tree's):
 
 ```sh
 {scratch}{lines}

@@ -92,6 +92,12 @@ def test_a_failing_tree_does_not_set_the_size_or_cost_bar() -> None:
     assert scored(c, "f-2").parts["size"] == 10.0  # smaller than the bar: full marks, never more
 
 
+def test_a_failing_tree_faster_than_the_bar_is_not_called_noise() -> None:
+    c = ranked(tree(1, [test_check(3), bench(1.0)]), tree(2, [test_check(1, 2), bench(0.25)]))
+    text = report.render_markdown(c)
+    assert "f-2 0.25 (0.25x: better than the best tree that passes every check)" in text
+
+
 # 3. Noise is not a difference; ties are broken by a stated rule.
 
 def test_identical_work_within_the_noise_ties_and_the_tree_number_decides() -> None:
@@ -193,4 +199,5 @@ def test_a_tie_is_explained_where_the_recommendation_is() -> None:
     text = report.render_markdown(c)
     assert c.tie_break in text and "- f-1 (simple): the same score (100.0), ranked below by the tie-breaks." in text
     assert report.evidence_json(c)["tie_break"] == c.tie_break
+    assert c.tie_break in report.summary_lines(c, Path("/r/x.md"), Path("/r"))
     assert ranked(tree(1, [test_check(3)]), tree(2, [test_check(3)], lines=50)).tie_break is None
