@@ -23,13 +23,10 @@ def feature() -> Feature:
     return Feature("f", Path("features/f.yaml"), "specs/plan.md", "", "main", 3, 1, ())
 
 
-def test_check(passed: int, failed: int = 0, names: tuple[str, ...] = ()) -> CheckResult:
+def check_run(passed: int, failed: int = 0, names: tuple[str, ...] = ()) -> CheckResult:
     return CheckResult("test", "test", "passed" if not failed else "failed", 0 if not failed else 1, 0.5,
                        Counts(passed + failed, passed, failed, source="junit.xml"), None, "", False,
                        ".pe/checks/f-1/test.log", "", failed_tests=names)
-
-
-test_check.__test__ = False  # type: ignore[attr-defined]  # a builder, not a test
 
 
 def bench(value: float) -> CheckResult:
@@ -68,7 +65,7 @@ def block(section: str, title: str) -> str:
 
 def test_results_md_quotes_are_the_agents_claims_not_pros_or_cons() -> None:
     results = {"Key Design Decisions": "- a heap for the top n", "Trade-offs Made": "- about 2x faster than a full sort"}
-    c = ranked(tree(1, [test_check(3)], results=results), tree(2, [test_check(3)], lines=20))
+    c = ranked(tree(1, [check_run(3)], results=results), tree(2, [check_run(3)], lines=20))
     text = approach(report.render_markdown(c), "f-1")
     pros, cons = block(text, "Pros"), block(text, "Cons")
     assert "2x faster" not in cons and "a heap" not in pros
@@ -83,9 +80,9 @@ def test_results_md_quotes_are_the_agents_claims_not_pros_or_cons() -> None:
 # 2. The relative parts compare with eligible trees only.
 
 def test_a_failing_tree_does_not_set_the_size_or_cost_bar() -> None:
-    small_but_wrong = tree(2, [test_check(1, 2)], lines=5, agent_time_s=1.0)
-    c = ranked(tree(1, [test_check(3)], lines=20, agent_time_s=100.0), small_but_wrong,
-               tree(3, [test_check(3)], lines=40, agent_time_s=200.0))
+    small_but_wrong = tree(2, [check_run(1, 2)], lines=5, agent_time_s=1.0)
+    c = ranked(tree(1, [check_run(3)], lines=20, agent_time_s=100.0), small_but_wrong,
+               tree(3, [check_run(3)], lines=40, agent_time_s=200.0))
     one, three = scored(c, "f-1"), scored(c, "f-3")
     assert one.parts["size"] == 10.0 and three.parts["size"] == 5.0
     assert one.parts["cost"] == 5.0 and three.parts["cost"] == 2.5
@@ -93,7 +90,7 @@ def test_a_failing_tree_does_not_set_the_size_or_cost_bar() -> None:
 
 
 def test_a_failing_tree_faster_than_the_bar_is_not_called_noise() -> None:
-    c = ranked(tree(1, [test_check(3), bench(1.0)]), tree(2, [test_check(1, 2), bench(0.25)]))
+    c = ranked(tree(1, [check_run(3), bench(1.0)]), tree(2, [check_run(1, 2), bench(0.25)]))
     text = report.render_markdown(c)
     assert "f-2 0.25 (0.25x: better than the best tree that passes every check)" in text
 
@@ -102,8 +99,8 @@ def test_a_failing_tree_faster_than_the_bar_is_not_called_noise() -> None:
 
 def test_identical_work_within_the_noise_ties_and_the_tree_number_decides() -> None:
     # Same diff, same checks: f-2's agent was 8% quicker and its bench 5% faster, which is noise.
-    one = tree(1, [test_check(3), bench(1.05)], agent_time_s=10.8)
-    two = tree(2, [test_check(3), bench(1.0)], agent_time_s=10.0)
+    one = tree(1, [check_run(3), bench(1.05)], agent_time_s=10.8)
+    two = tree(2, [check_run(3), bench(1.0)], agent_time_s=10.0)
     c = ranked(two, one)
     assert scored(c, "f-1").score == scored(c, "f-2").score == 100.0
     assert [s.tree for s in c.trees] == ["f-1", "f-2"]
@@ -116,12 +113,12 @@ def test_identical_work_within_the_noise_ties_and_the_tree_number_decides() -> N
 
 def test_sub_second_agent_times_are_noise() -> None:
     # pe demo: the same work in 0.25 s and 0.32 s of agent time scored 5 and 3.9 for cost.
-    c = ranked(tree(1, [test_check(3)], agent_time_s=0.32), tree(2, [test_check(3)], agent_time_s=0.25))
+    c = ranked(tree(1, [check_run(3)], agent_time_s=0.32), tree(2, [check_run(3)], agent_time_s=0.25))
     assert scored(c, "f-1").parts["cost"] == scored(c, "f-2").parts["cost"] == 5.0
 
 
 def test_beyond_the_noise_a_difference_still_counts() -> None:
-    c = ranked(tree(1, [test_check(3), bench(1.5)]), tree(2, [test_check(3), bench(1.0)]))
+    c = ranked(tree(1, [check_run(3), bench(1.5)]), tree(2, [check_run(3), bench(1.0)]))
     assert scored(c, "f-1").parts["speed"] < 25.0 == scored(c, "f-2").parts["speed"]
 
 
@@ -129,15 +126,15 @@ def test_the_noise_band_when_higher_is_better() -> None:
     def rate(value: float) -> CheckResult:
         return replace(bench(value), higher_is_better=True)
 
-    c = ranked(tree(1, [test_check(3), rate(95.0)]), tree(2, [test_check(3), rate(100.0)]))
+    c = ranked(tree(1, [check_run(3), rate(95.0)]), tree(2, [check_run(3), rate(100.0)]))
     assert scored(c, "f-1").parts["speed"] == 25.0  # 1.05x worse: noise
-    c = ranked(tree(1, [test_check(3), rate(80.0)]), tree(2, [test_check(3), rate(100.0)]))
+    c = ranked(tree(1, [check_run(3), rate(80.0)]), tree(2, [check_run(3), rate(100.0)]))
     assert scored(c, "f-1").parts["speed"] == 20.0
 
 
 def test_equal_scores_go_to_fewer_lines_changed() -> None:
     # 1001 lines against 1000: 9.99 against 10 for size, the same score to 0.1.
-    c = ranked(tree(1, [test_check(3)], lines=1001), tree(2, [test_check(3)], lines=1000))
+    c = ranked(tree(1, [check_run(3)], lines=1001), tree(2, [check_run(3)], lines=1000))
     assert scored(c, "f-1").score == scored(c, "f-2").score == 100.0
     assert [s.tree for s in c.trees] == ["f-2", "f-1"]
     assert "within 10% of the best" in c.rule
@@ -149,7 +146,7 @@ def test_tie_break_on_dependencies_when_score_and_lines_are_equal() -> None:
     # The dependency part is 0 for both, so scores and lines tie; f-2 adds one dependency, f-1 two.
     two_deps = Deps(added=[("a", "requirements.txt"), ("b", "requirements.txt")])
     one_dep = Deps(added=[("a", "requirements.txt")])
-    c = ranked(tree(1, [test_check(3)], deps=two_deps), tree(2, [test_check(3)], deps=one_dep))
+    c = ranked(tree(1, [check_run(3)], deps=two_deps), tree(2, [check_run(3)], deps=one_dep))
     assert scored(c, "f-1").score == scored(c, "f-2").score
     assert [s.tree for s in c.trees] == ["f-2", "f-1"]
 
@@ -157,13 +154,13 @@ def test_tie_break_on_dependencies_when_score_and_lines_are_equal() -> None:
 # 4. Writing more tests earns nothing.
 
 def test_more_passing_tests_do_not_raise_the_score() -> None:
-    c = ranked(tree(1, [test_check(3)]), tree(2, [test_check(50)]))
+    c = ranked(tree(1, [check_run(3)]), tree(2, [check_run(50)]))
     assert scored(c, "f-1").parts["tests"] == scored(c, "f-2").parts["tests"] == 10.0
 
 
 def test_failing_tests_cost_what_they_fail_not_what_others_pass() -> None:
     # f-2 fails two tests and pads with a hundred passing ones; f-1 fails one.
-    c = ranked(tree(1, [test_check(2, 1)]), tree(2, [test_check(101, 2)]))
+    c = ranked(tree(1, [check_run(2, 1)]), tree(2, [check_run(101, 2)]))
     assert scored(c, "f-1").parts["tests"] == 9.0 and scored(c, "f-2").parts["tests"] == 8.0
     assert "passing tests earn nothing" in c.rule
 
@@ -172,7 +169,7 @@ def test_failing_tests_cost_what_they_fail_not_what_others_pass() -> None:
 
 def test_failing_tests_are_named_under_the_checks_and_as_a_con() -> None:
     names = tuple(f"test_mathlib.test_{i:02}" for i in range(15))
-    c = ranked(tree(1, [test_check(3)]), tree(2, [test_check(1, 15, names)]))
+    c = ranked(tree(1, [check_run(3)]), tree(2, [check_run(1, 15, names)]))
     text = report.render_markdown(c)
     two = approach(text, "f-2")
     checks = block(two, "Checks")
@@ -188,16 +185,16 @@ def test_failing_tests_are_named_under_the_checks_and_as_a_con() -> None:
 
 
 def test_a_tree_with_no_named_failure_has_no_such_lines() -> None:
-    c = ranked(tree(1, [test_check(3)]), replace(tree(2, [test_check(1, 2)]), tree="f-2"))
+    c = ranked(tree(1, [check_run(3)]), replace(tree(2, [check_run(1, 2)]), tree="f-2"))
     two = approach(report.render_markdown(c), "f-2")
     assert "fails test" not in two and "Measured: check test FAILED" in two
 
 
 def test_a_tie_is_explained_where_the_recommendation_is() -> None:
-    c = ranked(tree(1, [test_check(3)], lines=1001), tree(2, [test_check(3)], lines=1000))
+    c = ranked(tree(1, [check_run(3)], lines=1001), tree(2, [check_run(3)], lines=1000))
     assert c.tie_break == "f-2 and f-1 tie on score (100.0); f-2 ranks first by fewer lines changed (1000 against 1001)"
     text = report.render_markdown(c)
     assert c.tie_break in text and "- f-1 (simple): the same score (100.0), ranked below by the tie-breaks." in text
     assert report.evidence_json(c)["tie_break"] == c.tie_break
     assert c.tie_break in report.summary_lines(c, Path("/r/x.md"), Path("/r"))
-    assert ranked(tree(1, [test_check(3)]), tree(2, [test_check(3)], lines=50)).tie_break is None
+    assert ranked(tree(1, [check_run(3)]), tree(2, [check_run(3)], lines=50)).tie_break is None
