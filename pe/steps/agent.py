@@ -93,9 +93,10 @@ def _prompt(layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord,
         base_sha = stamps.tree_base(layout, tree.name) or "HEAD"
         refresh_progress(tree_dir, base_sha, record, layout.agent_log(tree.name))
         progress = read_regular_text(layout.progress(tree.name))
-        text = prompts.resume(feature, tree, context, progress, last, _since_last_run(layout, record, set_aside))
+        text = prompts.resume(feature, tree, context, progress, last, _since_last_run(layout, record, set_aside),
+                              tree_dir=tree_dir)
     else:
-        text = prompts.initial(feature, tree, context)
+        text = prompts.initial(feature, tree, context, tree_dir=tree_dir)
     path = layout.prompt(tree.name)
     write_atomic(path, text)
     return path
@@ -195,7 +196,7 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str, detach: 
     set_aside = _set_aside_incomplete(layout, tree)
     stamps.clear(layout, tree.name, stamps.AGENT)
     resume = record.attempts > 0 or set_aside is not None
-    prompt_file = _prompt(layout, feature, tree, record, context, resume, set_aside)
+    _prompt(layout, feature, tree, record, context, resume, set_aside)
     log_path = layout.agent_log(tree.name)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     record.sandbox = mode
