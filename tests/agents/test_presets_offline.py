@@ -338,3 +338,27 @@ def test_budget_stops_the_agent(
     assert rec["state"] == "failed" and why in rec["reason"], rec
     assert rec["usage"]["cost_usd"] >= budget and rec["usage"]["input_tokens"] > 0
     assert not (repo / "trees" / "feat-1" / "RESULTS.md").exists()  # stopped before its second turn
+
+
+def test_a_real_cli_outlives_a_kill_9_of_pe_and_resume_does_not_run_it_again(
+    repo: Path, tmp_path: Path, server: ModelServer
+) -> None:
+    """claude, mid-turn (the server holds its request) when pe is killed; its supervisor keeps it."""
+    from tests.support import pe_popen, pe_run, wait_for
+
+    need("claude")
+    server.mode = "hold"
+    write_manifest(repo, count=1, timeout="5m", agent=offline_agent("claude", server.url, tmp_path / "state"))
+    pe = pe_popen(repo, "execute", "--feature=feat", "--plain")
+    wait_for(lambda: bool(turns(server)), timeout=120, what="claude's first model turn")
+    pe.kill()
+    pe.wait()
+    server.mode = "normal"
+    server.released.set()
+    res = pe_run(repo, "resume", "--feature=feat", "--plain", timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr + explain(repo)
+    record = run_record(repo, "feat-1")
+    assert record["attempts"] == 1 and [h["ended_by"] for h in record["history"]] == ["agent"], record
+    assert agent_log(repo, "feat-1").count("=== pe: attempt ") == 1  # one start of the CLI, ever
+    check_results(repo / "trees" / "feat-1")
+    assert "impl.txt" in branch_files(repo, "feat-1")

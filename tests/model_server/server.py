@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import wire
 from .script import MINI_SUBMIT, Script, WriteFile
 
-MODES = ("normal", "401", "429", "503", "hang")
+MODES = ("normal", "401", "429", "503", "hang", "hold")
 MODEL = "scripted-model"
 
 
@@ -212,7 +212,9 @@ class _Handler(BaseHTTPRequestHandler):
         rec = Recorded(self.command, url.path, parse_qs(url.query), dict(self.headers.items()), body, api, tools, turns)
         self.server.record(rec)
         mode = self.server.owner.mode
-        if mode == "hang":
+        if mode == "hold":  # answer only once the test releases it (a run in flight, on demand)
+            self.server.owner.released.wait()
+        elif mode == "hang":
             rec.reply = "hang"
             self.server.stop.wait()  # never answer; released (and dropped) when the server stops
             self.close_connection = True
@@ -312,6 +314,7 @@ class ModelServer:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.mode = mode
+        self.released = threading.Event()  # mode "hold": requests wait for this, then are answered
         self.script = script or Script()
         self.requests: list[Recorded] = []
         # gather_apis: hold each API's first model turn until every API in the set has sent
