@@ -207,6 +207,14 @@ def add_worktree(root: Path, path: Path, branch: str, base_sha: str) -> None:
         _mutate(root, "worktree", "add", "--no-checkout", "--no-track", "-b", branch, "--", str(path), base_sha)
 
 
+def add_detached_worktree(root: Path, path: Path, commit: str) -> None:
+    """Register `path` on a detached HEAD at `commit`, no checkout (checkout_tree fills it, outside the lock).
+
+    Detached: a scratch checkout must not take a branch, which its tree has checked out already.
+    """
+    _mutate(root, "worktree", "add", "--no-checkout", "--detach", "--", str(path), commit)
+
+
 def remove_worktree(root: Path, path: Path, *, force: int = 0) -> None:
     _mutate(root, "worktree", "remove", *(["--force"] * force), "--", str(path))
 

@@ -9,6 +9,7 @@ work while agents run.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,54 @@ def diffstat(tree_dir: Path, base_sha: str, head: str = "HEAD") -> Diffstat:
 def changed_paths(tree_dir: Path, base_sha: str, head: str = "HEAD") -> list[str]:
     raw = read(tree_dir, "diff", "--name-only", "-z", base_sha, head, "--").stdout
     return [p for p in raw.split("\0") if p]
+
+
+# Names without -z: git quotes every byte >= 0x80, so its output is ASCII whatever the names are.
+# With -z it writes them raw, and pe.proc decodes output as UTF-8: a Latin-1 file name failed
+# the whole command (issue 13).
+QUOTED = ("-c", "core.quotePath=true")
+_C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def unquote(name: str) -> str:
+    """A path as git prints it quoted (C-style, octal bytes) as the str os.fsencode turns back into
+    the path's bytes: a name that is not UTF-8 keeps its bytes as surrogates, usable in argv."""
+    if len(name) < 2 or name[0] != '"' or name[-1] != '"':
+        return name
+    body, raw, i = name[1:-1], bytearray(), 0
+    while i < len(body):
+        c = body[i]
+        octal = body[i + 1:i + 4]
+        if c != "\\":
+            raw += c.encode()
+            i += 1
+        elif body[i + 1:i + 2] in _C_ESCAPES:
+            raw.append(_C_ESCAPES[body[i + 1]])
+            i += 2
+        elif len(octal) == 3 and all(d in "01234567" for d in octal):
+            raw.append(int(octal, 8))
+            i += 4
+        else:
+            raw += b"\\"
+            i += 1
+    return os.fsdecode(bytes(raw))
+
+
+def names(cwd: Path, *args: str) -> list[str]:
+    """The paths a git command lists one a line (`diff --name-only`, `ls-files`), asked quoted, unquoted."""
+    return [unquote(line) for line in read(cwd, *QUOTED, *args).stdout.split("\n") if line]
+
+
+def changed_names(tree_dir: Path, base_sha: str, head: str = "HEAD") -> list[str]:
+    """changed_paths for any file name (see QUOTED)."""
+    return names(tree_dir, "diff", "--name-only", base_sha, head, "--")
+
+
+def uncommitted(tree_dir: Path, untracked: str = "all") -> list[tuple[str, str]]:
+    """(XY code, path) of every uncommitted entry but ignored ones, for any file name (see QUOTED)."""
+    raw = read(tree_dir, *QUOTED, "status", "--porcelain=v1", f"--untracked-files={untracked}").stdout
+    # A rename is `R  old -> new`: the entry is the new path.
+    return [(line[:2], unquote(line[3:].rsplit(" -> ", 1)[-1])) for line in raw.split("\n") if len(line) > 3]
 
 
 @dataclass(frozen=True)
@@ -199,6 +248,17 @@ def show(root: Path, rev: str, path: str) -> str | None:
     """A file's text at a commit, or None if it is not there."""
     res = read(root, "show", f"{rev}:{path}", check=False)
     return res.stdout if res.returncode == 0 else None
+
+
+def blob_text(root: Path, rev: str, path: str) -> str | None:
+    """show() for any file name: git's error for a missing file quotes the name raw, which pe.proc
+    cannot decode when it is not UTF-8; asked quietly by object name, no name comes back."""
+    res = read(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}:{path}", check=False)
+    oid = res.stdout.strip()
+    if res.returncode != 0 or not oid:
+        return None
+    found = read(root, "cat-file", "blob", oid, check=False)  # (a directory of that name: not a blob)
+    return found.stdout if found.returncode == 0 else None
 
 
 def not_pes(root: Path, tree: Path, branch: str, *, detached_ok: bool = False) -> str | None:

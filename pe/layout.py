@@ -136,6 +136,14 @@ class Layout:
         """Where compare keeps one tree's check logs and reports."""
         return self.state / "checks" / tree
 
+    def judged_checkouts(self) -> Path:
+        """Where compare checks out the commits it judges (one detached worktree per tree)."""
+        return self.state / "judged"
+
+    def judged(self, tree: str) -> Path:
+        """The clean checkout of a tree's branch tip that compare runs its checks in."""
+        return self.judged_checkouts() / tree
+
     def baseline(self, feature: str) -> Path:
         """The base commit's exported copy, for `setup.baseline` (its result: baseline_result)."""
         return self.state / "baseline" / feature

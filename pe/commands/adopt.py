@@ -17,7 +17,8 @@ is clean: a conflict is reported with the files involved and the target stays
 exactly as it was. Refuses if the checkout that has the target branch has
 uncommitted changes. RESULTS.md and PROGRESS.md are not adopted (cleanup
 archives them). Refuses a tree that is not done, that failed its checks in the
-last `pe compare`, or that has uncommitted changes, unless --force.
+last `pe compare`, whose branch moved since that compare judged it (compare
+checks the branch's tip commit), or that has uncommitted changes, unless --force.
 Records the adoption in reports/<feature>/ADOPTED.json (cleanup then deletes
 that branch) and appends it to reports/history.jsonl (which strategies win).
 An adoption a killed pe left unrecorded is recorded first (by any command that
@@ -46,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(mode="squash")
     parser.add_argument("--message", metavar="TEXT", help="the commit message (squash and merge)")
     parser.add_argument("--force", action="store_true",
-                        help="adopt a tree that is not done, failed its checks, or has uncommitted changes")
+                        help="adopt a tree that is not done, failed its checks, moved since compare, "
+                             "or has uncommitted changes")
     _common.add_repo(parser)
     _common.add_lock(parser)
 

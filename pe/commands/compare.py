@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import threading
+import time
 from pathlib import Path
+from typing import TextIO
 
 from pe.commands import _common
-from pe.compare import judge, report
+from pe.compare import checks, judge, report
+from pe.compare.checks import CheckResult
 from pe.compare.scoring import Comparison
 from pe.config import manifest
 from pe.errors import EXIT_FAILED, EXIT_OK
 from pe.steps import compare as compare_step
+from pe.util import printable
 
 NAME = "compare"
 DESCRIPTION = """\
-For every finished tree: runs the manifest's checks (test, lint, build, bench...)
-with the tree's env and port and each check's time limit, reads test counts
-(JUnit XML or pytest/unittest summaries), measures the diff and new
+For every finished tree: checks out its branch's tip commit (what pe adopt
+takes) into .pe/judged/<tree>/, set up like a fresh tree, and runs the
+manifest's checks (test, lint, build, bench...) there, with the tree's env and
+port and each check's time limit, one line per check as it starts and ends;
+reads test counts and the failing tests' names (JUnit XML, else pytest/unittest
+output), measures the diff and new
 dependencies against the tree's base, and reads the agent's time, turns, tokens
 and cost and RESULTS.md. Writes reports/<feature>/IMPLEMENTATION_COMPARISON.md
 (Summary, per approach Pros and Cons, Performance considerations,
@@ -47,6 +56,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.add_lock(parser)
 
 
+class Progress:
+    """One line as each check starts and ends, like execute's plain output (pe.engine.reporter):
+    checks run for minutes, and compare printed nothing until the end."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.lines = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, event: str, name: str, result: CheckResult | None) -> None:
+        if event == "start":
+            text = f"start  {name}"
+        elif result is not None and result.ok:
+            text = f"done    {name} ({result.duration_s:.1f}s)"
+        else:
+            took = f" ({result.duration_s:.1f}s)" if result is not None else ""
+            text = f"FAILED {name}{took}: {result.describe() if result is not None else 'no result'}"
+        with self._lock:
+            try:
+                # A check's summary quotes the tree's output: printed without its escape sequences.
+                self.out.write(f"[{time.strftime('%H:%M:%S')}] {printable(text)}\n")
+                self.out.flush()
+                self.lines += 1
+            except BrokenPipeError:
+                pass  # the reader (`| head`) went away; the checks go on
+
+
 def run(args: argparse.Namespace) -> int:
     layout = _common.layout(args)
     feature = manifest.load(layout, _common.feature_name(args), _common.overrides(args))
@@ -63,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
     # claim), which is how the next pe stops the checks of a compare that was killed.
     _common.lock(layout, args)
     compare_step.clear_torn_writes(layout, feature.name)
-    c, written = report.build(layout, feature, run_checks=not args.no_checks, jobs=args.jobs, judge=judge_fn)
+    # With --json, stdout is the JSON alone: the progress lines go to stderr.
+    progress = Progress(sys.stderr if args.json else sys.stdout)
+    with checks.reporting(progress):
+        c, written = report.build(layout, feature, run_checks=not args.no_checks, jobs=args.jobs, judge=judge_fn)
+    if progress.lines and not args.json:
+        print()  # the ranking after the progress lines, set apart
     print(report.json_text(c) if args.json else "\n".join(report.summary_lines(c, written, layout.root)))
     return EXIT_OK if c.recommended is not None else EXIT_FAILED

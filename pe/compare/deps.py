@@ -123,32 +123,35 @@ def _reader(path: str) -> Any:
 
 
 def _names(root: Path, rev: str, path: str, reader: Any) -> set[str] | None:
-    text = gitfacts.show(root, rev, path)
-    if text is None:
-        return set()
     try:
-        return set(reader(text))
-    except (ValueError, AttributeError, TypeError):  # TOMLDecodeError is a ValueError
+        text = gitfacts.blob_text(root, rev, path)
+        return set() if text is None else set(reader(text))
+    # TOMLDecodeError and UnicodeDecodeError (a manifest that is not UTF-8) are ValueErrors. RecursionError:
+    # a manifest nested deeper than the parser's stack (an agent's `[[[[...`) crashed all of compare (issue 13).
+    except (ValueError, AttributeError, TypeError, RecursionError):
         return None  # unreadable at this commit: reported as a changed manifest only
 
 
 def new_dependencies(tree_dir: Path, base_sha: str, head: str = "HEAD") -> Deps:
     deps = Deps()
-    for path in gitfacts.changed_paths(tree_dir, base_sha, head):
+    for path in gitfacts.changed_names(tree_dir, base_sha, head):  # any file name, UTF-8 or not
         name = PurePosixPath(path).name
+        # `path` reads the file; `shown` goes into the report, which is UTF-8 text (a directory named
+        # in Latin-1 shows with a replacement character, as a terminal would show it).
+        shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         if name in LOCKFILES:
-            deps.lockfiles.append(path)
+            deps.lockfiles.append(shown)
             continue
         reader = _reader(path)
         if reader is None:
             if name in ("setup.py", "setup.cfg", "Pipfile", "environment.yml", "build.gradle", "pom.xml"):
-                deps.manifests.append(path)
+                deps.manifests.append(shown)
             continue
-        deps.manifests.append(path)
+        deps.manifests.append(shown)
         before = _names(tree_dir, base_sha, path, reader)
         after = _names(tree_dir, head, path, reader)
         if before is None or after is None:
             continue
-        deps.added += [(n, path) for n in sorted(after - before)]
-        deps.removed += [(n, path) for n in sorted(before - after)]
+        deps.added += [(n, shown) for n in sorted(after - before)]
+        deps.removed += [(n, shown) for n in sorted(before - after)]
     return deps

@@ -1,6 +1,7 @@
 """What each tree's work measurably is: the evidence pe compare ranks (scoring is pe.compare.scoring).
 
-Per tree: its state, every check's result, the diff against its base, new
+Per tree: its state, the commit judged (its branch's tip, checked out clean for the
+checks: pe.compare.checkout), every check's result, the diff against its base, new
 dependencies, the agent's time, turns, tokens and cost summed over every
 attempt (pe.tree.usage.totals; each attempt is listed too), and RESULTS.md's
 sections. Checks of different trees run side by side, except exclusive ones
@@ -14,15 +15,17 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from pe import gitfacts, util
-from pe.compare import checks
+from pe import gitfacts, proc, util
+from pe.compare import checkout, checks
 from pe.compare.checks import CheckResult
 from pe.compare.deps import Deps, new_dependencies
+from pe.config.checks import CheckSpec
 from pe.config.spec import Feature, TreeSpec
-from pe.fsutil import read_regular_text
+from pe.errors import PeError, one_line
+from pe.fsutil import read_regular_text, write_atomic
 from pe.layout import Layout
-from pe.tree import stamps, usage
 from pe.tree import state as treestate
+from pe.tree import usage
 from pe.tree.results import RESULTS_FILE, sections
 from pe.tree.stamps import tree_base
 from pe.tree.usage import Attempt, Usage
@@ -49,6 +52,7 @@ class TreeEvidence:
     usage: Usage = field(default_factory=Usage)  # over every attempt
     results: dict[str, str] = field(default_factory=dict)
     history: tuple[Attempt, ...] = ()  # every attempt, oldest first
+    checkout: dict[str, Any] | None = None  # where its checks ran: the judged commit's checkout (checkout.Judged)
 
     @property
     def agent_failures(self) -> int:
@@ -83,6 +87,7 @@ class TreeEvidence:
             "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
             "turns": self.usage.turns, "cost_usd": self.usage.cost_usd, "results": self.results,
             "history": [a.to_json() for a in self.history], "agent_failures": self.agent_failures,
+            "checkout": self.checkout,
         }
 
 
@@ -106,42 +111,72 @@ def _static(layout: Layout, feature: Feature, tree: TreeSpec) -> TreeEvidence:
     tree_dir = layout.tree(tree.name)
     ev.base_sha = tree_base(layout, tree.name)
     if ev.base_sha is not None and (tree_dir / ".git").exists():
-        ev.head = gitfacts.read(tree_dir, "rev-parse", "HEAD").stdout.strip()
-        ev.stat = gitfacts.diffstat(tree_dir, ev.base_sha)
-        ev.deps = new_dependencies(tree_dir, ev.base_sha)
+        # The branch's tip, not the tree's HEAD or its files: what `pe adopt` takes is what is judged.
+        ev.head = gitfacts.branch_tip(layout.root, tree.name)
+        at = ev.head or "HEAD"
+        ev.stat = gitfacts.diffstat(tree_dir, ev.base_sha, at)
+        ev.deps = new_dependencies(tree_dir, ev.base_sha, at)
         ev.results = {k: v for k, v in _results(tree_dir).items() if v}
     return ev
 
 
-def _loose(layout: Layout, tree: str) -> set[str]:
-    """Untracked and ignored entries of a tree (what a check run may add)."""
-    entries = gitfacts.status_entries(layout.trees / tree, ignored=True)
-    return {path for code, path in entries if code in ("??", "!!")}
+def _not_run(layout: Layout, tree: str, specs: list[CheckSpec], why: str) -> list[CheckResult]:
+    """Every check of a tree whose judged commit could not be checked out, as could-not-run."""
+    out = []
+    for spec in specs:
+        log = checks.check_dir(layout, tree) / f"{spec.name}.log"
+        write_atomic(log, f"(not run: {why})\n")
+        out.append(CheckResult(spec.name, spec.kind, "error", None, 0.0, None, None, spec.unit,
+                               spec.higher_is_better, str(log.relative_to(layout.root)), why))
+    return out
 
 
 def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: int | None = None) -> list[TreeEvidence]:
-    """Every tree's evidence, in manifest order, its checks run (unless run_checks is false)."""
+    """Every tree's evidence, in manifest order, its checks run (unless run_checks is false).
+
+    The checks of a finished tree run in a clean checkout of the commit recorded as its `head`
+    (pe.compare.checkout), the one `pe adopt` would take; its working files are not looked at.
+    """
     found = util.parallel(lambda t: _static(layout, feature, t), feature.trees)
     specs = list(feature.checks) if run_checks else []
     done = [(ev, t) for ev, t in zip(found, feature.trees, strict=True) if ev.done]
     shared = [s for s in specs if not s.exclusive]
+    workers = jobs or max(1, min(len(done), os.cpu_count() or 1))
     lock = threading.Lock()
+    judged: dict[str, checkout.Judged] = {}
 
     def run_shared(pair: tuple[TreeEvidence, TreeSpec]) -> None:
         ev, tree = pair
+        try:
+            if ev.head is None:
+                raise PeError(f"no branch {tree.name} to check out")
+            where = checkout.prepare(layout, feature, tree, ev.head)
+        except (PeError, proc.ProcError, OSError) as exc:
+            said = one_line(exc, any_os_error=True) or str(exc)
+            why = f"cannot check out {tree.name}'s commit {(ev.head or '?')[:12]}: {said}"
+            with lock:
+                ev.checks.extend(_not_run(layout, tree.name, specs, why))
+            return
+        with lock:
+            judged[tree.name] = where
+            ev.checkout = where.to_json()
         for spec in shared:
-            result = checks.run_check(layout, feature, tree, spec)
+            result = checks.run_check(layout, feature, tree, spec, workdir=where.dir, env=where.env)
             with lock:
                 ev.checks.append(result)
 
-    before = util.parallel(lambda pair: _loose(layout, pair[1].name), done) if specs else []
-    util.parallel(run_shared, done, workers=jobs or max(1, min(len(done), os.cpu_count() or 1)))
-    for spec in (s for s in specs if s.exclusive):
-        for ev, tree in done:
-            ev.checks.append(checks.run_check(layout, feature, tree, spec))
-    if specs:  # with no check run nothing was created, and an earlier run's record must stay
-        for (_, tree), had in zip(done, before, strict=True):
-            stamps.record_checks_created(layout, tree.name, _loose(layout, tree.name) - had)
+    if specs:
+        checkout.remove_stale(layout, feature.setup.env_file)
+    try:
+        util.parallel(run_shared, done if specs else [], workers=workers)
+        for spec in (s for s in specs if s.exclusive):
+            for ev, tree in done:
+                if tree.name in judged:
+                    where = judged[tree.name]
+                    ev.checks.append(checks.run_check(layout, feature, tree, spec, workdir=where.dir, env=where.env))
+    finally:
+        for where in judged.values():
+            checkout.remove(layout, where.dir, feature.setup.env_file)
     order = {s.name: i for i, s in enumerate(specs)}
     for ev in found:
         ev.checks.sort(key=lambda c: order.get(c.name, 0))

@@ -59,21 +59,23 @@ def _identity(root: Path) -> tuple[str, ...]:
 
 def _without_bookkeeping(root: Path, tree_oid: str, target: str) -> str:
     """`tree_oid` with RESULTS.md/PROGRESS.md as they are in `target` (or absent)."""
-    raw = gitfacts.read(root, "ls-tree", "-z", tree_oid).stdout
-    entries = [e for e in raw.split("\0") if e and e.split("\t", 1)[1] not in BOOKKEEPING]
-    theirs = gitfacts.read(root, "ls-tree", "-z", target, "--", *BOOKKEEPING).stdout
-    entries += [e for e in theirs.split("\0") if e]
-    res = proc.run(["git", "mktree", "-z"], cwd=root, env=git.git_env(), stdin_text="".join(e + "\0" for e in entries))
+    # Quoted lines, not -z: a file name that is not UTF-8 stays ASCII on its way through pe
+    # (read raw, it failed every adopt into a base that has one; issue 13). mktree unquotes them.
+    raw = gitfacts.read(root, *gitfacts.QUOTED, "ls-tree", tree_oid).stdout
+    entries = [e for e in raw.split("\n") if e and e.split("\t", 1)[1] not in BOOKKEEPING]
+    theirs = gitfacts.read(root, *gitfacts.QUOTED, "ls-tree", target, "--", *BOOKKEEPING).stdout
+    entries += [e for e in theirs.split("\n") if e]
+    res = proc.run(["git", "mktree"], cwd=root, env=git.git_env(), stdin_text="".join(e + "\n" for e in entries))
     return res.stdout.strip()
 
 
 def _merge_tree(root: Path, target: str, tip: str) -> str:
-    res = gitfacts.read(root, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", target, tip,
-                        check=False)
-    fields = [f for f in res.stdout.split("\0") if f]
+    res = gitfacts.read(root, *gitfacts.QUOTED, "merge-tree", "--write-tree", "--name-only", "--no-messages",
+                        target, tip, check=False)
+    fields = [f for f in res.stdout.split("\n") if f]
     if res.returncode not in (0, 1) or not fields:
         raise PeError(f"git merge-tree failed: {(res.stderr.strip() or 'no output').splitlines()[-1]}")
-    conflicts = [p for p in fields[1:] if p not in BOOKKEEPING]
+    conflicts = [p for p in map(gitfacts.unquote, fields[1:]) if p not in BOOKKEEPING]
     if res.returncode == 1 and conflicts:
         raise Conflict(f"conflicts in {', '.join(sorted(set(conflicts)))}: nothing was changed")
     return _without_bookkeeping(root, fields[0], target)
@@ -109,8 +111,7 @@ def _rebase(layout: Layout, target: str, tip: str, name: str) -> str:
                 else:
                     git.git(work, "rm", "--cached", "--quiet", "--force", "--ignore-unmatch", "--", path)
                     (work / path).unlink(missing_ok=True)
-            unmerged = gitfacts.read(work, "diff", "--name-only", "-z", "--diff-filter=U").stdout.split("\0")
-            unmerged = [p for p in unmerged if p]
+            unmerged = gitfacts.names(work, "diff", "--name-only", "--diff-filter=U")
             if res.returncode != 0 and unmerged:
                 raise Conflict(f"conflicts replaying {c[:12]} in {', '.join(unmerged)}: nothing was changed")
             if res.returncode != 0 and "CONFLICT" not in res.stdout + res.stderr:
@@ -139,8 +140,7 @@ def checkout_of(root: Path, branch: str) -> Path | None:
 
 def dirty_tracked(checkout: Path) -> list[str]:
     """Tracked changes (staged or not); untracked files do not block a fast-forward unless in the way."""
-    raw = gitfacts.read(checkout, "status", "--porcelain=v1", "-z", "--untracked-files=no").stdout
-    return [e[3:] for e in raw.split("\0") if len(e) > 3]
+    return [path for _, path in gitfacts.uncommitted(checkout, untracked="no")]
 
 
 def adopt(layout: Layout, *, branch: str, into: str, mode: str, message: str,
@@ -216,7 +216,7 @@ def _target(layout: Layout, into: str | None, base: str | None) -> str:
     return target
 
 
-def _refusals(layout: Layout, feature: str, tree: str) -> tuple[list[str], str, str | None]:
+def _refusals(layout: Layout, feature: str, tree: str, tip: str) -> tuple[list[str], str, str | None]:
     """Reasons to refuse without --force; the tree's strategy and agent as recorded."""
     problems: list[str] = []
     strategy, agent = "?", None
@@ -232,11 +232,18 @@ def _refusals(layout: Layout, feature: str, tree: str) -> tuple[list[str], str, 
                 problems.append(f"it is not done (state: {st.state}{': ' + st.detail if st.detail else ''})")
     evidence = read_json(layout.evidence(feature)) or {}
     for ev in evidence.get("trees", []):
-        if isinstance(ev, dict) and ev.get("tree") == tree and ev.get("state") == "done" and not ev.get("eligible"):
+        if not isinstance(ev, dict) or ev.get("tree") != tree:
+            continue
+        if ev.get("state") == "done" and not ev.get("eligible"):
             problems.append("it failed its checks in the last pe compare: " + "; ".join(ev.get("why_not", [])))
+        judged = ev.get("head")
+        # compare judged one commit (its checks ran on a checkout of it): anything else is unjudged.
+        if isinstance(judged, str) and judged and judged != tip:
+            problems.append(f"its branch moved since the last pe compare judged it (judged {judged[:12]}, "
+                            f"now {tip[:12]}): run pe compare --feature={feature} again")
     tree_dir = layout.trees / tree
     if (tree_dir / ".git").exists():
-        dirty = [p for code, p in gitfacts.status_entries(tree_dir) if code != "!!"]
+        dirty = [p for code, p in gitfacts.uncommitted(tree_dir) if code != "!!"]
         if dirty:
             problems.append(f"trees/{tree} has {len(dirty)} uncommitted entries, which would not be adopted")
     return problems, strategy, agent
@@ -251,7 +258,7 @@ def check(layout: Layout, feature: str, tree: str, *, into: str | None, force: b
     tip = gitfacts.branch_tip(layout.root, tree)
     if tip is None:
         raise PeError(f"--tree={tree}: no branch {tree} (cleaned up already? its bundle is in reports/{feature}/)")
-    problems, strategy, agent = _refusals(layout, feature, tree)
+    problems, strategy, agent = _refusals(layout, feature, tree, tip)
     if problems and not force:
         raise PeError(f"refusing to adopt {tree}: " + "; ".join(problems) + " (pass --force to adopt it anyway)")
     return Request(feature, tree, target, tip, strategy, agent, forced=bool(problems))

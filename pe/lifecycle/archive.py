@@ -1,7 +1,7 @@
 """Archive a tree before cleanup removes it: reports/<feature>/<tree>/ (a later round: <tree>.<round>/).
 
 What goes in: RESULTS.md, PROGRESS.md, the agent's and setup's logs, the run
-record, stamps, prompt and check logs, and the branch as a git bundle that is
+record, stamps, prompt, check logs and JUnit reports, and the branch as a git bundle that is
 verified (`git bundle verify`) before anything is removed, so an unmerged
 implementation can always be restored; every git repository nested in the tree
 (pe/lifecycle/nested.py). With --force, uncommitted changes go in as a patch,
@@ -109,6 +109,8 @@ def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty
     checks = layout.checks(tree)
     if checks.is_dir():
         p.files += [(f, f"checks/{f.name}") for f in sorted(checks.glob("*.log"))]
+        # Each check's JUnit report (its report dir, {report_dir}): which tests failed, by name.
+        p.files += [(f, f"checks/{f.parent.name}/{f.name}") for f in sorted(checks.glob("*/*.xml")) if f.is_file()]
     if tip is not None:
         p.branch, p.tip = tree, tip
         base = stamps.tree_base(layout, tree)
