@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (data: each candidate is one module, kept on the lines it is written in)
 """The candidate sets of bench/bench_selection.py: small tasks, each with four implementations.
 
 Every set has a plan, a stub, one weak acceptance test (the project's own test, which every
