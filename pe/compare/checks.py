@@ -200,7 +200,8 @@ def reporting(progress: Progress) -> Iterator[None]:
         _listeners.remove(progress)
 
 
-def _tell(event: str, name: str, result: CheckResult | None = None) -> None:
+def tell(event: str, name: str, result: CheckResult | None = None) -> None:
+    """Tell the listeners a check started or ended (also one that could not run at all)."""
     for listener in list(_listeners):
         listener(event, name, result)
 
@@ -266,7 +267,7 @@ def run_check(layout: Layout, feature: Feature, tree: TreeSpec, spec: CheckSpec,
         # report directory the one writable place outside the tree.
         run = sandbox.wrap(cmd, confined.for_tree(layout, tree_dir, tree.sandbox, full_env, [report_dir]))
     name = f"{spec.name}:{tree.name}"
-    _tell("start", name)
+    tell("start", name)
     ran = _run_logged(cmd, run, cwd=tree_dir, env=full_env, log=log, timeout=spec.timeout_s)
     status, out = ran.status, ran.tail
     counts: Counts | None = None
@@ -275,6 +276,11 @@ def run_check(layout: Layout, feature: Feature, tree: TreeSpec, spec: CheckSpec,
     for xml in reports:
         counts, failed = read_junit(xml)
         if counts:
+            if report_dir not in xml.parents:
+                # A `junit:` path inside the checkout goes with it: keep the report beside the log
+                # (cleanup archives the report dir).
+                with contextlib.suppress(OSError):
+                    shutil.copyfile(xml, report_dir / xml.name)
             break
     if counts is None:
         counts, failed = parse_summary(out), failed_in_output(out)
@@ -295,5 +301,5 @@ def run_check(layout: Layout, feature: Feature, tree: TreeSpec, spec: CheckSpec,
         counts=counts, metric=metric, unit=spec.unit, higher_is_better=spec.higher_is_better,
         log=str(log.relative_to(layout.root)), summary=lines[-1] if lines else "", failed_tests=tuple(failed),
     )
-    _tell("end", name, result)
+    tell("end", name, result)
     return result

@@ -128,6 +128,7 @@ def _not_run(layout: Layout, tree: str, specs: list[CheckSpec], why: str) -> lis
         write_atomic(log, f"(not run: {why})\n")
         out.append(CheckResult(spec.name, spec.kind, "error", None, 0.0, None, None, spec.unit,
                                spec.higher_is_better, str(log.relative_to(layout.root)), why))
+        checks.tell("end", f"{spec.name}:{tree}", out[-1])
     return out
 
 

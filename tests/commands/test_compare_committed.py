@@ -96,3 +96,28 @@ def test_a_killed_compares_checkout_is_removed_by_the_next(tmp_path: Path) -> No
     rc, _, err = pe(root, "compare", "--feature=calc")
     assert rc == 0, err
     assert not stale.exists() and "judged" not in git(root, "worktree", "list")
+
+
+# What a check sees of its interpreter: `python` is the .venv's, linked in from the tree.
+WHICH_PYTHON = ["python", "-c", "import os, sys; print('prefix', sys.prefix); print('cwd', os.getcwd()); "
+                "print('env', os.environ['PE_ENV_FILE'])"]
+
+
+def test_the_checkout_gets_the_trees_install_output_and_env_file(tmp_path: Path) -> None:
+    from tests.support.cycle import PROJECT
+
+    # A requirements.txt that installs nothing: setup makes the tree's .venv without the network.
+    root = make_repo(tmp_path, {**PROJECT, "requirements.txt": "# nothing to install\n"})
+    write_cycle_manifest(root, count=1, checks={"which": WHICH_PYTHON}, setup={"install": "auto"})
+    assert pe(root, "execute", "--feature=calc")[0] == 0
+    venv = root / "trees/calc-1/.venv"
+    assert (venv / "bin/python").exists()
+    rc, _, err = pe(root, "compare", "--feature=calc")
+    assert rc == 0, err
+    out = (root / ".pe/checks/calc-1/which.log").read_text()
+    judged = root / ".pe/judged/calc-1"
+    assert f"prefix {judged}/.venv" in out and f"cwd {judged}" in out and f"env {judged}/.pe.env" in out
+    checkout = trees(root)["calc-1"]["checkout"]
+    assert checkout["linked"] == [".venv"] and checkout["seconds"] < 30
+    assert (venv / "bin/python").exists()  # removing the checkout left the tree's install alone
+    assert not judged.exists()

@@ -19,6 +19,7 @@ from tests.support.cycle import CHECKS, make_repo, write_cycle_manifest
 # A check that writes a JUnit report whose counts read "1.0" (some runners format them as floats).
 FLOAT_JUNIT = """import sys
 from pathlib import Path
+Path(sys.argv[1]).mkdir(exist_ok=True)
 Path(sys.argv[1], "junit.xml").write_text(
     '<testsuites><testsuite name="s" tests="2.0" failures="1.0" errors="0.0" skipped="0">'
     '<testcase classname="suite.Case" name="test_a"/>'
@@ -91,6 +92,15 @@ def test_junit_counts_written_as_floats(junit_pair: Path) -> None:
     junit = evidence(root)["calc-1"]["checks"][0]
     assert junit["status"] == "failed" and (junit["counts"]["total"], junit["counts"]["failed"]) == (2, 1)
     assert junit["failed_tests"] == ["suite.Case.test_b"]
+
+
+def test_a_junit_report_the_check_wrote_in_its_checkout_is_kept(junit_pair: Path, tmp_path: Path) -> None:
+    root = junit_pair
+    write_cycle_manifest(root, count=2, checks={"junit": {
+        "command": ["python", str(tmp_path / "junit.py"), "{tree}/out"], "junit": "out/junit.xml"}})
+    assert pe(root, "compare", "--feature=calc")[0] == 1
+    assert evidence(root)["calc-1"]["checks"][0]["failed_tests"] == ["suite.Case.test_b"]
+    assert "test_b" in (root / ".pe/checks/calc-1/junit/junit.xml").read_text()  # what cleanup archives
 
 
 def test_a_file_name_that_is_not_utf8_in_a_tree(junit_pair: Path) -> None:
