@@ -81,8 +81,20 @@ def _same_round(found: dict[str, Any], now: Round, tip: str | None) -> bool:
     return tip is not None and found.get("tip") == tip
 
 
+def _torn(name: str) -> bool:
+    """A temp file of an atomic write (fsutil.write_atomic) that a kill cut off: never anyone's archive."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
 def _empty(d: Path) -> bool:
-    return d.is_dir() and not any(d.iterdir())
+    """Holds no archive: nothing, or only what a cleanup killed while claiming it left (a torn round.json)."""
+    return d.is_dir() and all(_torn(p.name) and p.is_file() for p in d.iterdir())
+
+
+def _clear_torn(d: Path) -> None:
+    for p in d.iterdir() if d.is_dir() else []:
+        if _torn(p.name) and p.is_file():
+            p.unlink(missing_ok=True)
 
 
 def archives(layout: Layout, feature: str, tree: str) -> list[Path]:
@@ -113,6 +125,7 @@ def choose(layout: Layout, feature: str, tree: str, tip: str | None) -> tuple[Pa
             return d, Round(str(found.get("round") or now.id), now.created_at, now.base_sha, now.key)
     first = layout.archive(feature, tree)
     if not first.exists() or _empty(first):
+        _clear_torn(first)
         return first, now
     n, round_id = 1, now.id
     while (layout.archive(feature, tree, round_id).exists() and not _empty(layout.archive(feature, tree, round_id))):

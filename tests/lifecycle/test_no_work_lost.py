@@ -193,3 +193,18 @@ def test_a_branch_an_earlier_pe_made_is_deleted_one_put_in_its_place_is_not(
     assert git(root, "branch", "--list", "calc-1") == ""
     assert git(root, "rev-parse", "calc-2") == theirs
     assert "pe did not create it" in out
+
+
+def test_a_cleanup_killed_while_claiming_its_archive_finishes_it_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill -9 inside the first write of round.json leaves its temp file alone in the directory:
+    that holds no archive, and the next cleanup archives there, not in a second round's directory."""
+    root = executed(tmp_path, monkeypatch, count=1)
+    first = root / "reports/calc/calc-1"
+    first.mkdir(parents=True)
+    (first / ".round.json.x1y2z3.tmp").write_text('{"round": "')
+    rc, out, err = pe(root, "cleanup", "--feature=calc")
+    assert rc == 0, out + err
+    assert (first / "calc-1.bundle").exists()
+    assert [d.name for d in (root / "reports/calc").iterdir() if d.is_dir()] == ["calc-1"]
+    assert not list(first.glob(".*.tmp"))
