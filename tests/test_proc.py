@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from pe import proc
@@ -56,3 +58,24 @@ def test_spawn_logged_kills_an_agent_that_goes_quiet(tmp_path: Path) -> None:
                                   last_activity=lambda: 0.0)
     assert ended.timed_out and ended.idle_s is not None and ended.idle_s >= 1
     assert "without output or file changes" in ended.describe()
+
+
+def test_a_supervisor_met_after_a_detach_lives_and_after_a_stop_is_told_to_stop() -> None:
+    """pe wait's workers re-attach to supervisors; one that does so after the signal must not kill it."""
+    def sleeper() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+
+    detached, stopped = proc._Registry(), proc._Registry()
+    detached.kill_all(grace=0, detach=True)
+    stopped.kill_all(grace=0)
+    a, b = sleeper(), sleeper()
+    try:
+        detached.add(a.pid, supervisor=True)
+        stopped.add(b.pid, supervisor=True)
+        assert b.wait(timeout=10) == -signal.SIGTERM  # told to stop, as a supervisor is on Ctrl-C
+        time.sleep(0.2)
+        assert a.poll() is None  # a detach leaves supervisors running
+    finally:
+        for p in (a, b):
+            p.kill()
+            p.wait()

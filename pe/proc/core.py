@@ -49,8 +49,13 @@ class _Registry:
             if not self.stopping:
                 self._groups[pgid] = supervisor
                 return
-        # Started by another thread after SIGINT/SIGTERM's kill_all looked: it must not live on.
-        _signal_group(pgid, signal.SIGKILL)
+            detaching = self.detaching
+        # Started (or re-attached to) by another thread after kill_all looked: it must not live on,
+        # except a supervisor on a detach; a supervisor on a stop is told to stop its agent.
+        if not supervisor:
+            _signal_group(pgid, signal.SIGKILL)
+        elif not detaching:
+            _signal_group(pgid, signal.SIGTERM)
 
     def discard(self, pgid: int) -> None:
         with self._lock:
