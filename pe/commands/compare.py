@@ -23,13 +23,14 @@ DESCRIPTION = """\
 For every finished tree: checks out its branch's tip commit (what pe adopt
 takes) into .pe/judged/<tree>/, set up like a fresh tree, and runs the
 manifest's checks (test, lint, build, bench...) there, with the tree's env and
-port and each check's time limit, one line per check as it starts and ends;
-reads test counts and the failing tests' names (JUnit XML, else pytest/unittest
-output), measures the diff and new
-dependencies against the tree's base, and reads the agent's time, turns, tokens
-and cost and RESULTS.md. Writes reports/<feature>/IMPLEMENTATION_COMPARISON.md
-(Summary, per approach Pros and Cons, Performance considerations,
-Recommendation, the metrics table and the scoring rule) and evidence.json.
+port and each check's time limit, one line per check as it starts and ends.
+Reads test counts and the failing tests' names (JUnit XML, else pytest's or
+unittest's output), measures the diff and new dependencies against the tree's
+base, and reads the agent's time, turns, tokens and cost and RESULTS.md.
+Writes reports/<feature>/IMPLEMENTATION_COMPARISON.md (Summary, per approach
+Pros and Cons, Performance considerations, Recommendation, the metrics table
+and the scoring rule) and evidence.json, which records the judged commit as
+each tree's `head` (pe adopt refuses a tree whose branch has moved since).
 A tree that fails a check is never recommended; the report says why.
 Takes the repository lock (--wait to wait for another pe command): checks a
 killed compare left running are stopped by the next command that takes it.

@@ -84,6 +84,7 @@ def prepare(layout: Layout, feature: Feature, tree: TreeSpec, commit: str) -> Ju
         remove(layout, work, feature.setup.env_file)  # a killed compare's: under the repository lock, nobody else's
     work.parent.mkdir(parents=True, exist_ok=True)
     with git.mutation_lock(layout.git_lock_file):
+        git.prune(layout.root)  # an entry whose directory went (a killed compare's, removed by hand) blocks the add
         git.add_detached_worktree(layout.root, work, commit)
     git.checkout_tree(work)  # outside the lock: trees check out side by side
     cfg = feature.setup

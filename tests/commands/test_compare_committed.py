@@ -4,6 +4,7 @@ tree whose branch moved since (issue 13)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from tests.support import git, pe
@@ -93,8 +94,12 @@ def test_a_killed_compares_checkout_is_removed_by_the_next(tmp_path: Path) -> No
     stale.parent.mkdir(parents=True)
     git(root, "worktree", "add", "--quiet", "--detach", str(stale), "main")
     (stale / "leftover.txt").write_text("from a killed compare\n")
+    gone = root / ".pe/judged/calc-2"  # registered with git, its directory deleted by hand
+    git(root, "worktree", "add", "--quiet", "--detach", str(gone), "main")
+    shutil.rmtree(gone)
     rc, _, err = pe(root, "compare", "--feature=calc")
     assert rc == 0, err
+    assert all(t["eligible"] for t in trees(root).values())
     assert not stale.exists() and "judged" not in git(root, "worktree", "list")
 
 
