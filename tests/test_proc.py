@@ -79,3 +79,11 @@ def test_a_supervisor_met_after_a_detach_lives_and_after_a_stop_is_told_to_stop(
         for p in (a, b):
             p.kill()
             p.wait()
+
+
+def test_output_that_is_not_utf8_is_read_not_raised(tmp_path: Path) -> None:
+    """git lists a Latin-1 file name as its raw bytes: pe must read it, and name the same file again."""
+    name = os.fsdecode(b"caf\xe9.txt")
+    (tmp_path / name).write_text("x")
+    out = proc.run(["ls", "--", str(tmp_path)]).stdout
+    assert name in out.splitlines() and (tmp_path / out.splitlines()[0]).exists()

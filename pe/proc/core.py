@@ -259,6 +259,9 @@ def run(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A file name that is not UTF-8 (Latin-1, in a tree or the base) must not make a git listing
+        # raise: its bytes survive as surrogates, and os.fsencode turns them back into the name.
+        errors="surrogateescape",
         start_new_session=True,
     )
     if not finish_on_interrupt:

@@ -142,7 +142,8 @@ def test_what_compare_checks_leave_is_not_work(tmp_path: Path, monkeypatch: pyte
     assert pe(root, "execute", "--feature=calc")[0] == 0
     (root / "trees/calc-1/mine.txt").write_text("the user's own file\n")
     assert pe(root, "compare", "--feature=calc")[0] == 0
-    assert (root / "trees/calc-1/lint-report.txt").exists()
+    # Checks run in a clean checkout of the branch tip (.pe/judged/), not in the tree.
+    assert not (root / "trees/calc-1/lint-report.txt").exists()
     rc, _, err = pe(root, "cleanup", "--feature=calc")
     assert rc == 3 and "mine.txt" in err and "lint-report.txt" not in err
     (root / "trees/calc-1/mine.txt").unlink()

@@ -240,3 +240,14 @@ def test_an_agent_that_deletes_its_supervisors_lock_is_still_waited_for(repo: Pa
     record = run_record(repo, "feat-1")
     assert record["history"][0]["ended_by"] == "agent", record  # waited for, not taken for lost
     assert "late.txt" in git(repo, "ls-tree", "--name-only", "feat-1"), res.stdout  # committed after its end
+
+
+def test_a_base_with_a_file_name_that_is_not_utf8_runs_and_commits(repo: Path, agent_log: Path) -> None:
+    (repo / os.fsdecode(b"caf\xe9.txt")).write_text("latin-1 name\n")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "a latin-1 file name")
+    write_manifest(repo, count=1)
+    res = pe_run(repo, "execute", "--feature=feat", "--plain", env={"PE_TEST_RUNS": str(agent_log)})
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+    assert run_record(repo, "feat-1")["state"] == "done"
