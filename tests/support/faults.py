@@ -189,9 +189,9 @@ def check_all_done(root: Path, log: Path, names: list[str], fault: AtFault, what
     """After recovery: every tree done exactly once, git clean, no half RESULTS.md counted, nothing running.
 
     Runs are told apart by the tag of the pe command that started them (PE_TEST_TAG, inherited):
-    an agent orphaned by a kill -9 may write its first line after the kill. An agent that ended
-    its attempt (its "end" line) never runs again, unless the fault was a crash that also killed
-    its supervisor before it could record the end: agents run under supervisors that outlive pe.
+    an agent orphaned by a kill -9 may write its first line after the kill. After a kill -9 of pe
+    alone, an agent that ended its attempt (its "end" line) never runs again: agents run under
+    supervisors that outlive pe.
     """
     for tree in names:
         tree_dir = root / "trees" / tree
@@ -199,7 +199,10 @@ def check_all_done(root: Path, log: Path, names: list[str], fault: AtFault, what
         completed = count(log, tree, "end", tag="hit") + count(log, tree, "end", tag="before")
         if tree in fault.agent_done:
             assert again == 0, f"{what}: {tree} was done before the fault, yet its agent ran {again} more time(s)"
-        elif completed and sig != CRASH:
+        elif completed and sig == signal.SIGKILL:
+            # pe alone was killed: the supervisor saw the agent through, so nothing may run it again.
+            # (A deliberate stop, SIGINT/SIGTERM, may land between the agent's last line and its exit:
+            # the supervisor stops it then, as told, and the attempt is the user's, run again.)
             assert again == 0, f"{what}: {tree}'s agent completed its attempt, yet ran {again} more time(s)"
         else:
             assert again <= 1, f"{what}: {tree}'s agent ran {again} time(s) after the fault, expected at most 1"
