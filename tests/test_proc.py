@@ -87,3 +87,23 @@ def test_output_that_is_not_utf8_is_read_not_raised(tmp_path: Path) -> None:
     (tmp_path / name).write_text("x")
     out = proc.run(["ls", "--", str(tmp_path)]).stdout
     assert name in out.splitlines() and (tmp_path / out.splitlines()[0]).exists()
+
+
+def test_a_signal_that_lands_while_pe_registers_a_child_stops_pe_not_hangs_it() -> None:
+    """A SIGTERM met while the main thread is inside the registry (every git call adds and
+    discards its group) ran the handler's kill_all on the lock the main thread held: pe hung
+    forever (a cleanup fault trial, SIGTERM 20 ms in, never exited)."""
+    code = (
+        "import os, signal, sys\n"
+        "from pe import proc\n"
+        "from pe.errors import Interrupted\n"
+        "try:\n"
+        "    with proc.signals_stop_children():\n"
+        "        with proc.REGISTRY._lock:  # as in add() or discard(), between two bytecodes\n"
+        "            os.kill(os.getpid(), signal.SIGTERM)\n"
+        "            for _ in range(10**6): pass\n"
+        "except Interrupted:\n"
+        "    sys.exit(143)\n"
+    )
+    child = subprocess.run([sys.executable, "-c", code], timeout=30, capture_output=True, text=True)
+    assert child.returncode == 143, child.stderr

@@ -39,7 +39,10 @@ class _Registry:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Reentrant: SIGINT/SIGTERM's handler calls kill_all in the main thread, between any two
+        # bytecodes, also while that thread is inside add() or discard() (every git call passes
+        # through them). A plain Lock deadlocked there and pe never exited.
+        self._lock = threading.RLock()
         self._groups: dict[int, bool] = {}  # pgid -> a supervisor's
         self.stopping = False
         self.detaching = False
@@ -264,9 +267,9 @@ def run(
         errors="surrogateescape",
         start_new_session=True,
     )
-    if not finish_on_interrupt:
-        REGISTRY.add(proc.pid)
     try:
+        if not finish_on_interrupt:
+            REGISTRY.add(proc.pid)  # inside the try: a signal landing here still kills the child
         out, err = proc.communicate(stdin_text, timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_group(proc.pid, grace=1, reap=proc.poll)

@@ -110,11 +110,11 @@ def spawn_logged(
     finally:
         if stdin_path is not None:
             stdin.close()  # type: ignore[union-attr]
-    core.REGISTRY.add(proc.pid)
-    run.started(proc.pid)
     timed_out = False
     idle_for: float | None = None
     try:
+        core.REGISTRY.add(proc.pid)  # inside the try: a signal landing here still kills the group
+        run.started(proc.pid)
         if on_start is not None:
             on_start(proc.pid)
         deadline = start + timeout
