@@ -128,7 +128,9 @@ def signals_stop_children(
         detach = signum in detach_on
         if announce:
             doing = "detaching: the agents go on (pe wait picks them up)" if detach else "stopping every agent"
-            with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) cannot take it
+            # OSError: a closed terminal (SIGHUP) cannot take it. RuntimeError: the main thread was
+            # inside a write to stderr ("reentrant call"); the stop matters more than the line.
+            with contextlib.suppress(OSError, RuntimeError):
                 sys.stderr.write(f"\npe: {signal.Signals(signum).name}: {doing}...\n")
         REGISTRY.kill_all(detach=detach)
         raise interruption(signum)
