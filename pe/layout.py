@@ -144,6 +144,12 @@ class Layout:
         """The clean checkout of a tree's branch tip that compare runs its checks in."""
         return self.judged_checkouts() / tree
 
+    def plan_tests(self, feature: str) -> Path:
+        """The scratch checkout of the base where an agent writes tests from the plan alone
+        (pe compare --plan-tests). Under judged_checkouts: a killed compare's goes with the rest.
+        No tree is named so: tree names end in -<number>."""
+        return self.judged_checkouts() / f"{feature}.plan"
+
     def baseline(self, feature: str) -> Path:
         """The base commit's exported copy, for `setup.baseline` (its result: baseline_result)."""
         return self.state / "baseline" / feature
