@@ -2,8 +2,10 @@
 
 The judge is any agent preset, run like a tree's agent (own process group,
 time limit, log) in .pe/judge/<feature>/, where it finds evidence.json and the
-report. It must write JUDGE.md there. Its text goes into its own section of
-the report; the ranking and the recommendation stay those of the printed rule.
+report. It must write JUDGE.md there, and may write JUDGE.json: a score and a
+verdict per tree (pe.compare.verdict reads it as untrusted input). Both go into
+the judge's own section of the report; the ranking and the recommendation stay
+those of the printed rule, which decides what, if anything, the vote counts for.
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pe import agents, sandbox
 from pe.agents import launch
 from pe.agents.base import RunContext
 from pe.compare import report as reports
+from pe.compare import verdict
 from pe.compare.scoring import Comparison
 from pe.config.spec import AgentSpec, Feature, TreeSpec
 from pe.config.strategies import Strategy
 from pe.errors import PeError
-from pe.fsutil import write_atomic
+from pe.fsutil import read_regular, write_atomic
 from pe.layout import Layout
 from pe.sandbox import tree as confined
 
@@ -45,8 +49,29 @@ A tree whose checks failed must not be recommended without saying so plainly.
 
 Write `{judge_file}` in this directory: at most 400 words, Markdown, no top-level heading.
 Say which tree you would adopt and why, citing the evidence; say where you disagree
-with pe's ranking, if you do. Change nothing else. Exit with status 0 when done.
+with pe's ranking, if you do.
+
+Also write `{verdict_file}` in this directory, one entry for each of the trees {tree_names}:
+
+```json
+{{"trees": {{"<tree name>": {{"score": 7, "verdict": "acceptable", "reason": "One sentence."}}}}}}
+```
+
+- `score`: a number from 0 (unusable) to 10 (adopt as is);
+- `verdict`: "adopt", "acceptable" or "reject";
+- `reason`: one plain sentence, at most 300 characters.
+
+Change nothing else. Exit with status 0 when done.
 """
+
+
+@dataclass(frozen=True)
+class JudgeOutcome:
+    """What the judge produced: its report section (narrative and vote table) and its vote."""
+
+    section: str
+    verdicts: Mapping[str, verdict.Verdict] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
 
 
 def spec_for(feature: Feature, preset: str, model: str | None) -> AgentSpec:
@@ -60,8 +85,29 @@ def spec_for(feature: Feature, preset: str, model: str | None) -> AgentSpec:
     return AgentSpec(preset, model=model)
 
 
+def choose(feature: Feature, preset: str | None, model: str | None) -> AgentSpec | None:
+    """The judge to run: --judge=PRESET's (spec_for), else the manifest's `judge:`, else none.
+
+    --judge-model applies to either; a --judge naming the manifest judge's preset keeps its settings.
+    """
+    configured = feature.judge
+    if preset is None:
+        if configured is None:
+            return None
+        return dataclasses.replace(configured, model=model or configured.model)
+    if configured is not None and configured.preset == preset:
+        return dataclasses.replace(configured, model=model or configured.model)
+    return spec_for(feature, preset, model)
+
+
 def run(layout: Layout, feature: Feature, spec: AgentSpec, report: Path, c: Comparison) -> str:
-    """Run the judge on the written report and `c`'s verdict; the report section with its narrative, or why none."""
+    """run_outcome's report section alone."""
+    return run_outcome(layout, feature, spec, report, c).section
+
+
+def run_outcome(layout: Layout, feature: Feature, spec: AgentSpec, report: Path, c: Comparison) -> JudgeOutcome:
+    """Run the judge on the written report and `c`'s verdict: the report section with its narrative
+    and vote (or why there is none), and the vote as read."""
     title = f"## Judge's narrative ({spec.preset}{', ' + spec.model if spec.model else ''})"
     note = ("_Written by an agent that read the evidence. It is an opinion: the recommendation above "
             "follows the printed scoring rule._")
@@ -72,7 +118,9 @@ def run(layout: Layout, feature: Feature, spec: AgentSpec, report: Path, c: Comp
     evidence = layout.evidence(feature.name)
     shutil.copy2(evidence, work / evidence.name)
     prompt_file = work / "PROMPT.md"
-    write_atomic(prompt_file, PROMPT.format(judge_file=JUDGE_FILE, **reports.judge_facts(c, layout)))
+    names = [s.tree for s in c.by_index]
+    write_atomic(prompt_file, PROMPT.format(judge_file=JUDGE_FILE, verdict_file=verdict.VERDICT_FILE,
+                                            tree_names=", ".join(names), **reports.judge_facts(c, layout)))
     tree = TreeSpec(feature.name, 0, f"{feature.name}-judge", Strategy("judge", "Judge the implementations."),
                     spec, spec.timeout_s or DEFAULT_TIMEOUT_S)
     log_path = work / "judge.log"
@@ -90,10 +138,17 @@ def run(layout: Layout, feature: Feature, spec: AgentSpec, report: Path, c: Comp
     ended, outcome = launch.run_once(preset, ctx, timeout=tree.timeout_s, confine=confine)
     rel_log = log_path.relative_to(layout.root)
     if ended.timed_out or not outcome.ok:
+        # A judge that did not finish casts no vote, whatever JUDGE.json it left half-written.
         why = ended.describe() if ended.timed_out else (outcome.reason or ended.describe())
-        return f"{title}\n\n_The judge did not finish ({why}); its log: {rel_log}._\n"
-    try:
-        text = (work / JUDGE_FILE).read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return f"{title}\n\n_The judge exited without writing {JUDGE_FILE}; its log: {rel_log}._\n"
-    return f"{title}\n\n{note}\n\n{text}\n"
+        return JudgeOutcome(f"{title}\n\n_The judge did not finish ({why}); its log: {rel_log}._\n",
+                            problems=(f"the judge did not finish ({why})",))
+    found, problems = verdict.read(work / verdict.VERDICT_FILE, names)
+    table = "\n".join(verdict.render(found, problems, names))
+    # Never through a link: the judge can write a symlink to any file it can read (in a sandbox too).
+    raw = read_regular(work / JUDGE_FILE)
+    if raw is None:
+        section = f"{title}\n\n_The judge exited without writing {JUDGE_FILE}; its log: {rel_log}._\n"
+    else:
+        text = raw.decode("utf-8", errors="replace").strip()
+        section = f"{title}\n\n{note}\n\n{text}\n"
+    return JudgeOutcome(f"{section}\n{table}", found, tuple(problems))

@@ -75,6 +75,19 @@ def _agent(entry: Any, model: str | None) -> AgentSpec | None:
     )
 
 
+def _helper(entry: Any, where: str) -> AgentSpec | None:
+    """`judge:` or `plan_tests:`, an agent like a tree's (the same schema and parser).
+
+    A bare `command` is refused now: a tree's fails when it starts, but these run
+    after the trees' work, and there is no argv to run.
+    """
+    spec = _agent(entry, None)
+    if spec is not None and spec.preset == "command" and not spec.command:
+        raise ManifestError(f"{where}: the command preset needs its argv; expected "
+                            "{preset: command, command: [PROGRAM, ARG...]}")
+    return spec
+
+
 def _sandbox(entry: Any, base: SandboxSpec) -> SandboxSpec:
     """A `sandbox:` value (a mode, or a mapping of some keys) over `base`."""
     if entry is None:
@@ -178,6 +191,9 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
         setup=setup,
         checks=check_config.parse(data.get("checks")),
         sandbox=top_sandbox,
+        judge_weight=float(data.get("judge_weight", 0)),
+        judge=_helper(data.get("judge"), f"{rel}: at judge"),
+        plan_tests=_helper(data.get("plan_tests"), f"{rel}: at plan_tests"),
     )
 
 

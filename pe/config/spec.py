@@ -69,6 +69,9 @@ class Feature:
     checks: tuple[CheckSpec, ...] = ()
     sandbox: SandboxSpec = SandboxSpec()  # the top level's: compare's checks and judge run in it
     source: str = ""  # how errors name it: the file, and the flags that overrode it
+    judge_weight: float = 0.0  # points of the 100 the judge's vote may move (issue 13); 0: a narrative only
+    judge: AgentSpec | None = None  # the judge pe compare runs without --judge
+    plan_tests: AgentSpec | None = None  # the agent that writes acceptance tests from the plan alone
 
     def config_hash(self, tree: TreeSpec) -> str:
         """Hash of what a tree's agent was asked to do: plan, strategy, agent, model.
