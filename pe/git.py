@@ -248,6 +248,31 @@ def checkout_tree(tree: Path) -> None:
     git(tree, "reset", "--hard", "--quiet")
 
 
+def overlay(tree: Path, commit: str, paths: Sequence[str]) -> None:
+    """Write `paths` as they are at `commit` into `tree`'s files and index, byte for byte
+    (cross-testing: another tree's tests over this one's checkout). Literal paths, after `--`:
+    a test file named `:(glob)**` or `-f` is a name, nothing else. No hook runs (post-checkout
+    runs for a file checkout too, and a hook is something an agent can plant)."""
+    git(tree, *NO_HOOKS, "--literal-pathspecs", "checkout", "--quiet", _object_id(commit), "--", *paths)
+
+
+def restore(tree: Path, commit: str) -> None:
+    """Put `tree`'s tracked files and index back to `commit`, overlaid files dropped (untracked
+    files stay: the env file, the carried files and the links to the tree's installs)."""
+    git(tree, *NO_HOOKS, "reset", "--hard", "--quiet", _object_id(commit))
+
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+
+
+def _object_id(commit: str) -> str:
+    """A full object id, or PeError: checkout and reset take no --end-of-options (git 2.39), so
+    what stands where a revision goes must be one that cannot be read as an option."""
+    if not _OBJECT_ID.fullmatch(commit):
+        raise PeError(f"not a full commit id: {commit!r}")
+    return commit
+
+
 def _clear_stale(locks: Sequence[Path], where: Path) -> list[Path]:
     """Remove those of `locks` that a killed git left: nobody holds them open, no git runs in `where`."""
     present = [lock for lock in locks if lock.exists()]

@@ -136,6 +136,11 @@ class Layout:
         """Where compare keeps one tree's check logs and reports."""
         return self.state / "checks" / tree
 
+    def cross_checks(self, tree: str, source: str) -> Path:
+        """Where compare keeps the logs of `source`'s tests run against `tree` (cross-testing).
+        A dot name: no check is named so (check names start with a letter or digit)."""
+        return self.checks(tree) / ".cross" / source
+
     def judged_checkouts(self) -> Path:
         """Where compare checks out the commits it judges (one detached worktree per tree)."""
         return self.state / "judged"

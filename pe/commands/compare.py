@@ -31,6 +31,11 @@ Writes reports/<feature>/IMPLEMENTATION_COMPARISON.md (Summary, per approach
 Pros and Cons, Performance considerations, Recommendation, the metrics table
 and the scoring rule) and evidence.json, which records the judged commit as
 each tree's `head` (pe adopt refuses a tree whose branch has moved since).
+Cross-tests: each tree's new or changed test files (tests/, test_*.py, *.test.ts,
+...) are overlaid onto every other tree's checkout and the test checks run
+again: a matrix of who passes whose tests. Only the tests of trees that pass
+their own checks count; a tree failing tests that most of those trees pass is
+not recommended (the rule is printed in the report).
 A tree that fails a check is never recommended; the report says why.
 Takes the repository lock (--wait to wait for another pe command): checks a
 killed compare left running are stopped by the next command that takes it.
@@ -51,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge-model", metavar="MODEL", help="the judge's model (default: the preset's)")
     parser.add_argument("--json", action="store_true", help="print the evidence and ranking as JSON")
     parser.add_argument("--no-checks", action="store_true", help="skip the checks (diff, agent and RESULTS.md only)")
+    parser.add_argument("--no-cross-tests", action="store_true",
+                        help="do not run each tree's new tests against the other trees")
     parser.add_argument("--jobs", type=int, metavar="N", help="trees checked at the same time (default: CPUs)")
     _common.add_sandbox(parser)
     _common.add_repo(parser)
@@ -103,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     # With --json, stdout is the JSON alone: the progress lines go to stderr.
     progress = Progress(sys.stderr if args.json else sys.stdout)
     with checks.reporting(progress):
-        c, written = report.build(layout, feature, run_checks=not args.no_checks, jobs=args.jobs, judge=judge_fn)
+        c, written = report.build(layout, feature, run_checks=not args.no_checks, jobs=args.jobs, judge=judge_fn,
+                                  cross_tests=not args.no_cross_tests)
     if progress.lines and not args.json:
         print()  # the ranking after the progress lines, set apart
     print(report.json_text(c) if args.json else "\n".join(report.summary_lines(c, written, layout.root)))

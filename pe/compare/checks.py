@@ -248,11 +248,13 @@ def _run_logged(cmd: list[str], run: list[str], *, cwd: Path, env: dict[str, str
 
 
 def run_check(layout: Layout, feature: Feature, tree: TreeSpec, spec: CheckSpec, *,
-              workdir: Path | None = None, env: dict[str, str] | None = None) -> CheckResult:
+              workdir: Path | None = None, env: dict[str, str] | None = None,
+              log_dir: Path | None = None, label: str | None = None) -> CheckResult:
     """Run one check of `tree` in `workdir` (its judged checkout; default the tree itself) with `env`
-    (default the tree's own variables)."""
+    (default the tree's own variables). `log_dir` (default the tree's check_dir) takes its log and
+    report directory, `label` (default "<check>:<tree>") names it in the progress lines."""
     tree_dir = workdir if workdir is not None else layout.tree(tree.name)
-    base = check_dir(layout, tree.name)
+    base = log_dir if log_dir is not None else check_dir(layout, tree.name)
     report_dir = base / spec.name
     shutil.rmtree(report_dir, ignore_errors=True)
     report_dir.mkdir(parents=True)
@@ -266,7 +268,7 @@ def run_check(layout: Layout, feature: Feature, tree: TreeSpec, spec: CheckSpec,
         # A check runs the tree's code, which an agent wrote: in the tree's sandbox, its
         # report directory the one writable place outside the tree.
         run = sandbox.wrap(cmd, confined.for_tree(layout, tree_dir, tree.sandbox, full_env, [report_dir]))
-    name = f"{spec.name}:{tree.name}"
+    name = label or f"{spec.name}:{tree.name}"
     tell("start", name)
     ran = _run_logged(cmd, run, cwd=tree_dir, env=full_env, log=log, timeout=spec.timeout_s)
     status, out = ran.status, ran.tail

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pe import gitfacts, proc, util
-from pe.compare import checkout, checks
+from pe.compare import checkout, checks, crosstest, testfiles
 from pe.compare.checks import CheckResult
 from pe.compare.deps import Deps, new_dependencies
+from pe.compare.testfiles import TestSource
 from pe.config.checks import CheckSpec
 from pe.config.spec import Feature, TreeSpec
 from pe.errors import PeError, one_line
@@ -132,8 +133,39 @@ def _not_run(layout: Layout, tree: str, specs: list[CheckSpec], why: str) -> lis
     return out
 
 
-def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: int | None = None) -> list[TreeEvidence]:
-    """Every tree's evidence, in manifest order, its checks run (unless run_checks is false).
+@dataclass
+class Gathered:
+    """What gather measured: every tree's evidence, in manifest order, and the cross-test matrix
+    (None when no checks ran)."""
+
+    trees: list[TreeEvidence]
+    cross: crosstest.CrossTests | None = None
+
+
+def _credible(ev: TreeEvidence) -> bool:
+    """Its own checks all ran and passed: its tests carry weight, and it is a cross-test target."""
+    return ev.done and bool(ev.checks) and all(c.ok for c in ev.checks)
+
+
+def tree_sources(layout: Layout, found: list[TreeEvidence]) -> list[TestSource]:
+    """Each finished tree's new or changed test files, as a cross-test source."""
+    out = []
+    for ev in found:
+        if not ev.done or ev.head is None or ev.base_sha is None:
+            continue
+        files = testfiles.changed_tests(layout.root, ev.base_sha, ev.head)
+        why = "" if _credible(ev) else "its tree fails its own checks: its tests carry no weight"
+        if len(files) > crosstest.MAX_FILES:
+            cap = crosstest.MAX_FILES
+            why, files = f"{len(files)} test files; the first {cap} are run", files[:cap]
+        out.append(TestSource(ev.tree, ev.head, files, credible=_credible(ev), why=why))
+    return out
+
+
+def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: int | None = None,
+           cross_tests: bool = True) -> Gathered:
+    """Every tree's evidence, in manifest order, its checks run (unless run_checks is false), then
+    the cross-tests (unless cross_tests is false).
 
     The checks of a finished tree run in a clean checkout of the commit recorded as its `head`
     (pe.compare.checkout), the one `pe adopt` would take; its working files are not looked at.
@@ -168,6 +200,8 @@ def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: i
 
     if specs:
         checkout.remove_stale(layout, feature.setup.env_file)
+    cross = None
+    order = {s.name: i for i, s in enumerate(specs)}
     try:
         util.parallel(run_shared, done if specs else [], workers=workers)
         for spec in (s for s in specs if s.exclusive):
@@ -175,10 +209,13 @@ def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: i
                 if tree.name in judged:
                     where = judged[tree.name]
                     ev.checks.append(checks.run_check(layout, feature, tree, spec, workdir=where.dir, env=where.env))
+        for ev in found:
+            ev.checks.sort(key=lambda c: order.get(c.name, 0))
+        if specs and cross_tests:
+            # After every own check: credibility is passing them all, and the bench ran on the commit alone.
+            credible = {ev.tree: judged[ev.tree] for ev in found if _credible(ev) and ev.tree in judged}
+            cross = crosstest.run(layout, feature, credible, tree_sources(layout, found), workers=workers)
     finally:
         for where in judged.values():
             checkout.remove(layout, where.dir, feature.setup.env_file)
-    order = {s.name: i for i, s in enumerate(specs)}
-    for ev in found:
-        ev.checks.sort(key=lambda c: order.get(c.name, 0))
-    return found
+    return Gathered(found, cross)

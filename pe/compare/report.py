@@ -21,7 +21,7 @@ from pe.compare.checks import CheckResult
 from pe.compare.evidence import TreeEvidence, gather, result_section
 from pe.compare.proscons import CLAIMS_TITLE, bullets, check_lines, claims, pros_cons
 from pe.compare.rule import NOISE
-from pe.compare.scoring import Comparison, Scored, rank, within_noise
+from pe.compare.scoring import Comparison, Scored, name_list, rank, within_noise
 from pe.config.spec import Feature
 from pe.fsutil import write_atomic
 from pe.layout import Layout
@@ -99,6 +99,45 @@ def _metrics(c: Comparison) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
+def _cross(c: Comparison) -> list[str]:
+    """The cross-test matrix: whose tests (rows) against whose commit (columns), and what counted."""
+    x = c.cross
+    if x is None:
+        return []
+    out = ["## Cross-tests", ""]
+    if not x.cells:
+        return [*out, f"_Not run: {x.note}._" if x.note else "_Not run._", ""]
+    from tabulate import tabulate  # (as in _metrics)
+
+    rows = []
+    for s in x.sources:
+        a = x.agreement(s)
+        row: list[Any] = [s.name, len(s.files)]
+        for t in x.targets:
+            cell = x.cell(s.name, t)
+            if t == s.name:
+                row.append("(own)")
+            elif cell is None:
+                row.append("-")
+            elif not cell.ran:
+                row.append("not run")
+            else:
+                row.append("pass" if cell.passed else f"FAIL {cell.failures}")
+        row.append("yes" if s.credible and s.files and a.agreed else ("no" if s.credible and s.files else "-"))
+        row.append(s.why)
+        rows.append(row)
+    out += [tabulate(rows, headers=["tests of", "files", *x.targets, "agreed", "note"], tablefmt="github",
+                     disable_numparse=True), ""]
+    out.append("Rows: whose new or changed test files; columns: the commit they ran against, with the test "
+               f"checks ({', '.join(x.checks)}). Logs under .pe/checks/<tree>/.cross/<source>/.")
+    for cell in x.cells:
+        if cell.ran and not cell.passed and cell.failed_tests:
+            out.append(f"- {cell.target} fails {cell.source}'s {name_list(cell.failed_tests, 5)}")
+        elif not cell.ran and cell.why:
+            out.append(f"- {cell.source}'s tests against {cell.target}: {cell.why}")
+    return [*out, ""]
+
+
 def _summary(c: Comparison) -> str:
     best = c.recommended
     lines = [f"{len(c.trees)} trees of `{c.feature}`; {len(c.finished)} finished."]
@@ -111,7 +150,7 @@ def _summary(c: Comparison) -> str:
         lines.append("**No tree is recommended**: none finished with every check passing.")
     for s in c.by_index:
         if s.ev.done and not s.eligible:
-            lines.append(f"{s.tree} ({s.strategy}) fails its checks and is not recommended: {'; '.join(s.why_not)}.")
+            lines.append(f"{s.tree} ({s.strategy}) is not recommended: {'; '.join(s.why_not)}.")
         elif not s.ev.done:
             lines.append(f"{s.tree} ({s.strategy}) did not finish ({s.ev.state}).")
     return " ".join(lines)
@@ -157,7 +196,8 @@ def render_markdown(c: Comparison, judge: str | None = None) -> str:
            f"{', '.join(c.check_names) or 'none configured (add checks: to the manifest)'}._", "",
            "## Summary", "", _summary(c), "", "## Metrics", "", _metrics(c), "",
            "Lines and files exclude RESULTS.md and PROGRESS.md. Check cells: result, test counts, then the "
-           "metric or duration. Raw evidence: evidence.json; check logs under .pe/checks/.", "", "## Approaches", ""]
+           "metric or duration. Raw evidence: evidence.json; check logs under .pe/checks/.", "", *_cross(c),
+           "## Approaches", ""]
     for s in c.by_index:
         out += [f"### {s.tree} ({s.strategy})", ""]
         summary = result_section(s.ev, "Approach Summary")
@@ -215,7 +255,8 @@ def _evidence(c: Comparison) -> dict[str, Any]:
     return {"feature": c.feature, "generated_at": c.generated_at, "rule": c.rule,
             "recommended": c.recommended.tree if c.recommended else None, "tie_break": c.tie_break,
             "ranking": [s.tree for s in c.trees],
-            "trees": [tree_json(s) for s in c.by_index]}
+            "trees": [tree_json(s) for s in c.by_index],
+            "cross_tests": c.cross.to_json() if c.cross is not None else None}
 
 
 def json_text(c: Comparison) -> str:
@@ -255,9 +296,10 @@ def judge_facts(c: Comparison, layout: Layout) -> dict[str, str]:
 
 
 def build(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: int | None = None,
-          judge: Judge | None = None) -> tuple[Comparison, Path]:
+          judge: Judge | None = None, cross_tests: bool = True) -> tuple[Comparison, Path]:
     """gather -> rank -> evidence.json and the report; the verdict and the report's path."""
-    c = rank(feature, gather(layout, feature, run_checks=run_checks, jobs=jobs))
+    got = gather(layout, feature, run_checks=run_checks, jobs=jobs, cross_tests=cross_tests)
+    c = rank(feature, got.trees, cross=got.cross)
     write_atomic(layout.evidence(feature.name), json_text(c) + "\n")
     report = layout.reports(feature.name) / REPORT
     write_atomic(report, render_markdown(c))

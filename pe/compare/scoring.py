@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from pe.compare.checks import CheckResult
+from pe.compare.crosstest import CrossTests
 from pe.compare.evidence import TreeEvidence
 from pe.compare.rule import AGENT_TIME_NOISE_S, NOISE, SCORING_RULE, TEST_FAILURE_COST, WEIGHTS
 from pe.config.spec import Feature
@@ -57,6 +58,7 @@ class Comparison:
     bench: BenchFigures
     bench_pool: frozenset[str]  # the trees every relative part (bench, size, cost) takes its best from
     rule: str = SCORING_RULE
+    cross: CrossTests | None = None  # the cross-test matrix; None when no checks ran
     # When the recommended tree's score equals the runner-up's: which tie-break decided, in words.
     tie_break: str | None = None
 
@@ -149,7 +151,8 @@ def _bench_figures(found: Sequence[TreeEvidence], pool: Sequence[TreeEvidence]) 
     return out
 
 
-def _parts(ev: TreeEvidence, done: Sequence[TreeEvidence], pool: Sequence[TreeEvidence]) -> dict[str, float]:
+def _parts(ev: TreeEvidence, done: Sequence[TreeEvidence], pool: Sequence[TreeEvidence],
+           peer_failures: int = 0) -> dict[str, float]:
     """A finished tree's score by SCORING_RULE, part by part (unrounded)."""
     bench_names = sorted({c.name for o in done for c in o.checks if c.kind == "bench"})
     lines = [o.stat.lines for o in pool if o.stat is not None]
@@ -159,7 +162,7 @@ def _parts(ev: TreeEvidence, done: Sequence[TreeEvidence], pool: Sequence[TreeEv
     p: dict[str, float] = {}
     p["checks"] = WEIGHTS["checks"] * (sum(c.ok for c in ev.checks) / len(ev.checks) if ev.checks else 1.0)
     # Only failures count: a share of passed tests would pay for every test a tree adds.
-    p["tests"] = max(0.0, WEIGHTS["tests"] - TEST_FAILURE_COST * failures(ev))
+    p["tests"] = max(0.0, WEIGHTS["tests"] - TEST_FAILURE_COST * (failures(ev) + peer_failures))
     ratios = []
     for name in bench_names:
         c = ev.check(name)
@@ -198,15 +201,16 @@ def _tie_break(first: Scored, second: Scored) -> str | None:
     return f"{first.tree} and {second.tree} tie on score ({first.score:.1f}); {first.tree} ranks first by {why}"
 
 
-def rank(feature: Feature, found: Sequence[TreeEvidence], *, generated_at: str | None = None) -> Comparison:
+def rank(feature: Feature, found: Sequence[TreeEvidence], *, cross: CrossTests | None = None,
+         generated_at: str | None = None) -> Comparison:
     """Score every finished tree by SCORING_RULE; the verdict. The evidence is only read."""
     done = [ev for ev in found if ev.done]
-    why_not = {ev.tree: _why_not(ev) for ev in found}
+    why_not = {ev.tree: _why_not(ev) + (cross.against(ev.tree) if cross else ()) for ev in found}
     eligible = {t: not why for t, why in why_not.items()}
     pool = bench_pool(found, eligible)
     scores: dict[str, tuple[float | None, dict[str, float]]] = {ev.tree: (None, {}) for ev in found}
     for ev in done:
-        p = _parts(ev, done, pool)
+        p = _parts(ev, done, pool, cross.failures(ev.tree) if cross else 0)
         # Parts are rounded for display, the score from the unrounded parts.
         scores[ev.tree] = (round(sum(p.values()), 1), {k: round(v, 2) for k, v in p.items()})
     # Read-only views: the verdict is a value, no renderer can adjust it for the next one.
@@ -232,4 +236,5 @@ def rank(feature: Feature, found: Sequence[TreeEvidence], *, generated_at: str |
         check_names=tuple(dict.fromkeys(c.name for ev in by_index for c in ev.checks)),
         bench=MappingProxyType({k: MappingProxyType(v) for k, v in _bench_figures(by_index, pool).items()}),
         bench_pool=frozenset(ev.tree for ev in pool),
+        cross=cross,
     )

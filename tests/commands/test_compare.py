@@ -51,7 +51,7 @@ def test_the_report_says_which_fails_which_is_slow_which_adds_a_dependency(three
         assert f"\n## {title}\n" in report
     summary = section(report, "Summary")
     assert "Recommended: **calc-3**" in summary
-    assert "calc-1 (simple) fails its checks and is not recommended" in summary
+    assert "calc-1 (simple) is not recommended: check test" in summary
 
     approaches = section(report, "Approaches")
     one = approaches[approaches.index("### calc-1"):approaches.index("### calc-2")]
