@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pe import agents, sandbox
@@ -22,6 +21,7 @@ from pe.agents.base import RunContext
 from pe.compare import report as reports
 from pe.compare import verdict
 from pe.compare.scoring import Comparison
+from pe.compare.verdict import JudgeOutcome
 from pe.config.spec import AgentSpec, Feature, TreeSpec
 from pe.config.strategies import Strategy
 from pe.errors import PeError
@@ -63,15 +63,6 @@ Also write `{verdict_file}` in this directory, one entry for each of the trees {
 
 Change nothing else. Exit with status 0 when done.
 """
-
-
-@dataclass(frozen=True)
-class JudgeOutcome:
-    """What the judge produced: its report section (narrative and vote table) and its vote."""
-
-    section: str
-    verdicts: Mapping[str, verdict.Verdict] = field(default_factory=dict)
-    problems: tuple[str, ...] = ()
 
 
 def spec_for(feature: Feature, preset: str, model: str | None) -> AgentSpec:

@@ -16,7 +16,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,17 @@ class Verdict:
     score: float  # 0..SCORE_MAX
     verdict: str  # one of VERDICTS
     reason: str  # one line of plain text, at most REASON_MAX characters
+
+
+@dataclass(frozen=True)
+class JudgeOutcome:
+    """What pe.compare.judge.run_outcome produced: the judge's report section (narrative and vote
+    table) and its vote. Here, not in judge.py, so that the report and the scoring can name it
+    without importing the judge (which imports the report)."""
+
+    section: str
+    verdicts: Mapping[str, Verdict] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
 
 
 def clean(text: str, limit: int = REASON_MAX) -> str:
