@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pe.commands import _common
-from pe.compare import checks, judge, report
+from pe.compare import checks, judge, plantests, report
 from pe.compare.checks import CheckResult
 from pe.compare.scoring import Comparison
 from pe.config import manifest
@@ -35,7 +35,9 @@ Cross-tests: each tree's new or changed test files (tests/, test_*.py, *.test.ts
 ...) are overlaid onto every other tree's checkout and the test checks run
 again: a matrix of who passes whose tests. Only the tests of trees that pass
 their own checks count; a tree failing tests that most of those trees pass is
-not recommended (the rule is printed in the report).
+not recommended (the rule is printed in the report). With --plan-tests, an
+agent that sees only the plan and the base first writes acceptance tests,
+which run against every tree the same way.
 A tree that fails a check is never recommended; the report says why.
 Takes the repository lock (--wait to wait for another pe command): checks a
 killed compare left running are stopped by the next command that takes it.
@@ -46,6 +48,7 @@ examples:
   pe compare --feature=auth-system
   pe compare --feature=auth-system --judge=claude   # plus an agent's narrative
   pe compare --feature=auth-system --json
+  pe compare --feature=auth-system --plan-tests=claude   # plus tests written from the plan alone
 """
 
 
@@ -56,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge-model", metavar="MODEL", help="the judge's model (default: the preset's)")
     parser.add_argument("--json", action="store_true", help="print the evidence and ranking as JSON")
     parser.add_argument("--no-checks", action="store_true", help="skip the checks (diff, agent and RESULTS.md only)")
+    parser.add_argument("--plan-tests", metavar="PRESET",
+                        help="first have this agent preset write acceptance tests from the plan alone, "
+                             "then run them against every tree (default: the manifest's plan_tests:)")
     parser.add_argument("--no-cross-tests", action="store_true",
                         help="do not run each tree's new tests against the other trees")
     parser.add_argument("--jobs", type=int, metavar="N", help="trees checked at the same time (default: CPUs)")
@@ -105,13 +111,16 @@ def run(args: argparse.Namespace) -> int:
     # compare writes reports, check logs and stamps, and runs checks for minutes: one mutating
     # command at a time, and, holding the lock, every check it starts carries PE_OWNER (pe/proc
     # claim), which is how the next pe stops the checks of a compare that was killed.
+    plan_spec = plantests.choose(feature, args.plan_tests)  # bad preset: error before any work
+    _common.require(plan_spec is None or not args.no_cross_tests,
+                    "--plan-tests: its tests run with the cross-tests, which --no-cross-tests turns off")
     _common.lock(layout, args)
     compare_step.clear_torn_writes(layout, feature.name)
     # With --json, stdout is the JSON alone: the progress lines go to stderr.
     progress = Progress(sys.stderr if args.json else sys.stdout)
     with checks.reporting(progress):
         c, written = report.build(layout, feature, run_checks=not args.no_checks, jobs=args.jobs, judge=judge_fn,
-                                  cross_tests=not args.no_cross_tests)
+                                  cross_tests=not args.no_cross_tests, plan_tests=plan_spec)
     if progress.lines and not args.json:
         print()  # the ranking after the progress lines, set apart
     print(report.json_text(c) if args.json else "\n".join(report.summary_lines(c, written, layout.root)))

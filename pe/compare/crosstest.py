@@ -8,7 +8,8 @@ there, same command, same time limit. The result is a matrix: who passes whose t
 
 The rule (printed with the scoring rule, pe.compare.rule.CROSS_RULE): only credible sources count,
 a tree's tests being credible when the tree passes its own checks; a source's tests are agreed when
-more credible trees pass them than fail them, their author counted as passing; a tree that fails
+more credible trees pass them than fail them, their author counted as passing (for tests written
+from the plan, the plan counts as their author); a tree that fails
 agreed tests cannot be recommended, and each failing test of a credible source costs it a point of
 the tests part. Targets are the credible trees only: a tree that fails its own checks is out already.
 """
@@ -78,14 +79,16 @@ class Cell:
 
 @dataclass(frozen=True)
 class Agreement:
-    """Who passes a source's tests, among the credible trees (its author included when a tree)."""
+    """Who passes a source's tests, among the credible trees (a tree's author included)."""
 
     passing: tuple[str, ...]
     failing: tuple[str, ...]
+    # Tests written from the plan have no tree behind them; the plan's vote stands for the author's.
+    plan_vote: bool = False
 
     @property
     def agreed(self) -> bool:
-        return len(self.passing) > len(self.failing)
+        return len(self.passing) + self.plan_vote > len(self.failing)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class CrossTests:
     targets: tuple[str, ...]  # the credible trees, in order
     cells: tuple[Cell, ...]
     note: str = ""  # why nothing ran, when nothing did
+    plan: Mapping[str, Any] | None = None  # how the tests from the plan were written (--plan-tests), if asked
 
     def cell(self, source: str, target: str) -> Cell | None:
         return next((c for c in self.cells if c.source == source and c.target == target), None)
@@ -109,7 +113,7 @@ class CrossTests:
             if c is None or not c.ran:
                 continue
             (passing if c.passed else failing).append(target)
-        return Agreement(tuple(passing), tuple(failing))
+        return Agreement(tuple(passing), tuple(failing), plan_vote=source.name not in self.targets)
 
     def counted(self) -> list[TestSource]:
         """The sources whose tests carry weight: credible, with test files."""
@@ -140,7 +144,9 @@ class CrossTests:
             if a.agreed:
                 why.append(f"fails {_whose(s)} tests, which {len(a.passing)} of "
                            f"{len(a.passing) + len(a.failing)} credible trees pass ({shown})")
-            elif len(a.passing) == len(a.failing) and self.one_sided(s, target):
+                if a.plan_vote:
+                    why[-1] = why[-1].replace("tests,", "tests (written from the plan alone),", 1)
+            elif len(a.passing) + a.plan_vote == len(a.failing) and self.one_sided(s, target):
                 why.append(f"fails {_whose(s)} tests ({shown}), while {s.name} passes "
                            + ("every test it wrote" if any(x.name == target for x in self.counted())
                               else "the project's tests and it wrote none of its own"))
@@ -157,7 +163,8 @@ class CrossTests:
                     "why": s.why, "agreed": a.agreed if s.credible and s.files else None,
                     "passing": list(a.passing), "failing": list(a.failing)}
 
-        return {"checks": list(self.checks), "note": self.note, "targets": list(self.targets),
+        return {"checks": list(self.checks), "note": self.note, "plan": dict(self.plan) if self.plan else None,
+                "targets": list(self.targets),
                 "sources": [source(s) for s in self.sources], "cells": [c.to_json() for c in self.cells]}
 
 
@@ -197,18 +204,19 @@ def _run_target(layout: Layout, feature: Feature, tree: TreeSpec, where: Judged,
 
 
 def run(layout: Layout, feature: Feature, judged: Mapping[str, Judged], sources: Sequence[TestSource],
-        *, workers: int) -> CrossTests:
+        *, workers: int, plan: Mapping[str, Any] | None = None) -> CrossTests:
     """Run every credible source's tests against every credible tree (a tree with a judged checkout
-    whose own checks passed: the caller's `judged` holds those), trees side by side."""
+    whose own checks passed: the caller's `judged` holds those), trees side by side. `plan`: how
+    the plan's tests were written, for the report (their source is among `sources`, when there is one)."""
     specs = test_checks(feature)
     targets = [t for t in feature.trees if t.name in judged]
     counted = [s for s in sources if s.credible and s.files]
     if not specs:
         return CrossTests((), tuple(sources), tuple(t.name for t in targets), (),
-                          note="no test check (a check of kind test) to run them with")
+                          note="no test check (a check of kind test) to run them with", plan=plan)
     if not any(s.name != t.name for s in counted for t in targets):
         return CrossTests(tuple(s.name for s in specs), tuple(sources), tuple(t.name for t in targets), (),
-                          note="fewer than two credible trees, or no new tests among them")
+                          note="fewer than two credible trees, or no new tests among them", plan=plan)
     lock = threading.Lock()
     cells: list[Cell] = []
 
@@ -221,4 +229,5 @@ def run(layout: Layout, feature: Feature, judged: Mapping[str, Judged], sources:
     order = {t.name: i for i, t in enumerate(targets)}
     src_order = {s.name: i for i, s in enumerate(sources)}
     cells.sort(key=lambda c: (src_order.get(c.source, 0), order.get(c.target, 0)))
-    return CrossTests(tuple(s.name for s in specs), tuple(sources), tuple(t.name for t in targets), tuple(cells))
+    return CrossTests(tuple(s.name for s in specs), tuple(sources), tuple(t.name for t in targets), tuple(cells),
+                      plan=plan)

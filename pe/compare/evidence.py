@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pe import gitfacts, proc, util
-from pe.compare import checkout, checks, crosstest, testfiles
+from pe.compare import checkout, checks, crosstest, plantests, testfiles
 from pe.compare.checks import CheckResult
 from pe.compare.deps import Deps, new_dependencies
 from pe.compare.testfiles import TestSource
 from pe.config.checks import CheckSpec
-from pe.config.spec import Feature, TreeSpec
+from pe.config.spec import AgentSpec, Feature, TreeSpec
 from pe.errors import PeError, one_line
 from pe.fsutil import read_regular_text, write_atomic
 from pe.layout import Layout
@@ -162,10 +162,32 @@ def tree_sources(layout: Layout, found: list[TreeEvidence]) -> list[TestSource]:
     return out
 
 
+def _plan_source(layout: Layout, feature: Feature, spec: AgentSpec, found: list[TreeEvidence]
+                 ) -> tuple[TestSource | None, dict[str, Any]]:
+    """Tests written from the plan alone, on the trees' base (pe.compare.plantests), as a source."""
+    name = f"plan-tests:{spec.preset}"
+    base = next((ev.base_sha for ev in found if ev.base_sha), None)
+    checks.tell("start", name)
+    if base is None:
+        got = None
+        info: dict[str, Any] = {"preset": spec.preset, "why": "no tree records its base commit"}
+    else:
+        written = plantests.write(layout, feature, spec, base)
+        got = written.source
+        info = {"preset": spec.preset, "why": written.why, "ignored": list(written.ignored),
+                "log": str(written.log.relative_to(layout.root)), "seconds": round(written.seconds, 3)}
+    ended = CheckResult(name, "other", "passed" if got else "error", None, float(info.get("seconds", 0.0)),
+                        None, None, "", False, str(info.get("log", "")),
+                        f"{len(got.files)} test files" if got else str(info["why"]))
+    checks.tell("end", name, ended)
+    return got, info
+
+
 def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: int | None = None,
-           cross_tests: bool = True) -> Gathered:
+           cross_tests: bool = True, plan_tests: AgentSpec | None = None) -> Gathered:
     """Every tree's evidence, in manifest order, its checks run (unless run_checks is false), then
-    the cross-tests (unless cross_tests is false).
+    the cross-tests (unless cross_tests is false), tests written from the plan by the agent
+    `plan_tests` among them.
 
     The checks of a finished tree run in a clean checkout of the commit recorded as its `head`
     (pe.compare.checkout), the one `pe adopt` would take; its working files are not looked at.
@@ -214,7 +236,11 @@ def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: i
         if specs and cross_tests:
             # After every own check: credibility is passing them all, and the bench ran on the commit alone.
             credible = {ev.tree: judged[ev.tree] for ev in found if _credible(ev) and ev.tree in judged}
-            cross = crosstest.run(layout, feature, credible, tree_sources(layout, found), workers=workers)
+            sources, plan = tree_sources(layout, found), None
+            if plan_tests is not None:
+                from_plan, plan = _plan_source(layout, feature, plan_tests, found)
+                sources += [from_plan] if from_plan else []
+            cross = crosstest.run(layout, feature, credible, sources, workers=workers, plan=plan)
     finally:
         for where in judged.values():
             checkout.remove(layout, where.dir, feature.setup.env_file)

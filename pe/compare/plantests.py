@@ -77,6 +77,24 @@ class PlanTests:
     seconds: float  # the whole of it: checkout, agent, commit, removal
 
 
+def choose(feature: Feature, preset: str | None) -> AgentSpec | None:
+    """The agent to write plan tests: --plan-tests=PRESET's, else the manifest's `plan_tests:`, else none.
+
+    A preset the manifest configures (as plan_tests: or as the trees' agent) keeps its settings.
+    """
+    configured = feature.plan_tests
+    if preset is None or (configured is not None and configured.preset == preset):
+        return configured
+    agents.get(preset)  # a one-line error for an unknown preset
+    for tree in feature.trees:
+        if tree.agent is not None and tree.agent.preset == preset:
+            return tree.agent
+    if preset == "command":
+        raise PeError("--plan-tests=command needs a command: set plan_tests: {preset: command, command: [...]} "
+                      "in the manifest")
+    return AgentSpec(preset)
+
+
 def ref(feature: str) -> str:
     """The ref that keeps a feature's plan-tests commit reachable."""
     return REF_PREFIX + check_feature_name(feature)

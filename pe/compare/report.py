@@ -22,7 +22,7 @@ from pe.compare.evidence import TreeEvidence, gather, result_section
 from pe.compare.proscons import CLAIMS_TITLE, bullets, check_lines, claims, pros_cons
 from pe.compare.rule import NOISE
 from pe.compare.scoring import Comparison, Scored, name_list, rank, within_noise
-from pe.config.spec import Feature
+from pe.config.spec import AgentSpec, Feature
 from pe.fsutil import write_atomic
 from pe.layout import Layout
 from pe.tree import usage
@@ -105,6 +105,10 @@ def _cross(c: Comparison) -> list[str]:
     if x is None:
         return []
     out = ["## Cross-tests", ""]
+    if x.plan is not None and x.plan.get("why"):
+        wrote = any(s.name == "plan" for s in x.sources)
+        out += [f"Tests from the plan ({x.plan.get('preset')}): " + ("" if wrote else "none: ")
+                + f"{x.plan['why']}.", ""]
     if not x.cells:
         return [*out, f"_Not run: {x.note}._" if x.note else "_Not run._", ""]
     from tabulate import tabulate  # (as in _metrics)
@@ -296,9 +300,10 @@ def judge_facts(c: Comparison, layout: Layout) -> dict[str, str]:
 
 
 def build(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: int | None = None,
-          judge: Judge | None = None, cross_tests: bool = True) -> tuple[Comparison, Path]:
+          judge: Judge | None = None, cross_tests: bool = True,
+          plan_tests: AgentSpec | None = None) -> tuple[Comparison, Path]:
     """gather -> rank -> evidence.json and the report; the verdict and the report's path."""
-    got = gather(layout, feature, run_checks=run_checks, jobs=jobs, cross_tests=cross_tests)
+    got = gather(layout, feature, run_checks=run_checks, jobs=jobs, cross_tests=cross_tests, plan_tests=plan_tests)
     c = rank(feature, got.trees, cross=got.cross)
     write_atomic(layout.evidence(feature.name), json_text(c) + "\n")
     report = layout.reports(feature.name) / REPORT

@@ -39,7 +39,8 @@ Cross-tests: the test files each tree adds or changes are run, with the test che
 against every other tree that passes its own checks. Only the tests of a tree that
 passes its own checks are credible (and tests written from the plan, with --plan-tests).
 A source's tests are agreed when more of those trees pass them than fail them, their
-author counted as passing. A tree that fails agreed tests is not eligible. On a tie
+author counted as passing (the plan counts as the author of tests written from it).
+A tree that fails agreed tests is not eligible. On a tie
 (two trees, one against one) a one-sided disagreement decides: a tree that fails a
 peer's tests while that peer passes the tests it wrote (or it wrote none) is not
 eligible; when each fails the other's, both stay eligible.

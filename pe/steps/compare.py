@@ -31,6 +31,9 @@ def clear_torn_writes(layout: Layout, feature: str) -> None:
 
 
 def write_report(layout: Layout, feature: Feature) -> Path:
-    """The compare:<feature> task: checks, evidence and the report, no judge; the report's path."""
+    """The compare:<feature> task: checks, evidence and the report, no judge; the report's path.
+
+    The manifest's plan_tests: agent runs here too: its tests decide eligibility, and the
+    graph's recommendation must be the one `pe compare` gives."""
     clear_torn_writes(layout, feature.name)
-    return report.build(layout, feature)[1]
+    return report.build(layout, feature, plan_tests=feature.plan_tests)[1]

@@ -176,3 +176,45 @@ def test_no_cross_tests_skips_them(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     ev = evidence(root)
     assert ev["cross_tests"] is None and ev["recommended"] == "clamp-1"  # the smallest, as before
     assert "with clamp-" not in out
+
+
+PLAN_AGENT = """import os
+os.makedirs("tests", exist_ok=True)
+open("tests/test_from_plan.py", "w").write(
+    "from mod import clamp\\n\\n\\ndef test_above():\\n    assert clamp(50, 0, 10) == 10\\n")
+open("mod.py", "w").write("def clamp(x, lo, hi):\\n    return x\\n")  # not a test: never taken
+"""
+
+
+def test_tests_written_from_the_plan_catch_what_no_tree_tested(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # The correct tree wrote no tests; the subtle tree's pass everywhere. Only the plan's tests,
+    # written by an agent that saw no implementation, tell the two apart.
+    CANDIDATES["quiet"] = (CORRECT, {})
+    try:
+        root = project(tmp_path, ["subtle", "quiet"], monkeypatch)
+    finally:
+        del CANDIDATES["quiet"]
+    (root / "tools" / "plan_agent.py").write_text(PLAN_AGENT)
+    manifest = root / "features" / f"{FEATURE}.yaml"
+    manifest.write_text(manifest.read_text() + "plan_tests: {preset: command, command: [python, "
+                        + str(root / "tools" / "plan_agent.py") + "]}\n")
+    rc, out, err = pe(root, "compare", f"--feature={FEATURE}", "--no-cross-tests")
+    assert rc == 3 and "--plan-tests" in err  # its tests run with the cross-tests
+    rc, out, err = pe(root, "compare", f"--feature={FEATURE}")
+    assert rc == 0, err
+    assert "plan-tests:command" in out  # its progress lines
+    ev = evidence(root)
+    trees = {t["tree"]: t for t in ev["trees"]}
+    plan = {s["name"]: s for s in ev["cross_tests"]["sources"]}["plan"]
+    assert plan["files"] == ["tests/test_from_plan.py"] and plan["agreed"]
+    assert "mod.py" in ev["cross_tests"]["plan"]["ignored"]
+    cells = {(c["source"], c["target"]): c["status"] for c in ev["cross_tests"]["cells"]}
+    assert cells[("plan", "clamp-1")] == "failed" and cells[("plan", "clamp-2")] == "passed"
+    assert ev["recommended"] == "clamp-2"
+    assert any("the plan's tests (written from the plan alone)" in w and "test_above" in w
+               for w in trees["clamp-1"]["why_not"]), trees["clamp-1"]["why_not"]
+    # The scratch checkout is gone; main and the trees never saw the plan agent's edit.
+    assert "judged" not in git(root, "worktree", "list")
+    assert (root / "mod.py").read_text() == STUB
+    assert git(root / "trees/clamp-2", "status", "--porcelain") == ""
