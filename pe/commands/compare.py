@@ -13,6 +13,7 @@ from pe.commands import _common
 from pe.compare import checks, judge, plantests, report
 from pe.compare.checks import CheckResult
 from pe.compare.scoring import Comparison
+from pe.compare.verdict import JudgeOutcome
 from pe.config import manifest
 from pe.errors import EXIT_FAILED, EXIT_OK
 from pe.steps import compare as compare_step
@@ -55,7 +56,8 @@ examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.add_feature(parser)
     parser.add_argument("--judge", metavar="PRESET",
-                        help="also have this agent preset (e.g. claude) read the evidence and write a narrative")
+                        help="also have this agent preset (e.g. claude) read the evidence and write a narrative "
+                             "and a vote per tree (default: the manifest's judge:; judge_weight: gives it points)")
     parser.add_argument("--judge-model", metavar="MODEL", help="the judge's model (default: the preset's)")
     parser.add_argument("--json", action="store_true", help="print the evidence and ranking as JSON")
     parser.add_argument("--no-checks", action="store_true", help="skip the checks (diff, agent and RESULTS.md only)")
@@ -102,11 +104,12 @@ def run(args: argparse.Namespace) -> int:
     feature = manifest.load(layout, _common.feature_name(args), _common.overrides(args))
     _common.require(args.jobs is None or args.jobs >= 1, f"--jobs: expected a positive number, got {args.jobs}")
     judge_fn: report.Judge | None = None
-    if args.judge:
-        spec = judge.spec_for(feature, args.judge, args.judge_model)  # bad preset: error before any work
+    spec = judge.choose(feature, args.judge, args.judge_model)  # bad preset: error before any work
+    if spec is not None:
+        chosen = spec
 
-        def judge_fn(written: Path, c: Comparison) -> str:
-            return judge.run(layout, feature, spec, written, c)
+        def judge_fn(written: Path, c: Comparison) -> JudgeOutcome:
+            return judge.run_outcome(layout, feature, chosen, written, c)
 
     # compare writes reports, check logs and stamps, and runs checks for minutes: one mutating
     # command at a time, and, holding the lock, every check it starts carries PE_OWNER (pe/proc

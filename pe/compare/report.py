@@ -12,6 +12,7 @@ Comparison and derives no verdict of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from pe.compare.evidence import TreeEvidence, gather, result_section
 from pe.compare.proscons import CLAIMS_TITLE, bullets, check_lines, claims, pros_cons
 from pe.compare.rule import NOISE
 from pe.compare.scoring import Comparison, Scored, name_list, rank, within_noise
+from pe.compare.verdict import JudgeOutcome
 from pe.config.spec import AgentSpec, Feature
 from pe.fsutil import write_atomic
 from pe.layout import Layout
@@ -31,8 +33,8 @@ from pe.tree.usage import tokens_cell
 REPORT = "IMPLEMENTATION_COMPARISON.md"
 _QUOTE_MAX = 600
 
-# The judge: given the written report and the verdict, the report section with its narrative.
-Judge = Callable[[Path, Comparison], str]
+# The judge: given the written report and the verdict, its section of the report and its vote.
+Judge = Callable[[Path, Comparison], JudgeOutcome]
 
 
 def _quote(text: str) -> str:
@@ -260,7 +262,8 @@ def _evidence(c: Comparison) -> dict[str, Any]:
             "recommended": c.recommended.tree if c.recommended else None, "tie_break": c.tie_break,
             "ranking": [s.tree for s in c.trees],
             "trees": [tree_json(s) for s in c.by_index],
-            "cross_tests": c.cross.to_json() if c.cross is not None else None}
+            "cross_tests": c.cross.to_json() if c.cross is not None else None,
+            "judge": dict(c.judge) if c.judge is not None else None}
 
 
 def json_text(c: Comparison) -> str:
@@ -310,5 +313,12 @@ def build(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: in
     write_atomic(report, render_markdown(c))
     if judge is not None:
         # The judge reads the finished report and evidence; its narrative gets its own section.
-        write_atomic(report, render_markdown(c, judge(report, c)))
+        outcome = judge(report, c)
+        if feature.judge_weight and outcome.verdicts:
+            # Its vote enters the score: rank again (same clock: --json and evidence.json must agree).
+            c = rank(feature, got.trees, cross=got.cross, verdicts=outcome.verdicts,
+                     judge_weight=feature.judge_weight, generated_at=c.generated_at)
+        c = dataclasses.replace(c, judge=outcome.to_json(feature.judge_weight))
+        write_atomic(layout.evidence(feature.name), json_text(c) + "\n")
+        write_atomic(report, render_markdown(c, outcome.section))
     return c, report

@@ -47,3 +47,10 @@ eligible; when each fails the other's, both stay eligible.
 Ranking: eligible trees first, then by score (to 0.1), then fewer lines changed, then fewer
 new dependencies and changed lockfiles, then tree number.
 The recommendation is the first eligible tree; when no tree is eligible, none is recommended."""
+
+
+def judge_rule(weight: float) -> str:
+    """The rule's line for the judge's vote, when the manifest gives it weight (judge_weight)."""
+    return (f"\nJudge: with judge_weight {weight:g}, the parts above are scaled to {100 - weight:g} points and the\n"
+            f"judge's score s (0-10, from its JUDGE.json) adds {weight:g} * s / 10; a tree it gave no\n"
+            "score gets 0 of those. The vote never changes which trees are eligible.")

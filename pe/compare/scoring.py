@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from pe.compare.checks import CheckResult
 from pe.compare.crosstest import CrossTests
 from pe.compare.evidence import TreeEvidence
-from pe.compare.rule import AGENT_TIME_NOISE_S, NOISE, SCORING_RULE, TEST_FAILURE_COST, WEIGHTS
+from pe.compare.rule import AGENT_TIME_NOISE_S, NOISE, SCORING_RULE, TEST_FAILURE_COST, WEIGHTS, judge_rule
+from pe.compare.verdict import Verdict, judge_part
 from pe.config.spec import Feature
 from pe.util import now_iso
 
@@ -59,6 +61,7 @@ class Comparison:
     bench_pool: frozenset[str]  # the trees every relative part (bench, size, cost) takes its best from
     rule: str = SCORING_RULE
     cross: CrossTests | None = None  # the cross-test matrix; None when no checks ran
+    judge: Mapping[str, Any] | None = None  # the judge's vote as evidence.json records it, when a judge ran
     # When the recommended tree's score equals the runner-up's: which tie-break decided, in words.
     tie_break: str | None = None
 
@@ -201,9 +204,19 @@ def _tie_break(first: Scored, second: Scored) -> str | None:
     return f"{first.tree} and {second.tree} tie on score ({first.score:.1f}); {first.tree} ranks first by {why}"
 
 
+def _with_judge(p: dict[str, float], part: float, weight: float) -> dict[str, float]:
+    """The measured parts scaled to 100 - weight, and the judge's part beside them: still out of 100."""
+    keep = (100.0 - weight) / 100.0
+    return {**{k: v * keep for k, v in p.items()}, "judge": part}
+
+
 def rank(feature: Feature, found: Sequence[TreeEvidence], *, cross: CrossTests | None = None,
+         verdicts: Mapping[str, Verdict] | None = None, judge_weight: float = 0.0,
          generated_at: str | None = None) -> Comparison:
-    """Score every finished tree by SCORING_RULE; the verdict. The evidence is only read."""
+    """Score every finished tree by SCORING_RULE; the verdict. The evidence is only read.
+
+    `verdicts` (the judge's vote) move the scores by at most `judge_weight` points, never eligibility."""
+    voting = bool(verdicts) and judge_weight > 0
     done = [ev for ev in found if ev.done]
     why_not = {ev.tree: _why_not(ev) + (cross.against(ev.tree) if cross else ()) for ev in found}
     eligible = {t: not why for t, why in why_not.items()}
@@ -211,6 +224,8 @@ def rank(feature: Feature, found: Sequence[TreeEvidence], *, cross: CrossTests |
     scores: dict[str, tuple[float | None, dict[str, float]]] = {ev.tree: (None, {}) for ev in found}
     for ev in done:
         p = _parts(ev, done, pool, cross.failures(ev.tree) if cross else 0)
+        if voting:
+            p = _with_judge(p, judge_part(verdicts or {}, ev.tree, judge_weight), judge_weight)
         # Parts are rounded for display, the score from the unrounded parts.
         scores[ev.tree] = (round(sum(p.values()), 1), {k: round(v, 2) for k, v in p.items()})
     # Read-only views: the verdict is a value, no renderer can adjust it for the next one.
@@ -237,4 +252,5 @@ def rank(feature: Feature, found: Sequence[TreeEvidence], *, cross: CrossTests |
         bench=MappingProxyType({k: MappingProxyType(v) for k, v in _bench_figures(by_index, pool).items()}),
         bench_pool=frozenset(ev.tree for ev in pool),
         cross=cross,
+        rule=SCORING_RULE + (judge_rule(judge_weight) if voting else ""),
     )

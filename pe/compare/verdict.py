@@ -16,7 +16,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,11 @@ class JudgeOutcome:
     section: str
     verdicts: Mapping[str, Verdict] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+
+    def to_json(self, weight: float) -> dict[str, Any]:
+        """evidence.json's `judge`: the vote, its weight, and what was not counted."""
+        return {"weight": weight, "verdicts": {t: asdict(v) for t, v in self.verdicts.items()},
+                "problems": list(self.problems)}
 
 
 def clean(text: str, limit: int = REASON_MAX) -> str:

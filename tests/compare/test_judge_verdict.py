@@ -199,6 +199,15 @@ def test_a_judge_that_votes_gets_a_table_and_run_outcome_returns_its_verdicts(
     assert "It agrees with" in section  # JUDGE.md, as before
     assert "| calc-1 | adopt | 9/10 |" in section and "| calc-2 | acceptable | 4/10 | slow \\| but right |" in section
     assert "\x1b" not in text and "JUDGE.json: no tree is named 'calc-7'; ignored" in section
+    # judge_weight 10: the measured parts make 90 points, the vote the other 10; eligibility is the checks'.
+    ev = json.loads((root / "reports/calc/evidence.json").read_text())
+    trees = {t["tree"]: t for t in ev["trees"]}
+    assert trees["calc-1"]["score_parts"]["judge"] == 9.0 and trees["calc-2"]["score_parts"]["judge"] == 4.0
+    assert trees["calc-1"]["score_parts"]["checks"] == 36.0  # 40 scaled by 90/100
+    assert trees["calc-1"]["score"] == round(sum(trees["calc-1"]["score_parts"].values()), 1) <= 100
+    assert ev["judge"]["weight"] == 10.0 and ev["judge"]["verdicts"]["calc-1"]["verdict"] == "adopt"
+    assert "judge's score s (0-10, from its JUDGE.json) adds 10 * s / 10" in ev["rule"]
+    assert "Judge: with judge_weight 10" in text
     prompt = (root / ".pe/judge/calc/PROMPT.md").read_text()
     assert "`JUDGE.json`" in prompt and "calc-1, calc-2" in prompt and '"verdict"' in prompt
 
@@ -209,9 +218,9 @@ def test_a_judge_that_votes_gets_a_table_and_run_outcome_returns_its_verdicts(
     assert spec is not None and spec.model == "m-judge" and feature.judge_weight == 10.0
     outcomes: list[judge.JudgeOutcome] = []
 
-    def run_judge(written: Path, c: Comparison) -> str:
+    def run_judge(written: Path, c: Comparison) -> judge.JudgeOutcome:
         outcomes.append(judge.run_outcome(layout, feature, spec, written, c))
-        return outcomes[-1].section
+        return outcomes[-1]
 
     secret = tmp_path / "secret.txt"
     secret.write_text("TOKEN=hunter2\n")

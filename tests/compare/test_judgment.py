@@ -198,3 +198,21 @@ def test_a_tie_is_explained_where_the_recommendation_is() -> None:
     assert report.evidence_json(c)["tie_break"] == c.tie_break
     assert c.tie_break in report.summary_lines(c, Path("/r/x.md"), Path("/r"))
     assert ranked(tree(1, [check_run(3)]), tree(2, [check_run(3)], lines=50)).tie_break is None
+
+
+# The judge's vote (judge_weight) moves scores, never eligibility.
+
+def test_the_judges_vote_moves_scores_within_100_and_never_makes_a_failing_tree_eligible() -> None:
+    from pe.compare.verdict import Verdict
+
+    failing, good, other = tree(1, [check_run(3, 1)]), tree(2, [check_run(3)]), tree(3, [check_run(3)])
+    votes = {"f-1": Verdict("f-1", 10, "adopt", "best"), "f-2": Verdict("f-2", 0, "reject", "no"),
+             "f-3": Verdict("f-3", 10, "adopt", "yes")}
+    c = scoring.rank(feature(), [failing, good, other], verdicts=votes, judge_weight=20,
+                     generated_at="2026-01-01T00:00:00+0000")
+    assert not scored(c, "f-1").eligible and c.recommended is not None and c.recommended.tree == "f-3"
+    assert scored(c, "f-3").score == 100.0 and scored(c, "f-2").score == 80.0  # 80 measured + 20 or 0
+    assert scored(c, "f-2").parts["judge"] == 0.0 and "Judge: with judge_weight 20" in c.rule
+    # Without weight, the vote is a narrative only: the same scores as without a judge.
+    plain = scoring.rank(feature(), [failing, good, other], verdicts=votes, judge_weight=0)
+    assert scored(plain, "f-2").score == scored(plain, "f-3").score == 100.0 and "judge" not in scored(plain, "f-2").parts
