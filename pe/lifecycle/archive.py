@@ -110,7 +110,16 @@ def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty
     if checks.is_dir():
         p.files += [(f, f"checks/{f.name}") for f in sorted(checks.glob("*.log"))]
         # Each check's JUnit report (its report dir, {report_dir}): which tests failed, by name.
-        p.files += [(f, f"checks/{f.parent.name}/{f.name}") for f in sorted(checks.glob("*/*.xml")) if f.is_file()]
+        # The report dir is the check's to write (the tree's code runs there): no link or FIFO is taken.
+        p.files += [(f, f"checks/{f.parent.name}/{f.name}") for f in sorted(checks.glob("*/*.xml"))
+                    if not_regular(f) is None]
+        # The cross-tests: other sources' tests run against this tree (pe.compare.crosstest).
+        cross = checks / ".cross"
+        if cross.is_dir():
+            p.files += [(f, f"checks/cross/{f.relative_to(cross)}") for f in sorted(cross.glob("*/*.log"))
+                        if not_regular(f) is None]
+            p.files += [(f, f"checks/cross/{f.relative_to(cross)}") for f in sorted(cross.glob("*/*/*.xml"))
+                        if not_regular(f) is None]
     if tip is not None:
         p.branch, p.tip = tree, tip
         base = stamps.tree_base(layout, tree)

@@ -117,6 +117,18 @@ def test_the_subtly_wrong_tree_is_caught_by_its_peers_tests(tmp_path: Path, monk
     assert not (root / "trees/clamp-1/tests/test_edge.py").exists()
     assert git(root / "trees/clamp-1", "status", "--porcelain") == ""
 
+    # Cleanup archives the cross-test logs with the tree's own; a link planted in a report dir is not taken.
+    (root / ".pe/checks/clamp-1/.cross/clamp-2/test").mkdir(exist_ok=True)
+    (root / ".pe/checks/clamp-1/.cross/clamp-2/test/junit.xml").symlink_to("/etc/passwd")
+    (root / ".pe/checks/clamp-1/test").mkdir(exist_ok=True)
+    (root / ".pe/checks/clamp-1/test/junit.xml").symlink_to("/etc/passwd")  # the tree's own report dir too
+    rc, _, err = pe(root, "cleanup", f"--feature={FEATURE}", "--tree=clamp-1", "--force")
+    assert rc == 0, err
+    archived = root / "reports" / FEATURE / "clamp-1" / "checks"
+    assert "test_own" in (archived / "cross/clamp-2/test.log").read_text()
+    assert (archived / "cross/clamp-3/test.log").is_file()
+    assert not (archived / "cross/clamp-2/test/junit.xml").exists() and not (archived / "test/junit.xml").exists()
+
 
 def test_tests_of_a_tree_that_fails_its_own_checks_carry_no_weight(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
