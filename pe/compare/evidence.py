@@ -10,6 +10,7 @@ sections. Checks of different trees run side by side, except exclusive ones
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -176,6 +177,15 @@ def _plan_source(layout: Layout, feature: Feature, spec: AgentSpec, found: list[
         got = written.source
         info = {"preset": spec.preset, "why": written.why, "ignored": list(written.ignored),
                 "log": str(written.log.relative_to(layout.root)), "seconds": round(written.seconds, 3)}
+        if got is not None:
+            # A copy to read beside the agent's log: the ref that keeps the commit goes when compare ends.
+            copies = written.log.parent / "tests"
+            for rel in got.files:
+                text = gitfacts.blob_text(layout.root, got.commit, rel)
+                with contextlib.suppress(OSError, UnicodeError):  # a binary fixture: the commit has it
+                    if text is not None:
+                        write_atomic(copies / rel, text)
+            info["copies"] = str(copies.relative_to(layout.root))
     ended = CheckResult(name, "other", "passed" if got else "error", None, float(info.get("seconds", 0.0)),
                         None, None, "", False, str(info.get("log", "")),
                         f"{len(got.files)} test files" if got else str(info["why"]))
@@ -244,4 +254,6 @@ def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: i
     finally:
         for where in judged.values():
             checkout.remove(layout, where.dir, feature.setup.env_file)
+        if plan_tests is not None:
+            plantests.release(layout, feature.name)  # its commit is in evidence.json, its files copied
     return Gathered(found, cross)

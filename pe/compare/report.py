@@ -111,6 +111,8 @@ def _cross(c: Comparison) -> list[str]:
         wrote = any(s.name == "plan" for s in x.sources)
         out += [f"Tests from the plan ({x.plan.get('preset')}): " + ("" if wrote else "none: ")
                 + f"{x.plan['why']}.", ""]
+    if x.plan is not None and x.plan.get("copies"):
+        out += [f"The tests written from the plan: {x.plan['copies']}/; the agent's log: {x.plan['log']}.", ""]
     if not x.cells:
         return [*out, f"_Not run: {x.note}._" if x.note else "_Not run._", ""]
     from tabulate import tabulate  # (as in _metrics)

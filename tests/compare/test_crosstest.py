@@ -224,6 +224,9 @@ def test_tests_written_from_the_plan_catch_what_no_tree_tested(tmp_path: Path,
     cells = {(c["source"], c["target"]): c["status"] for c in ev["cross_tests"]["cells"]}
     assert cells[("plan", "clamp-1")] == "failed" and cells[("plan", "clamp-2")] == "passed"
     assert ev["recommended"] == "clamp-2"
+    copy = root / ev["cross_tests"]["plan"]["copies"] / "tests/test_from_plan.py"
+    assert "def test_above" in copy.read_text()
+    assert "refs/pe/plan-tests" not in git(root, "for-each-ref")  # its commit kept no longer than compare
     assert any("the plan's tests (written from the plan alone)" in w and "test_above" in w
                for w in trees["clamp-1"]["why_not"]), trees["clamp-1"]["why_not"]
     # The scratch checkout is gone; main and the trees never saw the plan agent's edit.
