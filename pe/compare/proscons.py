@@ -83,6 +83,23 @@ def _bench(s: Scored, c: Comparison, pros: list[str], cons: list[str]) -> None:
                         f"({value:g}{unit} vs {best_value:g}{unit}).")
 
 
+def _cross(s: Scored, c: Comparison, pros: list[str], cons: list[str]) -> None:
+    """The cross-tests, both ways: others' tests against this tree, and its tests against the others."""
+    x = c.cross
+    if x is None or not x.cells:
+        return
+    against = [cell for cell in x.cells if cell.target == s.tree and cell.ran]
+    failed = [cell for cell in against if not cell.passed]
+    for cell in failed:
+        names = name_list(cell.failed_tests, CON_NAMES_MAX) if cell.failed_tests else "them"
+        cons.append(f"Measured: fails {cell.source}'s tests ({names}).")
+    if against and not failed:
+        pros.append(f"Measured: passes every peer's tests ({', '.join(cell.source for cell in against)}).")
+    caught = [cell.target for cell in x.cells if cell.source == s.tree and cell.ran and not cell.passed]
+    if caught and any(src.name == s.tree and src.credible for src in x.sources):
+        pros.append(f"Measured: its tests find failures in {' and '.join(caught)} that the project's checks miss.")
+
+
 def pros_cons(s: Scored, c: Comparison) -> tuple[list[str], list[str]]:
     """What pe measured for and against one tree; RESULTS.md's claims are claims(), never here."""
     ev = s.ev
@@ -100,6 +117,7 @@ def pros_cons(s: Scored, c: Comparison) -> tuple[list[str], list[str]]:
             cons.append(f"Measured: check {ch.name} {ch.describe()} (log: {ch.log}).")
             if ch.failed_tests:
                 cons.append(_failing_con(ch))
+    _cross(s, c, pros, cons)
     _bench(s, c, pros, cons)
     if ev.stat is not None and ev.done and len(done) > 1:
         sizes = [o.stat.lines for o in done if o.stat is not None]

@@ -278,6 +278,9 @@ def summary_lines(c: Comparison, report: Path, root: Path) -> list[str]:
     lines = []
     for s in c.trees:
         checks = ", ".join(f"{ch.name} {'ok' if ch.ok else ch.status.upper()}" for ch in s.ev.checks) or "no checks"
+        peers = [cell for cell in c.cross.cells if cell.target == s.tree and cell.ran] if c.cross else []
+        if peers:
+            checks += f", peers' tests {sum(cell.passed for cell in peers)}/{len(peers)}"
         score = "" if s.score is None else f"score {s.score:5.1f}"
         flag = "" if s.eligible else "  NOT eligible: " + "; ".join(s.why_not)
         lines.append(f"{s.rank}. {s.tree:<20} {s.strategy:<12} {score:<11} {checks}{flag}")

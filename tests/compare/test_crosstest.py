@@ -108,6 +108,11 @@ def test_the_subtly_wrong_tree_is_caught_by_its_peers_tests(tmp_path: Path, monk
     row = next(ln for ln in matrix.splitlines() if ln.startswith("| clamp-2"))
     assert [c.strip() for c in row.strip("|").split("|")][:5] == ["clamp-2", "1", "FAIL 1", "(own)", "pass"]
     assert "clamp-1 fails clamp-2's" in matrix
+    one = report[report.index("### clamp-1"):report.index("### clamp-2")]
+    two = report[report.index("### clamp-2"):report.index("### clamp-3")]
+    assert "Measured: fails clamp-2's tests (tests/test_edge.py::test_own)" in one
+    assert "Measured: its tests find failures in clamp-1 that the project's checks miss" in two
+    assert "peers' tests 0/2" in out and "peers' tests 2/2" in out
     assert "A tree that fails agreed tests is not eligible" in report
     # Its own and the peers' logs are kept apart, and the judged checkouts are gone.
     assert (root / ".pe/checks/clamp-1/.cross/clamp-2/test.log").is_file()
