@@ -214,6 +214,11 @@ class Layout:
         return self.reports(feature) / "ADOPTED.json"
 
     @property
+    def history_db(self) -> Path:
+        """The run history (pe/history/db.py): every tree round, attempt, compare and adoption."""
+        return self.state / "history.sqlite3"
+
+    @property
     def history(self) -> Path:
         """One line per adoption, across features."""
         return self.root / REPORTS_DIR / "history.jsonl"

@@ -1,0 +1,1 @@
+"""What pe learned from every execution in this repository: the run history, insights, lessons."""
