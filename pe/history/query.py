@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 MIN_RUNS = 5
 
@@ -46,7 +47,7 @@ def outcomes(conn: sqlite3.Connection, *, since: str | None = None, feature: str
     return list(conn.execute(sql + " ORDER BY created_at, feature, tree_index", args))
 
 
-def counts(rows: Iterable[Mapping[str, object] | sqlite3.Row]) -> Counts:
+def counts(rows: Iterable[Mapping[str, Any] | sqlite3.Row]) -> Counts:
     ran = [r for r in rows if (r["attempts"] or 0) > 0]
     return Counts(
         runs=len(ran),
