@@ -12,6 +12,7 @@ from typing import TextIO
 from pe.commands import _common
 from pe.compare import checks, judge, plantests, report
 from pe.compare.checks import CheckResult
+from pe.compare.live import CheckView
 from pe.compare.scoring import Comparison
 from pe.compare.verdict import JudgeOutcome
 from pe.config import manifest
@@ -60,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and a vote per tree (default: the manifest's judge:; judge_weight: gives it points)")
     parser.add_argument("--judge-model", metavar="MODEL", help="the judge's model (default: the preset's)")
     parser.add_argument("--json", action="store_true", help="print the evidence and ranking as JSON")
+    parser.add_argument("--plain", action="store_true",
+                        help="timestamped progress lines instead of the live view on a terminal")
     parser.add_argument("--no-checks", action="store_true", help="skip the checks (diff, agent and RESULTS.md only)")
     parser.add_argument("--plan-tests", metavar="PRESET",
                         help="first have this agent preset write acceptance tests from the plan alone, "
@@ -98,6 +101,12 @@ class Progress:
             except BrokenPipeError:
                 pass  # the reader (`| head`) went away; the checks go on
 
+    def __enter__(self) -> Progress:  # as the live view is: `with progress, checks.reporting(progress)`
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
 
 def run(args: argparse.Namespace) -> int:
     layout = _common.layout(args)
@@ -120,8 +129,10 @@ def run(args: argparse.Namespace) -> int:
     _common.lock(layout, args)
     compare_step.clear_torn_writes(layout, feature.name)
     # With --json, stdout is the JSON alone: the progress lines go to stderr.
-    progress = Progress(sys.stderr if args.json else sys.stdout)
-    with checks.reporting(progress):
+    # On a terminal, a table redrawn in place instead (pe.compare.live); its last frame stays above the ranking.
+    live = sys.stdout.isatty() and not args.plain and not args.json
+    progress = CheckView() if live else Progress(sys.stderr if args.json else sys.stdout)
+    with progress, checks.reporting(progress):
         c, written = report.build(layout, feature, run_checks=not args.no_checks, jobs=args.jobs, judge=judge_fn,
                                   cross_tests=not args.no_cross_tests, plan_tests=plan_spec)
     if progress.lines and not args.json:
