@@ -25,7 +25,8 @@ DESCRIPTION = """\
 For every finished tree: checks out its branch's tip commit (what pe adopt
 takes) into .pe/judged/<tree>/, set up like a fresh tree, and runs the
 manifest's checks (test, lint, build, bench...) there, with the tree's env and
-port and each check's time limit, one line per check as it starts and ends.
+port and each check's time limit: on a terminal a table of the checks redrawn
+in place, else (or with --plain) one line per check as it starts and ends.
 Reads test counts and the failing tests' names (JUnit XML, else pytest's or
 unittest's output), measures the diff and new dependencies against the tree's
 base, and reads the agent's time, turns, tokens and cost and RESULTS.md.
