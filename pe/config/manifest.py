@@ -194,6 +194,7 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
         judge_weight=float(data.get("judge_weight", 0)),
         judge=_helper(data.get("judge"), f"{rel}: at judge"),
         plan_tests=_helper(data.get("plan_tests"), f"{rel}: at plan_tests"),
+        lessons=bool(data.get("lessons", True)),
     )
 
 

@@ -72,6 +72,7 @@ class Feature:
     judge_weight: float = 0.0  # points of the 100 the judge's vote may move (issue 13); 0: a narrative only
     judge: AgentSpec | None = None  # the judge pe compare runs without --judge
     plan_tests: AgentSpec | None = None  # the agent that writes acceptance tests from the plan alone
+    lessons: bool = True  # the prompt's section of what earlier runs taught (pe/history/lessons.py)
 
     def config_hash(self, tree: TreeSpec) -> str:
         """Hash of what a tree's agent was asked to do: plan, strategy, agent, model.
