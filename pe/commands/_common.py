@@ -40,7 +40,8 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
         "--strategy",
         metavar="NAME[,NAME...]",
         help="one strategy for every tree (best-of-N), or a comma list, one per tree: "
-        "simple, performance, extensible, innovative, or a custom name from the manifest",
+        "simple, performance, extensible, innovative, or a custom name from the manifest; "
+        "or auto: the mix this repository's run history proposes, written to the manifest",
     )
     g.add_argument("--base", metavar="REF", help="git ref the trees start from (default: the current branch)")
     g.add_argument("--jobs", type=_count, metavar="N", help="agents at the same time (default: count)")
@@ -49,7 +50,7 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
         "--agent",
         metavar="PRESET[:N,...]",
         help="the agent for every tree (e.g. claude), or a mix across trees for a cross-agent "
-        "comparison (e.g. claude:2,codex:1)",
+        "comparison (e.g. claude:2,codex:1), or auto: the mix the run history proposes",
     )
 
 

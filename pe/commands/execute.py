@@ -12,6 +12,7 @@ from pe.config import manifest
 from pe.config.spec import Feature, TreeSpec
 from pe.engine import runner as engine
 from pe.errors import PeError
+from pe.history import mix
 from pe.layout import Layout
 from pe.steps import finish
 from pe.tree import guard, overview, progress, stamps
@@ -58,7 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     layout = _common.layout(args)
-    feature, new_data = manifest.prepare(layout, _common.feature_name(args), _common.overrides(args))
+    # --strategy=auto / --agent=auto: the mix the history proposes (pe/history/mix.py)
+    auto = mix.resolve(layout, _common.feature_name(args), _common.overrides(args))
+    feature, new_data = manifest.prepare(layout, _common.feature_name(args), auto.overrides)
     trees = manifest.require_agents(feature)
     for tree in trees:
         assert tree.agent is not None
@@ -74,6 +77,7 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     if new_data is not None:
         path = manifest.write_manifest(layout, new_data)
         print(f"wrote {path.relative_to(layout.root)} (check it in)")
+    mix.save(layout, auto)
     for tree in trees:
         finish.settle_record(layout, feature, tree)
     if resuming:

@@ -7,6 +7,7 @@ import argparse
 from pe.commands import _common
 from pe.config import manifest
 from pe.engine import runner as engine
+from pe.history import mix
 
 NAME = "init"
 DESCRIPTION = """\
@@ -32,12 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     layout = _common.layout(args)
-    feature, new_data = manifest.prepare(layout, _common.feature_name(args), _common.overrides(args))
+    # --strategy=auto / --agent=auto: the mix the history proposes (pe/history/mix.py)
+    auto = mix.resolve(layout, _common.feature_name(args), _common.overrides(args))
+    feature, new_data = manifest.prepare(layout, _common.feature_name(args), auto.overrides)
     plan = engine.make_plan(layout, [feature])
     _common.lock(layout, args)
     if new_data is not None:
         path = manifest.write_manifest(layout, new_data)
         print(f"wrote {path.relative_to(layout.root)} (check it in)")
+    mix.save(layout, auto)
     rc = engine.run_tasks(plan, [f"setup:{t.name}" for t in feature.trees], jobs=feature.jobs)
     if rc == 0:
         print(f"{feature.count} trees ready under trees/; next: pe execute --feature={feature.name}")
