@@ -96,4 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("pe: interrupted", file=sys.stderr)
         return exit_status(exc.signum) if isinstance(exc, Interrupted) else EXIT_SIGINT
     finally:
+        _record_history()
         release_all()
+
+
+def _record_history() -> None:
+    """The run history once more, after a command that took the repository lock, before it lets go."""
+    # Such a command imported the module when it took the lock (pe/commands/_common.py); the
+    # others must not pay for importing sqlite.
+    history = sys.modules.get("pe.history.sync")
+    if history is not None:
+        history.after_command()

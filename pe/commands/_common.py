@@ -118,7 +118,32 @@ def lock(layout: Layout, args: argparse.Namespace) -> RepoLock:
     after_lock(layout)
     cache.flush(layout.state)  # .pe/ exists now: keep what loading the manifest computed
     stamps.seal_repository(layout)  # before any step writes a stamp (see pe/tree/stamps.py)
+    # The run history, from the state as it is before this command changes or forgets any of it
+    # (cleanup forgets a tree's records; a pe killed -9 could not record its own end); and again
+    # when the command ends (pe/main.py). Imported here: sqlite is for the commands that lock.
+    from pe.history import sync
+
+    sync.after_lock(layout, lambda: _features(layout, args))
     return repo_lock
+
+
+def _features(layout: Layout, args: argparse.Namespace) -> list[Feature]:
+    """The command's feature as it sees it (its flags applied), or, with none named, every feature whose
+    manifest loads; one that does not load is left out (the command itself says what is wrong)."""
+    from pe.config import manifest
+
+    name = getattr(args, "feature", None)
+    try:
+        ov = overrides(args) if isinstance(name, str) else Overrides()
+    except PeError:
+        ov = Overrides()
+    out = []
+    for each in [name] if isinstance(name, str) else manifest.feature_names(layout):
+        try:
+            out.append(manifest.load(layout, each, ov))
+        except (PeError, OSError):
+            continue
+    return out
 
 
 def after_lock(layout: Layout) -> None:
