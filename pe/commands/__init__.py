@@ -19,6 +19,8 @@ ACTIONS: dict[str, str] = {
     "logs": "show a tree's agent log (--follow to watch it live)",
     "adopt": "bring the winning tree's work into the base branch (--squash, --merge or --rebase)",
     "cleanup": "archive each tree to reports/, then remove its worktree and branch and forget its state",
+    "history": "past runs, one row per tree attempt (export FILE / import FILE: pool them across clones)",
+    "insights": "what the run history says: completion, eligibility, adoption, survival, cost per strategy and agent",
     "validate": "check features/*.yaml against the schema (exit 3 on the first error)",
     "doit": "run a doit command on pe's task graph (e.g. pe doit list)",
     "install-command": "install /parallel-executor as a Claude Code slash command",
