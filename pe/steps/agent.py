@@ -94,9 +94,9 @@ def _prompt(layout: Layout, feature: Feature, tree: TreeSpec, record: RunRecord,
         refresh_progress(tree_dir, base_sha, record, layout.agent_log(tree.name))
         progress = read_regular_text(layout.progress(tree.name))
         text = prompts.resume(feature, tree, context, progress, last, _since_last_run(layout, record, set_aside),
-                              tree_dir=tree_dir)
+                              tree_dir=tree_dir, lessons=prompts.lessons(layout, feature))
     else:
-        text = prompts.initial(feature, tree, context, tree_dir=tree_dir)
+        text = prompts.initial(feature, tree, context, tree_dir=tree_dir, lessons=prompts.lessons(layout, feature))
     path = layout.prompt(tree.name)
     write_atomic(path, text)
     return path

@@ -16,6 +16,7 @@ from pe.compare.rule import SCORING_RULE
 from pe.config.argv import PYTHON_NAMES
 from pe.config.checks import CheckSpec
 from pe.config.spec import Feature, TreeSpec
+from pe.layout import Layout
 from pe.tree.results import PROGRESS_FILE, PROGRESS_SECTIONS, RESULTS_FILE, RESULTS_SECTIONS
 from pe.util import format_duration
 
@@ -128,8 +129,35 @@ def _deliverables() -> str:
 Work only inside this directory. Exit with status 0 only when the work is done."""
 
 
-def initial(feature: Feature, tree: TreeSpec, context: str, *, tree_dir: Path | None = None) -> str:
-    """The first run's prompt; `tree_dir` (the tree's directory) lets the checks be shown exactly as pe runs them."""
+def lessons(layout: Layout, feature: Feature) -> str:
+    """What earlier runs in this repository taught (pe/history/lessons.py), or '' when the manifest
+    says `lessons: false`, there is no history, or it cannot be read: a prompt never fails for it."""
+    if not feature.lessons:
+        return ""
+    import sqlite3
+
+    from pe.history import db
+    from pe.history import lessons as history_lessons
+
+    try:
+        conn = db.open_for_reading(layout)
+        try:
+            return history_lessons.section(conn, feature.name)
+        finally:
+            if conn is not None:
+                conn.close()
+    except sqlite3.Error:
+        return ""  # a damaged history costs the agent its lessons, never its run
+
+
+def _lessons(text: str) -> str:
+    return f"\n{text.rstrip()}\n" if text else ""
+
+
+def initial(feature: Feature, tree: TreeSpec, context: str, *, tree_dir: Path | None = None,
+            lessons: str = "") -> str:
+    """The first run's prompt; `tree_dir` (the tree's directory) lets the checks be shown exactly as pe runs them;
+    `lessons` is the section lessons() gives."""
     ctx = f"\n## Context from the user\n\n{context}\n" if context else ""
     return f"""# Task: implement feature `{feature.name}` (implementation {tree.index} of {feature.count})
 
@@ -143,7 +171,7 @@ worktrees, each with a different strategy; the results will be compared on evide
 ## The plan ({feature.plan})
 
 {feature.plan_text.rstrip()}
-{ctx}
+{ctx}{_lessons(lessons)}
 {_deliverables()}
 
 {_how_judged(feature, tree_dir)}
@@ -151,8 +179,8 @@ worktrees, each with a different strategy; the results will be compared on evide
 
 
 def resume(feature: Feature, tree: TreeSpec, context: str, progress: str, last_end: str,
-           since: list[str] | None = None, *, tree_dir: Path | None = None) -> str:
-    """A later run's prompt; `tree_dir` as for initial()."""
+           since: list[str] | None = None, *, tree_dir: Path | None = None, lessons: str = "") -> str:
+    """A later run's prompt; `tree_dir` and `lessons` as for initial()."""
     ctx = context or "(none given)"
     done = "".join(f"- {line}\n" for line in since or [])
     done = f"\n## What pe did since your last run\n\n{done}" if done else ""
@@ -177,7 +205,7 @@ git log first.
 ## The plan ({feature.plan})
 
 {feature.plan_text.rstrip()}
-
+{_lessons(lessons)}
 {_deliverables()}
 
 {_how_judged(feature, tree_dir)}
