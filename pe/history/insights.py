@@ -112,7 +112,7 @@ class Insights:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), indent=2, sort_keys=True)
+        return json.dumps(self.as_dict(), indent=2)
 
 
 @dataclass(frozen=True)

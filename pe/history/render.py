@@ -63,7 +63,7 @@ def _tallies(items: Sequence[Tally], of: str, verb: str = "") -> str:
     return ", ".join(shown) + f" {of}" + more
 
 
-def _failing(g: Group, what: str) -> list[str]:
+def _failing(g: Group, heading: str) -> list[str]:
     lines = []
     if g.failures:
         lines.append("  failures: " + _tallies(g.failures, "attempts"))
@@ -73,7 +73,7 @@ def _failing(g: Group, what: str) -> list[str]:
         lines.append("  tests:    " + _tallies(g.failing_tests, "judged rounds", " failed"))
     if g.failing_setups:
         lines.append("  setups:   " + _tallies(g.failing_setups, "rounds that used it", " failed"))
-    return [f"{what} {util.printable(g.key)}:", *lines] if lines else []
+    return [f"{heading}:", *lines] if lines else []
 
 
 def text(ins: Insights) -> str:
@@ -87,7 +87,7 @@ def text(ins: Insights) -> str:
     for dimension, groups in (("strategy", ins.strategies), ("agent", ins.agents)):
         if len(groups) > 1:  # with one group, its lines are the total's again
             for g in groups:
-                failing += _failing(g, dimension)
+                failing += _failing(g, f"{dimension} {util.printable(g.key)}")
     if failing:
         out += ["Where runs failed", *failing]
     else:
