@@ -22,8 +22,10 @@ import sqlite3
 import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from pe import gitfacts
 from pe.config.spec import Feature, TreeSpec
 from pe.errors import Interrupted, PeError
 from pe.fsutil import read_json, sha256_regular, sha256_text
@@ -294,6 +296,12 @@ def _adoption(layout: Layout, feature: Feature, rounds: Mapping[str, _Round], ou
     rnd = rounds.get(_str((a or {}).get("tree")) or "")
     if a is None or rnd is None or not rnd.holds(a.get("at")):
         return
+    commit = _str(a.get("commit"))
+    if commit and rnd.base_sha and parse_iso(_str(a.get("at"))) == parse_iso(rnd.created_at) \
+            and gitfacts.is_ancestor(layout.root, commit, rnd.base_sha):
+        # Times have whole seconds: a round created in the second of the adoption (cleanup, then
+        # execute) from the adopted commit, or from after it, is a new round, not the adopted one.
+        return
     out.add("adoptions", ("round_id",), {
         "round_id": rnd.id, "feature": feature.name, "tree": a["tree"], "commit_sha": _str(a.get("commit")),
         "into_branch": _str(a.get("into")), "mode": _str(a.get("mode")), "adopted_at": _str(a.get("at")),
@@ -321,7 +329,10 @@ def _collect(layout: Layout, feature: Feature, out: _Writes) -> None:
             continue
 
 
-_warned: list[bool] = [False]  # one warning per command, however often it syncs
+# Per command (after_command forgets them): one warning however often it syncs, and the rows
+# it wrote at the lock, which a command that changed nothing (a no-op resume) need not write again.
+_warned: list[bool] = [False]
+_written: dict[Path, list[Any]] = {}
 
 
 def _warn(what: str) -> None:
@@ -336,8 +347,8 @@ def sync_features(layout: Layout, features: Sequence[Feature]) -> None:
     out = _Writes()
     for feature in features:
         _collect(layout, feature, out)
-    if not out.rows:
-        return  # nothing to record: no database made for it
+    if not out.rows or _written.get(layout.root) == out.rows:
+        return  # nothing to record (no database made for it), or this command wrote the same already
     try:
         conn = db.open_for_writing(layout)
         try:
@@ -345,6 +356,7 @@ def sync_features(layout: Layout, features: Sequence[Feature]) -> None:
                 out.write(conn)
         finally:
             conn.close()
+        _written[layout.root] = out.rows
     except db.NewerSchema as exc:
         _warn(str(exc))
     except (sqlite3.Error, OSError) as exc:
@@ -362,7 +374,10 @@ def after_lock(layout: Layout, features: Callable[[], Sequence[Feature]]) -> Non
     """Once a command holds the repository lock: record the state as it is (a pe killed -9 before
     could not; this command may forget it), and again when the command ends (after_command)."""
     _warned[0] = False
-    _held.append((layout, features))
+    # One command in this process at a time: what an earlier one left (a test's that took the lock
+    # without pe.main) is not this one's.
+    _written.clear()
+    _held[:] = [(layout, features)]
     sync_features(layout, features())
 
 
@@ -380,4 +395,5 @@ def after_command() -> None:
         _warn("interrupted")  # the last transaction is rolled back; the next command syncs again
     finally:
         _warned[0] = False
+        _written.clear()
 
