@@ -263,8 +263,8 @@ CASES = [
          "repository", GOOD + "base: main\n"),
     # --- everything else -------------------------------------------------------------------------
     Case("unknown-action", ("frobnicate",), "argument <action>: invalid choice: 'frobnicate' (choose from 'demo', "
-         "'init', 'execute', 'resume', 'wait', 'stop', 'recover', 'status', 'compare', 'logs', 'adopt', 'cleanup', 'validate', "
-         "'doit', 'install-command') (see `pe --help`)"),
+         "'init', 'execute', 'resume', 'wait', 'stop', 'recover', 'status', 'compare', 'logs', 'adopt', 'cleanup', 'history', "
+         "'insights', 'validate', 'doit', 'install-command') (see `pe --help`)"),
     Case("unknown-flag", (*NEW, "--colour=red"), "unrecognized arguments: --colour=red (see `pe --help`)"),
     Case("no-plan-no-manifest", INIT, "features/feat.yaml does not exist: give --plan=PATH to create it"),
     Case("no-agent", EXECUTE, f"{MF}: at agent: no agent configured for feat-1; add e.g. `agent: {{preset: "
