@@ -50,15 +50,12 @@ _AUTH = re.compile(r"\b(?:401|403)\b|authenticat|unauthori[sz]ed|UNAUTHENTICATED
                    r"|not logged in|log in again|credentials", re.I)
 _RATE_LIMIT = re.compile(r"\b(?:429|529)\b|rate[ _-]?limit|too many requests|overloaded|RESOURCE_EXHAUSTED",
                          re.I)
-_NOT_ENDED = (None, "pending", "running", "unknown", "done")
+_NOT_ENDED = ("pending", "running", "unknown", "done")
 
 
 def classify(entry: Mapping[str, Any]) -> str | None:
-    """How an attempt failed (one of db.FAILURES), from its run-record history entry; None if it did not.
-
-    An attempt still running, or one no record of survives ("unknown"), did not fail as far as
-    anyone knows.
-    """
+    """How an attempt failed (one of db.FAILURES), from its run-record history entry; None if it did
+    not, or not as far as anyone knows (still running, or no record of it survives: "unknown")."""
     state = entry.get("state")
     if state in _NOT_ENDED or not isinstance(state, str):
         return None
@@ -84,15 +81,25 @@ class _Writes:
     def add(self, table: str, key: tuple[str, ...], row: dict[str, Any], insert_only: Collection[str] = ()) -> None:
         self.rows.append((table, key, row, insert_only))
 
-    def write(self, conn: sqlite3.Connection) -> None:
+    def write(self, conn: sqlite3.Connection) -> int:
+        """Upsert every row that differs from the database's; how many did. A sync that finds
+        everything recorded writes nothing at all: the file stays byte for byte as it was."""
+        changed = 0
         for table, key, row, insert_only in self.rows:
             cols = list(row)
+            where = " AND ".join(f"{c} = ?" for c in key)
+            found = conn.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE {where}",  # noqa: S608 (as below)
+                                 [row[c] for c in key]).fetchone()
+            if found is not None and all(found[c] == row[c] for c in cols if c not in insert_only):
+                continue
+            changed += 1
             sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key and c not in insert_only)
             conflict = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
             # Table and column names are this module's own literals; only the values are data.
             sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) " \
                   f"ON CONFLICT ({', '.join(key)}) {conflict}"  # noqa: S608
             conn.execute(sql, [row[c] for c in cols])
+        return changed
 
 
 def _str(value: Any) -> str | None:
@@ -137,12 +144,6 @@ class _Round:
             return False
         when, created = parse_iso(_str(at)), parse_iso(self.created_at)
         return when is None or created is None or when >= created
-
-
-def round_id(layout: Layout, feature: str, tree: str) -> str | None:
-    """The history's id of the tree's current round (trees.round_id); None when pe has no state of it."""
-    rnd = _Round.of(layout, feature, tree)
-    return rnd.id if rnd else None
 
 
 def _setup(stamp: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -237,20 +238,15 @@ def _tree(layout: Layout, feature: Feature, spec: TreeSpec, rnd: _Round, out: _W
         out.add("attempts", ("round_id", "attempt"), a)
 
 
-def _check(c: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: c.get(k) for k in ("name", "status", "duration_s", "counts", "failed_tests")}
-
-
 def _tradeoffs(results: Any) -> str | None:
-    if not isinstance(results, Mapping):
-        return None
-    return next((_str(v) for k, v in results.items() if isinstance(k, str) and k.strip().lower() == "trade-offs made"),
-                None)
+    found = results.items() if isinstance(results, Mapping) else []
+    return next((_str(v) for k, v in found if isinstance(k, str) and k.strip().lower() == "trade-offs made"), None)
 
 
 def _judged(cid: str, t: Mapping[str, Any], rid: str, recommended: Any, cells: list[Any]) -> dict[str, Any]:
     name = t["tree"]
-    checks = [_check(c) for c in t.get("checks") or [] if isinstance(c, Mapping)]
+    checks = [{k: c.get(k) for k in ("name", "status", "duration_s", "counts", "failed_tests")}
+              for c in t.get("checks") or [] if isinstance(c, Mapping)]
     failed = [n for c in checks if isinstance(c["failed_tests"], list) for n in c["failed_tests"]]
     ins, dels = _num(t.get("insertions")), _num(t.get("deletions"))
     cross = [{k: c.get(k) for k in ("source", "status", "failures", "failed_tests", "why")}

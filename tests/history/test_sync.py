@@ -231,11 +231,15 @@ def test_sync_twice_changes_nothing(tmp_path: Path) -> None:
     run_ok(root, "compare", "--feature=calc", "--plain")
     first = dump(root)
     assert first["trees"] and first["attempts"] and first["judged"]
+    file = root / ".pe" / "history.sqlite3"
+    data = file.read_bytes()
     layout = Layout(root)
     feature = manifest.load(layout, "calc")
     sync.sync(layout, feature)
     sync.sync(layout, feature)
     assert dump(root) == first
+    # Not a byte written: a command that changed nothing (a refused cleanup) leaves .pe/ as it was.
+    assert file.read_bytes() == data and not file.with_name(file.name + "-wal").exists()
 
 
 def test_the_cross_test_row_is_the_trees_own(tmp_path: Path) -> None:
