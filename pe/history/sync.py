@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 import sys
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from pe.config.spec import Feature, TreeSpec
 from pe.errors import Interrupted, PeError
 from pe.fsutil import read_json, sha256_regular, sha256_text
 from pe.history import db
+from pe.history.upsert import Upserts
 from pe.layout import Layout
 from pe.steps import branches
 from pe.tree import stamps, usage
@@ -38,6 +40,7 @@ from pe.tree.runrecord import RunRecord
 from pe.util import parse_iso, printable
 
 RUNNER = "local"  # every agent runs on this machine: pe/config has no setting for another runner
+MIN_FREE = 1 << 20  # bytes free in .pe/ below which pe does not write the history
 
 # What a state file of the wrong shape raises when read as pe writes it (an agent's edit, an older pe).
 _UNREADABLE = (OSError, ValueError, TypeError, KeyError, AttributeError, PeError)
@@ -70,36 +73,6 @@ def classify(entry: Mapping[str, Any]) -> str | None:
     if "RESULTS.md" in text:  # pe.tree.results.check_results: none left, lacking sections, not a file
         return "no RESULTS.md"
     return "crash"
-
-
-@dataclass
-class _Writes:
-    """The upserts of one sync, in order: (table, key columns, row, columns only an insert sets)."""
-
-    rows: list[tuple[str, tuple[str, ...], dict[str, Any], Collection[str]]] = field(default_factory=list)
-
-    def add(self, table: str, key: tuple[str, ...], row: dict[str, Any], insert_only: Collection[str] = ()) -> None:
-        self.rows.append((table, key, row, insert_only))
-
-    def write(self, conn: sqlite3.Connection) -> int:
-        """Upsert every row that differs from the database's; how many did. A sync that finds
-        everything recorded writes nothing at all: the file stays byte for byte as it was."""
-        changed = 0
-        for table, key, row, insert_only in self.rows:
-            cols = list(row)
-            where = " AND ".join(f"{c} = ?" for c in key)
-            found = conn.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE {where}",  # noqa: S608 (as below)
-                                 [row[c] for c in key]).fetchone()
-            if found is not None and all(found[c] == row[c] for c in cols if c not in insert_only):
-                continue
-            changed += 1
-            sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key and c not in insert_only)
-            conflict = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
-            # Table and column names are this module's own literals; only the values are data.
-            sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) " \
-                  f"ON CONFLICT ({', '.join(key)}) {conflict}"  # noqa: S608
-            conn.execute(sql, [row[c] for c in cols])
-        return changed
 
 
 def _str(value: Any) -> str | None:
@@ -201,7 +174,7 @@ def _latest(*times: Any) -> str | None:
 _WHAT_RAN = ("plan_hash", "strategy", "strategy_hash", "agent", "model")
 
 
-def _tree(layout: Layout, feature: Feature, spec: TreeSpec, rnd: _Round, out: _Writes) -> None:
+def _tree(layout: Layout, feature: Feature, spec: TreeSpec, rnd: _Round, out: Upserts) -> None:
     st = treestate.of(layout, feature, spec)
     record = st.record
     runs = usage.totals(record)
@@ -264,7 +237,7 @@ def _judged(cid: str, t: Mapping[str, Any], rid: str, recommended: Any, cells: l
     }
 
 
-def _compare(layout: Layout, feature: Feature, rounds: Mapping[str, _Round], out: _Writes) -> None:
+def _compare(layout: Layout, feature: Feature, rounds: Mapping[str, _Round], out: Upserts) -> None:
     ev = read_json(layout.evidence(feature.name))
     generated = _str((ev or {}).get("generated_at"))
     if ev is None or generated is None:
@@ -287,7 +260,7 @@ def _compare(layout: Layout, feature: Feature, rounds: Mapping[str, _Round], out
             continue
 
 
-def _adoption(layout: Layout, feature: Feature, rounds: Mapping[str, _Round], out: _Writes) -> None:
+def _adoption(layout: Layout, feature: Feature, rounds: Mapping[str, _Round], out: Upserts) -> None:
     a = read_json(layout.adopted(feature.name))
     rnd = rounds.get(_str((a or {}).get("tree")) or "")
     if a is None or rnd is None or not rnd.holds(a.get("at")):
@@ -304,7 +277,7 @@ def _adoption(layout: Layout, feature: Feature, rounds: Mapping[str, _Round], ou
         "recommended": _str(a.get("recommended")), "forced": _flag(a.get("forced"))})
 
 
-def _collect(layout: Layout, feature: Feature, out: _Writes) -> None:
+def _collect(layout: Layout, feature: Feature, out: Upserts) -> None:
     """The upserts of everything pe's state says of the feature; what cannot be read is left out."""
     rounds: dict[str, _Round] = {}
     for spec in feature.trees:
@@ -340,12 +313,18 @@ def _warn(what: str) -> None:
 def sync_features(layout: Layout, features: Sequence[Feature]) -> None:
     """Record what pe's state says of every tree of `features`, in one transaction. Never raises
     for the history's sake: a database that cannot be written costs one warning line."""
-    out = _Writes()
+    out = Upserts()
     for feature in features:
         _collect(layout, feature, out)
     if not out.rows or _written.get(layout.root) == out.rows:
         return  # nothing to record (no database made for it), or this command wrote the same already
     try:
+        free = shutil.disk_usage(layout.state).free
+        if free < MIN_FREE:
+            # The last bytes are for pe's own state (stamps, run records): a write that fails
+            # there leaves its -shm and -wal files taking them.
+            _warn(f"only {free // 1024} KiB free in {layout.state.relative_to(layout.root)}/")
+            return
         conn = db.open_for_writing(layout)
         try:
             with db.transaction(conn):
