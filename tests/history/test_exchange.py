@@ -15,18 +15,14 @@ from pe.history import db, exchange, insights
 from pe.layout import Layout
 from tests.history.seeded import seed
 from tests.support import git
+from tests.support.repo import readme_repo
 
 TABLES = ("adoptions", "attempts", "compares", "judged", "survival", "trees")
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    r = tmp_path / "repo"
-    r.mkdir()
-    git(r, "init", "-q", "-b", "main")
-    (r / "README.md").write_text("project\n")
-    git(r, "add", "README.md")
-    git(r, "commit", "-q", "-m", "base")
+    r = readme_repo(tmp_path / "repo")
     with contextlib.closing(db.open_for_writing(Layout(r))) as c:
         seed(c)
     return r

@@ -12,16 +12,12 @@ import pytest
 from pe.history import db, insights, survival
 from pe.layout import Layout
 from tests.support import git
+from tests.support.repo import readme_repo
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    r = tmp_path / "repo"
-    r.mkdir()
-    git(r, "init", "-q", "-b", "main")
-    (r / "README.md").write_text("project\n")
-    git(r, "add", "README.md")
-    git(r, "commit", "-q", "-m", "base")
+    r = readme_repo(tmp_path / "repo")
     return r
 
 

@@ -24,6 +24,16 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def readme_repo(root: Path) -> Path:
+    """A real repository at `root` on branch main with one commit of a README: for tests of git facts."""
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    (root / "README.md").write_text("project\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-q", "-m", "base")
+    return root
+
+
 def scripted_repo(root: Path, files: dict[str, str] | None = None) -> Path:
     """A real repository at `root` with one commit: a README, the plan at specs/plan.md, the
     scripted agent at tools/agent.py, and `files` (relative path -> text)."""
