@@ -15,6 +15,7 @@ from pe.config import checks as check_config
 from pe.config import yamlfile
 from pe.config.overrides import apply_overrides
 from pe.config.schema import SCHEMA_FILES, first_error, preset_names, schema_text
+from pe.config.setup import command as parse_command
 from pe.config.setup import parse as parse_setup
 from pe.config.spec import AgentSpec, Feature, Overrides, SandboxSpec, TreeSpec
 from pe.config.strategies import BUILTIN, DEFAULT_ORDER, Strategy
@@ -195,6 +196,7 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
         judge=_helper(data.get("judge"), f"{rel}: at judge"),
         plan_tests=_helper(data.get("plan_tests"), f"{rel}: at plan_tests"),
         lessons=bool(data.get("lessons", True)),
+        notify=parse_command(data["notify"], f"{rel}: at notify") if data.get("notify") else None,
     )
 
 

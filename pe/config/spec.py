@@ -73,6 +73,7 @@ class Feature:
     judge: AgentSpec | None = None  # the judge pe compare runs without --judge
     plan_tests: AgentSpec | None = None  # the agent that writes acceptance tests from the plan alone
     lessons: bool = True  # the prompt's section of what earlier runs taught (pe/history/lessons.py)
+    notify: tuple[str, ...] | None = None  # run when a command ends, a JSON summary on stdin (pe/steps/notify.py)
 
     def config_hash(self, tree: TreeSpec) -> str:
         """Hash of what a tree's agent was asked to do: plan, strategy, agent, model.

@@ -19,7 +19,7 @@ CORPUS = [
     ("count: true", "at count: True is not of type 'integer'"),
     ("jobs: 0", "at jobs: 0 is less than the minimum of 1"),
     ("bogus: 1", "at (top level): unknown key 'bogus'; expected one of: agent, base, checks, count, feature, "
-     "implementations, jobs, judge, judge_weight, lessons, plan, plan_tests, sandbox, setup, strategies, timeout"),
+     "implementations, jobs, judge, judge_weight, lessons, notify, plan, plan_tests, sandbox, setup, strategies, timeout"),
     ("strategies: [fast]", "at strategies[0]: 'fast' is not one of ['simple', 'performance', 'extensible', 'innovative']"),
     ("strategies: simple", "at strategies: 'simple' is not of type 'array'"),
     ("strategies: []", "at strategies: [] should be non-empty"),

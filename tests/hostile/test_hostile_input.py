@@ -130,8 +130,8 @@ CASES = [
     Case("yaml-list-as-key", INIT, f"{MF}: line 4: a key must be a name, got 'list'", GOOD + "? [a, b]\n: c\n"),
     Case("yaml-null-key", INIT, f"{MF}: line 4: a key must be a name, got None", GOOD + "null: 2\n"),
     Case("yaml-number-key", INIT, f"{MF}: at (top level): unknown key '1'; expected one of: agent, base, checks, "
-         "count, feature, implementations, jobs, judge, judge_weight, lessons, plan, plan_tests, sandbox, setup, strategies, "
-         "timeout", GOOD + "1: 2\n"),
+         "count, feature, implementations, jobs, judge, judge_weight, lessons, notify, plan, plan_tests, sandbox, "
+         "setup, strategies, timeout", GOOD + "1: 2\n"),
     Case("yaml-alias-bomb", INIT, f"{MF}: more than 100000 values once its aliases (*name) are expanded",
          _billion_laughs()),
     Case("yaml-nested-5000-deep", INIT, f"{MF}: nested more than 40 levels deep", GOOD + "x: " + "[" * 5000 + "\n"),
@@ -158,8 +158,8 @@ CASES = [
     Case("setup-yes", INIT, f"{MF}: at setup: True is not of type 'object'", GOOD + "setup: yes\n"),
     # --- unknown keys --------------------------------------------------------------------------
     Case("key-capitalised", INIT, f"{MF}: at (top level): unknown key 'Feature'; expected one of: agent, base, "
-         "checks, count, feature, implementations, jobs, judge, judge_weight, lessons, plan, plan_tests, sandbox, setup, "
-         "strategies, timeout",
+         "checks, count, feature, implementations, jobs, judge, judge_weight, lessons, notify, plan, plan_tests, "
+         "sandbox, setup, strategies, timeout",
          "Feature: feat\nfeature: feat\nplan: specs/plan.md\n"),
     Case("agent-unknown-key", INIT, f"{MF}: at agent: unknown key 'colour'; expected one of: args, budget_usd, "
          "command, env, idle_timeout, model, preset, retries, timeout",
