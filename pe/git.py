@@ -79,8 +79,10 @@ def has_commits(root: Path) -> bool:
 
 
 def current_branch(root: Path) -> str | None:
-    res = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
-    return res.stdout.strip() or None
+    # Not --short: with a tag of the same name it says "heads/main", which no ref is (issue 17).
+    res = git(root, "symbolic-ref", "--quiet", "HEAD", check=False)
+    ref = res.stdout.strip()
+    return ref.removeprefix("refs/heads/") or None
 
 
 def resolve_commit(root: Path, ref: str) -> str | None:
