@@ -18,11 +18,11 @@ from pe.tree.results import PROGRESS_FILE
 
 NAME = "status"
 DESCRIPTION = """\
-One row per tree. States: pending, setting up, setup failed, ready (agent not
-started), running (with pid), done, failed (with reason), interrupted, stale
-(the plan, strategy or agent changed since it finished). Commits, files and
-lines are the tree's committed change against its base (RESULTS.md and
-PROGRESS.md not counted); "uncommitted" counts entries `git status` shows;
+One row per tree. States: pending, not set up, setting up (while setup runs),
+setup failed, ready (agent not started), running (with pid), done, failed
+(with reason), interrupted, stale (the plan, strategy or agent changed since
+it finished). Commits, files and lines are the tree's committed change against
+its base (RESULTS.md and PROGRESS.md not counted); "uncommitted" counts entries `git status` shows;
 "done %" is the share of ticked checklist items in PROGRESS.md. Read-only and
 lock-free: it works while execute runs. --json gives the same rows with every
 field (see the README).

@@ -208,7 +208,7 @@ def _classify(layout: Layout, feature: Feature, spec: TreeSpec, s: Scan, end: fi
         f.kind, f.summary = HALF_CREATED, "registered, but pe never finished creating it (init killed?)"
         f.commands = [f"{resume}   # finishes the checkout; nothing of an agent is in it yet"]
         return f
-    if st.state in ("setup failed", "setting up"):
+    if st.state in ("setup failed", "setting up", "not set up"):
         f.kind = SETUP_FAILED if st.state == "setup failed" else NOT_STARTED
         f.summary = st.detail or "setup did not finish"
         log = layout.setup_log(name)

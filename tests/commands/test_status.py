@@ -74,7 +74,7 @@ def test_every_state_running_and_crashed(tmp_path: Path) -> None:
     states = {t: r["state"] for t, r in running.items()}
     assert states == {
         "calc-1": "done", "calc-2": "failed", "calc-3": "running", "calc-4": "stale", "calc-5": "failed",
-        "idle-1": "ready", "idle-2": "setting up", "later-1": "pending", "gate-1": "setup failed",
+        "idle-1": "ready", "idle-2": "not set up", "later-1": "pending", "gate-1": "setup failed",
     }
     # The pid pe shows is the agent's supervisor's (pe/supervisor), the agent's parent.
     assert running["calc-3"]["pid"] == parent != agent_pid and f"pid {parent}" in table
@@ -88,7 +88,7 @@ def test_every_state_running_and_crashed(tmp_path: Path) -> None:
     assert done["insertions"] > 0 and done["last_activity"] and done["base_sha"]
     assert (done["input_tokens"], done["output_tokens"], done["turns"], done["cost_usd"]) == (12000, 345, 7, 0.042)
     assert "12.3k / $0.042" in table
-    for word in ("setup failed", "stale", "setting up", "pending", "ready"):
+    for word in ("setup failed", "stale", "not set up", "pending", "ready"):
         assert word in table
 
     # After the crash: the dead `running` agent is interrupted; its uncommitted work is visible.

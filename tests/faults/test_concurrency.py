@@ -16,7 +16,7 @@ import pytest
 from tests.support import agent_runs, git, pe_cmd, pe_run, refs, same, snapshot, wait_for, write_manifest
 from tests.support.faults import git_admin_problems, no_processes_left
 
-STATES = {"pending", "setting up", "setup failed", "ready", "running", "done", "failed", "interrupted", "stale"}
+STATES = {"pending", "not set up", "setting up", "setup failed", "ready", "running", "done", "failed", "interrupted", "stale"}
 
 
 def starts(log: Path) -> dict[str, int]:  # every tree's count at once, unlike tests.support.starts
