@@ -194,7 +194,10 @@ def _env(run: _Run, ports: tuple[int, ...], carried: list[str]) -> tuple[dict[st
     envfile.write(run.dir / cfg.env_file, env, tree.name)
     run.stamp["env_file"] = cfg.env_file
     run.stamp["env_sha"] = sha256_file(run.dir / cfg.env_file)
-    installers = install.detect(run.dir, cfg.install)
+    notes: list[str] = []
+    installers = install.detect(run.dir, cfg.install, notes=notes)
+    for note in notes:
+        run.log.line(f"install: {note}")
     outputs = [i.output_path for i in installers if i.output_path]
     excluded = exclude.keep_out(run.layout, run.dir, files=[cfg.env_file, *carried], dirs=outputs)
     if excluded:

@@ -10,13 +10,18 @@ node_modules/** never count) and runs, per directory:
   bun.lock / bun.lockb                      bun install --frozen-lockfile
   uv.lock                                   uv sync --frozen
   poetry.lock                               poetry install (virtualenv in the tree's .venv)
-  requirements*.txt (no uv/poetry lock)     python3 -m venv .venv; .venv/bin/python -m pip install -r ...
+  pyproject.toml / setup.py (no lock)       the project editable in .venv, test/dev extras and groups
+                                            (uv when on PATH, else python3 -m venv + pip), see python.py
+  requirements*.txt (root, no project)      python3 -m venv .venv; .venv/bin/python -m pip install -r ...
   Cargo.lock                                cargo fetch --locked
   go.sum                                    go mod download
 
 One JavaScript manager per directory: the one package.json's packageManager
 names, else the first lockfile in the order above. Every directory found is
-installed, one after another.
+installed, one after another, except Python's: with a Python project in the
+root, no pyproject.toml or requirements*.txt further down counts (docs/, test
+fixtures), and a requirements*.txt counts only in the root or beside a
+project's pyproject.toml. What was found and why goes to the setup log.
 
 Shared caches make trees 2..N cheap: npm, pnpm, yarn, uv, pip, cargo and go
 all keep one per user. The first tree to install a given lockfile does it
@@ -32,6 +37,8 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import json
+import os
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,7 +50,7 @@ from pe.errors import PeError
 from pe.fsutil import read_json, sha256_file, sha256_text, write_json_atomic
 from pe.layout import Layout
 from pe.lock import file_lock
-from pe.treesetup import seed
+from pe.treesetup import python, seed
 from pe.treesetup.runlog import SetupLog, require_tool
 from pe.util import now_iso
 
@@ -53,6 +60,7 @@ _JS = (("package-lock.json", "npm"), ("npm-shrinkwrap.json", "npm"), ("pnpm-lock
 _PY = (("uv.lock", "uv"), ("poetry.lock", "poetry"))
 _OTHER = (("Cargo.lock", "cargo"), ("go.sum", "go"))
 _REQUIREMENTS = "requirements*.txt"
+_MARKERS = (*python.PROJECT_FILES, _REQUIREMENTS)  # not lockfiles, but their change means reinstalling
 # Their own cache locks already serialise concurrent downloads (cargo and go lock
 # the whole cache): no need to go first alone. (uv locks per wheel, but three cold
 # `uv sync` at once still each took as long as one alone: uv goes first alone too.)
@@ -97,7 +105,7 @@ class Installer:
 
 
 def _pathspecs() -> list[str]:
-    names = [n for n, _ in (*_JS, *_PY, *_OTHER)] + [_REQUIREMENTS]
+    names = [n for n, _ in (*_JS, *_PY, *_OTHER)] + list(_MARKERS)
     return [f":(glob){'*/' * depth}{name}" for name in names for depth in range(MAX_DEPTH + 1)]
 
 
@@ -110,7 +118,7 @@ def lockfiles_in_tree(tree_dir: Path) -> list[str]:
 def lockfiles_in_commit(root: Path, sha: str) -> list[str]:
     """Lockfiles in commit `sha` (for the baseline, which is an export, not a checkout)."""
     raw = git.git(root, "ls-tree", "-r", "-z", "--name-only", sha).stdout
-    names = [n for n, _ in (*_JS, *_PY, *_OTHER)] + [_REQUIREMENTS]
+    names = [n for n, _ in (*_JS, *_PY, *_OTHER)] + list(_MARKERS)
     return sorted(
         p for p in raw.split("\0")
         if p and p.count("/") <= MAX_DEPTH and any(fnmatch.fnmatchcase(p.rpartition("/")[2], n) for n in names)
@@ -139,7 +147,38 @@ def _rel(d: str, name: str) -> str:
     return f"{d}/{name}" if d else name
 
 
-def _for_dir(tree_dir: Path, d: str, names: set[str]) -> list[Installer]:
+def _python(tree_dir: Path, d: str, names: set[str], root_is_python: bool, uv: bool,
+            notes: list[str]) -> Installer | None:
+    """The install of directory `d`'s Python project or requirements files, if they count (issue 17)."""
+    reqs = sorted(n for n in names if python.is_requirements(n))
+    if d and root_is_python:
+        skipped = [_rel(d, n) for n in sorted(names) if n in python.PROJECT_FILES or n in reqs]
+        if skipped:
+            notes.append(f"not installed: {', '.join(skipped)}: the root is the Python project "
+                         "(name them in setup.install to install them too)")
+        return None
+    found = python.project(tree_dir, d, names)
+    if isinstance(found, python.Project):
+        how = "uv, on PATH" if uv else "python3 -m venv + pip; uv is not on PATH"
+        notes.append(f"{found.describe()} ({how})")
+        return Installer("uv" if uv else "pip", d, found.lockfiles(names), found.commands(uv), ".venv")
+    if isinstance(found, str):
+        notes.append(f"{_rel(d, 'pyproject.toml')}: {found}")
+    if not reqs:
+        return None
+    if d:
+        notes.append(f"not installed: {', '.join(_rel(d, r) for r in reqs)}: requirements files count in the root "
+                     "or beside a Python project's pyproject.toml (name them in setup.install to install them)")
+        return None
+    notes.append(f"{', '.join(reqs)} in the root, and no Python project: a .venv with pip")
+    pip = ["./.venv/bin/python", "-m", "pip", "install", "--disable-pip-version-check"]
+    for r in reqs:
+        pip += ["-r", r]
+    return Installer("pip", d, tuple(reqs), (("python3", "-m", "venv", ".venv"), tuple(pip)), ".venv")
+
+
+def _for_dir(tree_dir: Path, d: str, names: set[str], root_is_python: bool, uv: bool,
+             notes: list[str]) -> list[Installer]:
     found: list[Installer] = []
     js = _js_kind(tree_dir, d, {n: k for n, k in _JS if n in names})
     if js:
@@ -158,14 +197,8 @@ def _for_dir(tree_dir: Path, d: str, names: set[str]) -> list[Installer]:
     elif "poetry.lock" in names:
         found.append(Installer("poetry", d, (_rel(d, "poetry.lock"),), (("poetry", "install", "--no-interaction"),),
                                ".venv", (("POETRY_VIRTUALENVS_IN_PROJECT", "true"),)))
-    else:
-        reqs = sorted(n for n in names if n.startswith("requirements") and n.endswith(".txt"))
-        if reqs:
-            pip = ["./.venv/bin/python", "-m", "pip", "install", "--disable-pip-version-check"]
-            for r in reqs:
-                pip += ["-r", r]
-            found.append(Installer("pip", d, tuple(_rel(d, r) for r in reqs),
-                                   (("python3", "-m", "venv", ".venv"), tuple(pip)), ".venv"))
+    elif (py := _python(tree_dir, d, names, root_is_python, uv, notes)) is not None:
+        found.append(py)
     if "Cargo.lock" in names:
         found.append(Installer("cargo", d, (_rel(d, "Cargo.lock"),), (("cargo", "fetch", "--locked"),)))
     if "go.sum" in names:
@@ -173,11 +206,15 @@ def _for_dir(tree_dir: Path, d: str, names: set[str]) -> list[Installer]:
     return found
 
 
-def detect(tree_dir: Path, install: str | tuple[str, ...], files: list[str] | None = None) -> list[Installer]:
+def detect(tree_dir: Path, install: str | tuple[str, ...], files: list[str] | None = None, *,
+           notes: list[str] | None = None, path: str | None = None) -> list[Installer]:
     """The installs `install` (auto, none, or an argv) calls for in this tree.
 
-    `files`: the tree's lockfiles if already known (default: ask git).
+    `files`: the tree's lockfiles if already known (default: ask git). `notes` gets
+    what auto found and why it chose so, for the setup log. `path`: where to look
+    for uv (default: $PATH).
     """
+    notes = [] if notes is None else notes
     if install == "none":
         return []
     if files is None:
@@ -189,7 +226,10 @@ def detect(tree_dir: Path, install: str | tuple[str, ...], files: list[str] | No
     for rel in files:
         d, _, name = rel.rpartition("/")
         by_dir.setdefault(d, set()).add(name)
-    return [inst for d in sorted(by_dir) for inst in _for_dir(tree_dir, d, by_dir[d])]
+    root = by_dir.get("", set())
+    root_is_python = any(n in root for n, _ in _PY) or isinstance(python.project(tree_dir, "", root), python.Project)
+    uv = shutil.which("uv", path=os.environ.get("PATH") if path is None else path) is not None
+    return [inst for d in sorted(by_dir) for inst in _for_dir(tree_dir, d, by_dir[d], root_is_python, uv, notes)]
 
 
 def _run_commands(inst: Installer, tree_dir: Path, env: Mapping[str, str], log: SetupLog, timeout: float,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pe import git
+from pe.config import argv as argvs
 from pe.config.setup import SetupConfig
 from pe.errors import PeError
 from pe.fsutil import read_json, sha256_text, write_json_atomic
@@ -36,8 +37,10 @@ from pe.util import now_iso
 
 def run_verify(cfg: SetupConfig, cwd: Path, env: dict[str, str], log: SetupLog) -> Ran:
     assert cfg.verify is not None
-    require_tool(cfg.verify, env, cwd, "setup.verify")
-    return log.run(cfg.verify, cwd=cwd, env=env, timeout=cfg.timeout_s)
+    # `python` is the tree's .venv interpreter when setup made one, as in checks (pe/compare/checks.py).
+    argv = (argvs.program(cfg.verify[0], cwd, venv=cwd / ".venv"), *cfg.verify[1:])
+    require_tool(argv, env, cwd, "setup.verify")
+    return log.run(argv, cwd=cwd, env=env, timeout=cfg.timeout_s)
 
 
 def result_path(layout: Layout, feature: str) -> Path:
