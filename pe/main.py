@@ -69,6 +69,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
+    if first is not None and first not in commands.ACTIONS and (near := _near(first)):
+        # argparse would list all 17 actions; the one meant is what a person needs.
+        print(f"pe: error: no action {printable(first)!r}; did you mean `{near}`? (see `pe --help`)",
+              file=sys.stderr)
+        return EXIT_USAGE
     parser = build_parser(first if first in commands.ACTIONS else None)
     try:
         args = parser.parse_args(argv)
@@ -98,6 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         _record_history()
         release_all()
+
+
+def _near(word: str) -> str | None:
+    """The action a mistyped one (`exectue`, `cleanpu`) most likely meant, or None."""
+    import difflib  # only on this error path
+
+    match = difflib.get_close_matches(word, commands.ACTIONS, n=1, cutoff=0.6)
+    return match[0] if match else None
 
 
 def _record_history() -> None:

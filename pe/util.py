@@ -1,4 +1,4 @@
-"""Small helpers every layer uses: a thread pool, the clock, durations, file times."""
+"""Small helpers every layer uses: a thread pool, the clock, durations, file times, plurals."""
 
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ _CONTROL = re.compile(
 def printable(text: str) -> str:
     """`text` (agent output, a file name an agent chose) with every terminal control sequence removed."""
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 tree`, `3 trees`, `0 trees`: a count with its noun (`many` where adding an s is wrong)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 def parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 8) -> list[R]:

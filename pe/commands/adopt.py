@@ -9,6 +9,7 @@ from pe.commands import _common
 from pe.fsutil import read_json
 from pe.layout import Layout
 from pe.lifecycle import adoption
+from pe.util import plural
 
 NAME = "adopt"
 DESCRIPTION = """\
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
               f"{str(done['previous'])[:12]} -> {str(done['commit'])[:12]}, nothing left to do")
     else:
         result = adoption.adopt_tree(layout, req, mode=args.mode, message=args.message)
-        print(f"adopted {req.tree} ({req.strategy}) into {req.into} by {args.mode}: {result.commits} commit(s), "
-              f"{result.previous[:12]} -> {result.commit[:12]}")
+        print(f"adopted {req.tree} ({req.strategy}) into {req.into} by {args.mode}: "
+              f"{plural(result.commits, 'commit')}, {result.previous[:12]} -> {result.commit[:12]}")
     print(f"recorded in reports/{feature}/ADOPTED.json; next: pe cleanup --feature={feature}")
     return 0

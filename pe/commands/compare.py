@@ -18,6 +18,7 @@ from pe.compare.verdict import JudgeOutcome
 from pe.config import manifest
 from pe.errors import EXIT_FAILED, EXIT_OK
 from pe.steps import compare as compare_step
+from pe.steps import notify
 from pe.util import printable
 
 NAME = "compare"
@@ -74,6 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.add_sandbox(parser)
     _common.add_repo(parser)
     _common.add_lock(parser)
+    notify.add_argument(parser)
 
 
 class Progress:
@@ -110,6 +112,8 @@ class Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    notify.check_flag(args.notify)
     layout = _common.layout(args)
     feature = manifest.load(layout, _common.feature_name(args), _common.overrides(args))
     _common.require(args.jobs is None or args.jobs >= 1, f"--jobs: expected a positive number, got {args.jobs}")
@@ -139,4 +143,7 @@ def run(args: argparse.Namespace) -> int:
     if progress.lines and not args.json:
         print()  # the ranking after the progress lines, set apart
     print(report.json_text(c) if args.json else "\n".join(report.summary_lines(c, written, layout.root)))
-    return EXIT_OK if c.recommended is not None else EXIT_FAILED
+    rc = EXIT_OK if c.recommended is not None else EXIT_FAILED
+    notify.finished(layout, [feature], "compare", rc, flag=args.notify, started=started,
+                    recommended=c.recommended.tree if c.recommended else None, compared=True)
+    return rc

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
+import time
 
 from pe import agents, gitfacts, sandbox, util
 from pe.commands import _common
 from pe.config import manifest
 from pe.config.spec import Feature, TreeSpec
 from pe.engine import runner as engine
-from pe.errors import PeError
+from pe.errors import EXIT_SIGINT, EXIT_SIGTERM, Interrupted, PeError
 from pe.history import mix
 from pe.layout import Layout
-from pe.steps import finish
+from pe.steps import finish, notify
 from pe.tree import guard, overview, progress, stamps
 from pe.tree.runrecord import RunRecord
 
@@ -55,9 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.add_sandbox(parser)
     _common.add_repo(parser)
     _common.add_lock(parser)
+    notify.add_argument(parser)
 
 
 def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
+    started = time.monotonic()
+    notify.check_flag(args.notify)
     layout = _common.layout(args)
     # --strategy=auto / --agent=auto: the mix the history proposes (pe/history/mix.py)
     auto = mix.resolve(layout, _common.feature_name(args), _common.overrides(args))
@@ -82,19 +87,40 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
         finish.settle_record(layout, feature, tree)
     if resuming:
         progress.refresh_unfinished(layout, [feature])
-    print(f"{feature.name}: {feature.count} trees, up to {feature.jobs} agents at once; logs in .pe/logs/")
+    print(f"{feature.name}: {util.plural(feature.count, 'tree')}, up to {util.plural(feature.jobs, 'agent')} at once; "
+          "logs in .pe/logs/")
     tasks = [f"agent:{t.name}" for t in trees]
     attempts = {t.name: RunRecord.load(layout.run_record(t.name), t.name).attempts for t in trees}
     if args.detach:
         rc = engine.run_tasks(dataclasses.replace(plan, detach=True), tasks, jobs=len(trees))
         return _detached(layout, feature, trees, rc)
-    if sys.stdout.isatty() and not args.plain:
-        from pe.engine.live import LiveView
+    try:
+        if sys.stdout.isatty() and not args.plain:
+            from pe.engine.live import LiveView
 
-        with LiveView(layout, [feature]):
-            rc = engine.run_tasks(dataclasses.replace(plan, quiet=True), tasks, jobs=feature.jobs)
-    else:
-        rc = engine.run_tasks(plan, tasks, jobs=feature.jobs)
+            with LiveView(layout, [feature]):
+                rc = engine.run_tasks(dataclasses.replace(plan, quiet=True), tasks, jobs=feature.jobs)
+        else:
+            rc = engine.run_tasks(plan, tasks, jobs=feature.jobs)
+        _report(layout, feature, trees, attempts, rc)
+    except (KeyboardInterrupt, Interrupted):  # a second Ctrl-C, while the first one's bookkeeping ran
+        _resume_hint(feature)
+        raise
+    if rc in (EXIT_SIGINT, EXIT_SIGTERM):
+        _resume_hint(feature)  # and no notify: whoever pressed Ctrl-C is there
+        return rc
+    notify.finished(layout, [feature], "resume" if resuming else "execute", rc, flag=args.notify, started=started)
+    return rc
+
+
+def _resume_hint(feature: Feature) -> None:
+    # After Ctrl-C as after a failure: the one command that continues (issue 17).
+    with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+        print(f"\nevery agent is stopped; continue with: pe resume --feature={feature.name}", file=sys.stderr)
+
+
+def _report(layout: Layout, feature: Feature, trees: list[TreeSpec], attempts: dict[str, int], rc: int) -> None:
+    """The table after a run, what the agents changed outside their trees, and what to do next."""
     print()
     # One git status per tree serves both the table and the check of finished trees.
     scans = gitfacts.scan_all([layout.tree(t.name) for t in trees])
@@ -103,7 +129,6 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
         print(f"pe: warning: {util.printable(warning)}", file=sys.stderr)  # names files an agent chose
     if rc == 1:
         print(f"\nsome trees did not finish; see the logs, then: pe resume --feature={feature.name}")
-    return rc
 
 
 def _detached(layout: Layout, feature: Feature, trees: list[TreeSpec], rc: int) -> int:

@@ -15,6 +15,7 @@ from pe.config.spec import Feature, TreeSpec
 from pe.errors import EXIT_FAILED, EXIT_OK, Interrupted, PeError, exit_status
 from pe.layout import Layout
 from pe.steps import agent as agent_step
+from pe.steps import notify
 from pe.tree import overview, stamps
 
 NAME = "wait"
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop waiting after this long (e.g. 90s, 9m); the agents go on")
     _common.add_repo(parser)
     _common.add_lock(parser)
+    notify.add_argument(parser)
 
 
 def _deadline(value: str | None) -> float | None:
@@ -73,6 +75,8 @@ def wait(layout: Layout, features: list[Feature], deadline: float | None) -> dic
 def run(args: argparse.Namespace) -> int:
     from pe.commands.status import load_features
 
+    started = time.monotonic()
+    notify.check_flag(args.notify)
     layout = _common.layout(args)
     deadline = _deadline(args.timeout)
     features, errors = load_features(layout, args.feature)
@@ -83,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
                if agent_step.running(layout, t) and not stamps.agent_ok(layout, f, t)]
     if running:
         limit = f", for up to {args.timeout}" if args.timeout else ""
-        print(f"waiting for {len(running)} agent(s){limit}: {', '.join(running)} "
+        print(f"waiting for {util.plural(len(running), 'agent')}{limit}: {', '.join(running)} "
               "(Ctrl-C stops the waiting, not the agents)", flush=True)
     # Every signal here is a detach: pe wait started none of these agents.
     try:
@@ -97,12 +101,16 @@ def run(args: argparse.Namespace) -> int:
     scans = gitfacts.scan_all([layout.tree(t.name) for t in trees])
     print(overview.render(overview.rows(layout, features, scans)))
     still = [name for name, state in states.items() if state == "running"]
-    if still:
-        print(f"\n{len(still)} agent(s) still running ({', '.join(still)}); run pe wait again")
+    if still:  # no notify: nothing is over yet (a `pe wait --timeout=9m` loop would be told every 9 minutes)
+        print(f"\n{util.plural(len(still), 'agent')} still running ({', '.join(still)}); run pe wait again")
         return EXIT_STILL_RUNNING
+    rc = EXIT_OK
     undone = [t.name for f in features for t in f.trees if not stamps.agent_ok(layout, f, t)]
     if undone:
         names = ",".join(sorted({f.name for f in features for t in f.trees if t.name in undone}))
         print(f"\nnot done: {', '.join(undone)}; see the logs, then: pe resume --feature={names}")
-        return EXIT_FAILED
-    return EXIT_OK
+        rc = EXIT_FAILED
+    # Every feature waited for, even one whose agents ended before this wait began: after
+    # `pe execute --detach`, the notification is how the user learns they did.
+    notify.finished(layout, features, "wait", rc, flag=args.notify, started=started)
+    return rc

@@ -23,6 +23,7 @@ from pe.steps import agent as agent_step
 from pe.steps import setup as setup_step
 from pe.steps import worktree as worktree_step
 from pe.tree import stamps
+from pe.util import plural
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def _compare_tasks(plan: Plan) -> Iterator[dict[str, Any]]:
     for feature in plan.features:
         yield {
             "name": feature.name,
-            "doc": f"compare the {feature.count} implementations of {feature.name}",
+            "doc": f"compare the {plural(feature.count, 'implementation')} of {feature.name}",
             "actions": [_failing(partial(_compare, layout, feature))],
             "task_dep": [f"agent:{t.name}" for t in feature.trees],
             "verbosity": 0,

@@ -32,7 +32,7 @@ from pe.errors import PeError
 from pe.fsutil import read_json
 from pe.gitfacts import BOOKKEEPING
 from pe.layout import Layout
-from pe.lifecycle import adoption_journal, recovery
+from pe.lifecycle import adoption_journal, recovery, rounds
 from pe.tree import state as treestate
 from pe.tree.results import RESULTS_FILE, sections
 from pe.util import now_iso
@@ -253,15 +253,29 @@ def check(layout: Layout, feature: str, tree: str, *, into: str | None, force: b
     """The adoption of `tree` into `into` (default: the feature's base), or PeError saying why not."""
     if recovery.feature_of(tree) != feature:
         raise PeError(f"--tree={tree}: not a tree of {feature} (trees are named {feature}-<n>)")
-    base = manifest.load(layout, feature).base if layout.manifest(feature).exists() else None
-    target = _target(layout, into, base)
+    loaded = manifest.load(layout, feature) if layout.manifest(feature).exists() else None
+    target = _target(layout, into, loaded.base if loaded else None)
     tip = gitfacts.branch_tip(layout.root, tree)
     if tip is None:
-        raise PeError(f"--tree={tree}: no branch {tree} (cleaned up already? its bundle is in reports/{feature}/)")
+        raise PeError(_no_branch(layout, feature, tree, loaded.count if loaded else None))
     problems, strategy, agent = _refusals(layout, feature, tree, tip)
     if problems and not force:
         raise PeError(f"refusing to adopt {tree}: " + "; ".join(problems) + " (pass --force to adopt it anyway)")
     return Request(feature, tree, target, tip, strategy, agent, forced=bool(problems))
+
+
+def _no_branch(layout: Layout, feature: str, tree: str, count: int | None) -> str:
+    """Why a tree with no branch cannot be adopted: cleaned up (where its archive is), or never there (issue 17)."""
+    found = rounds.archives(layout, feature, tree)
+    if found:
+        return (f"--tree={tree}: no branch {tree}: cleaned up already; its bundle is in "
+                f"{found[-1].relative_to(layout.root)}/")
+    index = int(tree.rpartition("-")[2])
+    if count is not None and index > count:
+        return (f"--tree={tree}: no such tree (no branch {tree}, no archive of it): {feature} has "
+                + (f"one tree, {feature}-1" if count == 1 else f"{count} trees, {feature}-1 to {feature}-{count}"))
+    return (f"--tree={tree}: no branch {tree} and no archive of it in reports/{feature}/: it was never created "
+            f"(pe init --feature={feature}), or its branch was deleted by hand")
 
 
 def _message(layout: Layout, req: Request) -> str:
