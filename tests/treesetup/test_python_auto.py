@@ -22,24 +22,36 @@ from tests.support.treesetup import DATA, commit, init, setup_log, stamp
 DEPS = ("pe-fixture-testdep", "pe-fixture-devdep", "pe-fixture-lintdep")
 
 
-@pytest.fixture
-def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A wheelhouse of the fixture's dependencies, and pip told to use it and nothing else."""
+def _wheelhouse(house: Path) -> None:
     spec = importlib.util.spec_from_file_location("fixture_backend", DATA / "python" / "_build" / "backend.py")
     assert spec and spec.loader
     backend = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(backend)
-    house = tmp_path / "wheels"
     house.mkdir()
     for name in DEPS:
         backend.write_wheel(str(house), name, "1.0", {f"{name.replace('-', '_')}.py": "X = 1\n"})
+
+
+@pytest.fixture(params=["pip", "uv"])
+def offline(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The installer under test (venv + pip, or uv), told to use a wheelhouse of the fixture's
+    dependencies and nothing else."""
+    house = tmp_path / "wheels"
+    _wheelhouse(house)
+    if request.param == "uv":
+        if shutil.which("uv") is None:
+            pytest.skip("needs uv (pip install uv)")
+        for var, value in (("UV_OFFLINE", "1"), ("UV_NO_INDEX", "1"), ("UV_FIND_LINKS", str(house)),
+                           ("UV_CACHE_DIR", str(tmp_path / "uv-cache"))):
+            monkeypatch.setenv(var, value)
+        return "uv"
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(house))
     monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "pip-cache"))
-    # No uv: this is the venv + pip path (the uv path's commands are checked below).
+    # Without uv on PATH: the venv + pip way.
     monkeypatch.setenv("PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
                                                if not (Path(p) / "uv").exists()))
-    return house
+    return "pip"
 
 
 def add_project(root: Path, name: str) -> None:
@@ -53,7 +65,7 @@ def _python(tree: Path, code: str) -> str:
                           check=True, capture_output=True, text=True).stdout.strip()
 
 
-def test_the_project_is_installed_editable_with_its_test_extras_and_dev_groups(repo: Path, offline: Path) -> None:
+def test_the_project_is_installed_editable_with_its_test_extras_and_dev_groups(repo: Path, offline: str) -> None:
     add_project(repo, "python")
     (repo / "requirements-dev.txt").write_text("pe-fixture-lintdep\n")  # a root requirements file counts
     commit(repo, "a root requirements file")
@@ -66,8 +78,8 @@ def test_the_project_is_installed_editable_with_its_test_extras_and_dev_groups(r
             == str(tree / "src" / "pe_fixture" / "__init__.py")
         assert _python(tree, "import pe_fixture_testdep, pe_fixture_devdep, pe_fixture_lintdep; print('ok')") == "ok"
         installs = stamp(repo, f"feat-{i}")["installs"]
-        assert list(installs) == ["pip:."]
-        assert installs["pip:."]["lockfiles"] == ["pyproject.toml", "requirements-dev.txt"]
+        assert list(installs) == [f"{offline}:."]
+        assert installs[f"{offline}:."]["lockfiles"] == ["pyproject.toml", "requirements-dev.txt"]
         log = setup_log(repo, f"feat-{i}")
         assert "Python project in the root" in log and "extras test" in log and "dependency groups dev" in log
         assert "not installed: docs/requirements.txt: the root is the Python project" in log
@@ -75,7 +87,7 @@ def test_the_project_is_installed_editable_with_its_test_extras_and_dev_groups(r
         assert git(tree, "status", "--porcelain") == ""
 
 
-def test_editing_pyproject_reinstalls_only_that_tree(repo: Path, offline: Path) -> None:
+def test_editing_pyproject_reinstalls_only_that_tree(repo: Path, offline: str) -> None:
     add_project(repo, "python")
     write_manifest(repo, count=2)
     assert init(repo) == 0
@@ -154,11 +166,11 @@ def test_extras_and_groups_by_their_normalised_names(tmp_path: Path) -> None:
     assert inst.commands[1][-4:] == ("-e", ".[testing]", "pytest", "mypy")
 
 
-def test_three_trees_set_up_in_reasonable_time(repo: Path, offline: Path) -> None:
+def test_three_trees_set_up_in_reasonable_time(repo: Path, offline: str) -> None:
     add_project(repo, "python")
     write_manifest(repo, count=3)
     start = time.monotonic()
     assert init(repo) == 0
     took = time.monotonic() - start
-    print(f"pe init, 3 trees of the python fixture: {took:.1f}s")
+    print(f"pe init, 3 trees of the python fixture with {offline}: {took:.1f}s")
     assert took < 60
