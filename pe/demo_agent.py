@@ -3,11 +3,16 @@
 It does not think: it writes one of four prepared implementations of the demo
 plan (wordfreq.top_words), chosen by the tree's strategy, plus its tests,
 PROGRESS.md and RESULTS.md, so the whole pe cycle runs offline with no key.
+Each shows one side of the contest: simple is correct and slow (list.count per
+word), performance correct and fast, innovative fast and wrong on ties (a test
+fails). In the tree named by DEMO_AGENT_DIES_IN it dies mid-run (SIGKILL) on its
+first attempt, leaving half its work and a PROGRESS.md, and finishes on resume.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -17,12 +22,11 @@ IMPLEMENTATIONS = {
 
 
 def top_words(text: str, n: int) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for word in text.lower().split():
-        word = word.strip(".,;:!?\\"'()")
-        if word:
-            counts[word] = counts.get(word, 0) + 1
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    words = [w.strip(".,;:!?\\"'()") for w in text.lower().split()]
+    words = [w for w in words if w]
+    # Each distinct word, alphabetically, with its count; a stable sort by count keeps that order for ties.
+    counted = [(w, words.count(w)) for w in sorted(set(words))]
+    return sorted(counted, key=lambda kv: -kv[1])[:n]
 ''',
     "performance": '''"""Word frequencies: one regex pass, a C-implemented counter, a partial sort."""
 
@@ -30,12 +34,11 @@ import heapq
 import re
 from collections import Counter
 
-_WORD = re.compile(r"[a-z0-9']+")
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 
 
 def top_words(text: str, n: int) -> list[tuple[str, int]]:
-    counts = Counter(w.strip("'") for w in _WORD.findall(text.lower()))
-    counts.pop("", None)
+    counts = Counter(_WORD.findall(text.lower()))
     # nsmallest on (-count, word) is O(m log n) instead of sorting all m words.
     return [(w, -c) for c, w in heapq.nsmallest(n, ((-c, w) for w, c in counts.items()))]
 ''',
@@ -85,8 +88,7 @@ _WORD = re.compile(r"\\w+(?:'\\w+)?")
 
 def top_words(text: str, n: int) -> list[tuple[str, int]]:
     norm = unicodedata.normalize("NFKC", text).casefold()
-    counts = Counter(_WORD.findall(norm))
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return Counter(_WORD.findall(norm)).most_common(n)
 ''',
 }
 
@@ -100,10 +102,13 @@ class TopWords(unittest.TestCase):
         self.assertEqual(top_words("b a b c b a", 2), [("b", 3), ("a", 2)])
 
     def test_case_and_punctuation(self):
-        self.assertEqual(top_words("The cat. the CAT!", 1), [("cat", 2)])
+        self.assertEqual(top_words("The cat. the CAT! A cat?", 1), [("cat", 3)])
 
     def test_empty(self):
         self.assertEqual(top_words("", 3), [])
+
+    def test_ties_in_alphabetical_order(self):
+        self.assertEqual(top_words("pear apple fig apple pear fig", 3), [("apple", 2), ("fig", 2), ("pear", 2)])
 
 
 if __name__ == "__main__":
@@ -111,14 +116,27 @@ if __name__ == "__main__":
 '''
 
 NOTES = {
-    "simple": ("A dict and one sort; nothing new to learn.", "Sorts every distinct word: O(m log m)."),
+    "simple": ("A list of words, list.count for each distinct one, one sort; nothing new to learn.",
+               "list.count per distinct word reads the text once per word: O(n*m), fine for a paragraph."),
     "performance": ("One compiled regex pass, collections.Counter, heapq.nsmallest for the top n.",
-                    "O(m log n) selection; about 2x faster than a full sort on large texts."),
+                    "O(n) counting, O(m log n) selection: made for long texts."),
     "extensible": ("A WordCounter with a pluggable tokenizer and filters (stop words, stemming plug in).",
                    "One function call per word for the filters: slower than the simple version."),
-    "innovative": ("Unicode-aware: NFKC normalisation and casefold, \\w+ words with inner apostrophes.",
+    "innovative": ("Unicode-aware: NFKC normalisation and casefold, \\w+ words with inner apostrophes, "
+                   "Counter.most_common for the top n.",
                    "Regex over the whole text; handles non-ASCII text the others split wrongly."),
 }
+
+
+def _die_mid_run(strategy: str) -> None:
+    """What a crashed agent leaves: half its work and a PROGRESS.md saying where it was (pe commits both)."""
+    Path("PROGRESS.md").write_text(
+        "# Progress\n\n## Completed\n\n- [x] top_words\n\n## In Progress\n\ntests\n\n"
+        "## Remaining TODOs\n\n- tests\n- RESULTS.md\n\n## Resume Instructions\n\nwrite test_wordfreq.py, "
+        f"then RESULTS.md\n\n## Context\n\nstrategy {strategy}\n"
+    )
+    print("wrote wordfreq.py; now dying mid-run (SIGKILL), as a crashed agent would", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def main() -> int:
@@ -129,8 +147,14 @@ def main() -> int:
         print(f"read the prompt: {Path(sys.argv[1]).read_text().splitlines()[0]}", flush=True)
     code = IMPLEMENTATIONS.get(strategy, IMPLEMENTATIONS["simple"])
     approach, perf = NOTES.get(strategy, NOTES["simple"])
-    time.sleep(float(os.environ.get("PE_DEMO_DELAY", "1.0")))  # so the parallel run is visible
+    delay = float(os.environ.get("PE_DEMO_DELAY", "0.3"))  # so the parallel run is visible
+    time.sleep(delay)
+    resuming = os.environ.get("PE_RESUME") == "1"
+    if resuming and Path("PROGRESS.md").exists():
+        print("resuming: PROGRESS.md says wordfreq.py is written, the tests are next", flush=True)
     Path("wordfreq.py").write_text(code)
+    if os.environ.get("DEMO_AGENT_DIES_IN") == tree and not resuming:
+        _die_mid_run(strategy)
     Path("test_wordfreq.py").write_text(TESTS)
     Path("PROGRESS.md").write_text(
         "# Progress\n\n## Completed\n\n- [x] top_words\n- [x] tests\n\n## In Progress\n\nnothing\n\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from pe.commands import _common
@@ -30,7 +31,8 @@ A tree with uncommitted changes, untracked files, or ignored files that setup
 did not carry over unchanged (an edited .env, say) is refused, naming them;
 with --force those are archived too (a patch, untracked.tar.gz, and
 ignored.tar.gz, which a .gitignore keeps out of commits) and the tree is
-removed. --dry-run prints exactly these steps.
+removed. Prints one line per tree of what it did; --dry-run prints exactly
+these steps, --verbose each step as it is carried out.
 
 examples:
   pe cleanup --feature=auth-system --dry-run
@@ -47,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="remove trees with unsaved work (archived first) and stop a still-running agent")
     parser.add_argument("--keep-branches", action="store_true", help="keep every branch")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="print every step as it is carried out (what --dry-run shows), not one line per tree")
     _common.add_repo(parser)
     _common.add_lock(parser)
 
@@ -57,6 +61,9 @@ class _Printer:
     def __init__(self, feature: str, dry_run: bool) -> None:
         self.feature = feature
         self.prefix = "would " if dry_run else ""
+
+    def finish(self) -> None:
+        pass
 
     def tree(self, plan: TreePlan) -> None:
         print(f"{plan.tree}:")
@@ -72,6 +79,75 @@ class _Printer:
               f"`pe cleanup --feature={self.feature}` continues from here", file=sys.stderr)
 
 
+class _Summary(_Printer):
+    """One line per tree of what was done ("deleted branch x-2: in verified bundle reports/..."), issue 17:
+    the full steps are what --dry-run (and --verbose) print."""
+
+    def __init__(self, feature: str) -> None:
+        super().__init__(feature, dry_run=False)
+        self.current: str | None = None
+        self.done: list[tuple[str, list[str]]] = []  # each step's text, the notes it returned
+
+    def tree(self, plan: TreePlan) -> None:
+        self.finish()
+        self.current = plan.tree
+
+    def step(self, number: int, step: Step) -> None:
+        self.done.append((step.text, []))
+
+    def note(self, text: str) -> None:
+        self.done[-1][1].append(text)
+
+    def stopped(self, plan: TreePlan, number: int) -> None:
+        text = self.done.pop()[0].split("\n", 1)[0] if self.done else "?"
+        self.finish()
+        print(f"pe: cleanup stopped at {plan.tree} step {number} ({text}); the steps before it are done and "
+              f"`pe cleanup --feature={self.feature}` continues from here", file=sys.stderr)
+
+    def finish(self) -> None:
+        if self.current is not None:
+            bundle = next((_bundle_of(text) for text, notes in self.done
+                           if "bundle verified" in notes and _bundle_of(text)), None)
+            said = [s for text, notes in self.done if (s := said_of(self.current, text, notes, bundle))]
+            print(f"{self.current}: {', '.join(said) if said else 'nothing to do'}")
+        self.current, self.done = None, []
+
+
+_BUNDLE = re.compile(r"^\s*(\S+\.bundle) <- branch ", re.MULTILINE)
+_DELETE = re.compile(r"^git branch -D -- (\S+) \([0-9a-f]+(?:, (.*))?\)( if its bundle verified, else keep it)?$")
+
+
+def _bundle_of(text: str) -> str | None:
+    """The bundle an archive step wrote (from the repository root), from its listing."""
+    m = _BUNDLE.search(text)
+    return text.split("\n", 1)[0].removeprefix("archive into ").removesuffix(":") + m.group(1) if m else None
+
+
+def said_of(tree: str, text: str, notes: list[str], bundle: str | None = None) -> str | None:
+    """What one carried-out step did, in a few words (None: not worth a word), from removal's step text;
+    `bundle`: the tree's verified bundle, if its archive step made one."""
+    first = text.split("\n", 1)[0]
+    note = "; ".join(notes)
+    if first.startswith("archive into "):
+        dest = first.removeprefix("archive into ").removesuffix(":")
+        return f"archived to {dest}" + (f" ({note})" if note.startswith("bundle NOT verified") else "")
+    if first.startswith("git worktree remove"):
+        return f"removed trees/{tree}"
+    if first.startswith(("git worktree prune", "release the ports", "forget ")):
+        return None  # bookkeeping every cleanup does
+    if notes:
+        return note  # e.g. "kept branch x-2: it moved since the archive was made"
+    if m := _DELETE.match(first):
+        if m.group(3) is None:  # adopted, or merged: no bundle needed
+            return f"deleted branch {m.group(1)}: {m.group(2)}"
+        return f"deleted branch {m.group(1)}: in verified bundle {bundle or 'its archive'}"
+    for verb, done in (("move ", "moved "), ("delete ", "deleted "), ("keep ", "kept "), ("leave ", "left "),
+                       ("stop ", "stopped ")):
+        if first.startswith(verb):
+            return done + first.removeprefix(verb)
+    return first
+
+
 def run(args: argparse.Namespace) -> int:
     layout = _common.layout(args)
     feature = _common.feature_name(args)
@@ -79,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.dry_run:
         _common.lock(layout, args)  # (a dry run changes nothing: it needs no lock)
     plans = removal.plan(layout, feature, trees, force=args.force, keep_branches=args.keep_branches)
-    removal.carry_out(plans, _Printer(feature, args.dry_run), dry_run=args.dry_run)
+    printer = _Printer(feature, args.dry_run) if args.dry_run or args.verbose else _Summary(feature)
+    removal.carry_out(plans, printer, dry_run=args.dry_run)
+    printer.finish()
     if args.dry_run:
         print("dry run: nothing was changed")
     else:

@@ -60,7 +60,7 @@ def test_dry_run_prints_exactly_what_cleanup_does(done3: Path) -> None:
     rc, dry, _ = pe(root, "cleanup", "--feature=calc", "--dry-run")
     assert rc == 0 and "dry run: nothing was changed" in dry
     same(before, everything(root))
-    rc, real, err = pe(root, "cleanup", "--feature=calc")
+    rc, real, err = pe(root, "cleanup", "--feature=calc", "--verbose")
     assert rc == 0, err
     assert steps(dry) == steps(real)
     assert "git bundle verify" in dry and "git worktree remove -- trees/calc-1" in dry
@@ -74,7 +74,11 @@ def test_cleanup_archives_everything_and_it_restores(done3: Path) -> None:
     results = {t: (root / f"trees/{t}/RESULTS.md").read_text() for t in tips}
     rc, out, err = pe(root, "cleanup", "--feature=calc", "--force")
     assert rc == 0, err
-    assert out.count("-> bundle verified") == 3
+    # One line per tree of what was done (issue 17); --verbose and --dry-run show the steps.
+    assert [line.split(": ", 1)[0] for line in out.splitlines()[:3]] == ["calc-1", "calc-2", "calc-3"]
+    for tree in ("calc-1", "calc-2", "calc-3"):
+        assert f"{tree}: archived to reports/calc/{tree}/, removed trees/{tree}, deleted branch {tree}: " \
+               f"in verified bundle reports/calc/{tree}/{tree}.bundle\n" in out
 
     # Gone: trees, branches, pe's state of them, doit's records, their ports.
     assert not any((root / "trees").iterdir())
@@ -117,7 +121,7 @@ def test_branch_rules_adopted_merged_kept(done3: Path) -> None:
         in dry
     rc, out, err = pe(root, "cleanup", "--feature=calc", "--tree=calc-2", "--keep-branches")
     assert rc == 0, err
-    assert "keep branch calc-2" in out and git(root, "branch", "--list", "calc-2").strip() == "calc-2"
+    assert "kept branch calc-2" in out and git(root, "branch", "--list", "calc-2").strip() == "calc-2"
     assert (root / "reports/calc/calc-2/calc-2.bundle").exists()
     # Run again for what is left: the kept branch is still archived and now deleted (bundle verified).
     rc, out, err = pe(root, "cleanup", "--feature=calc")

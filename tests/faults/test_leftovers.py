@@ -118,7 +118,7 @@ def test_a_worktree_remove_cut_off_after_the_trees_git_file_went_is_finished(rep
     assert "prunable" in git(repo, "worktree", "list", "--porcelain")
     res = pe_run(repo, "cleanup", "--feature=feat")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "delete what is left of trees/feat-1" in res.stdout
+    assert "deleted what is left of trees/feat-1" in res.stdout
     assert not tree.exists() and not (repo / ".pe" / "quarantine").exists()
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert git(repo, "branch", "--list", "feat-*") == ""
