@@ -27,15 +27,15 @@ def expand(template: str, values: Mapping[str, str], *, strict: str | None = Non
     `{key}` is an error naming the key and the placeholders that exist.
     """
     if strict is None:
-        for key, value in values.items():
-            template = template.replace("{" + key + "}", value)
-        return template
+        # One pass over the template: a value is never searched for placeholders itself (a
+        # repository at /src/{feature}/app must reach the agent as written).
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
     def sub(m: re.Match[str]) -> str:
         key = m.group(1)
         if key not in values:
             known = ", ".join("{" + k + "}" for k in values)
-            raise PeError(f"{strict}: unknown placeholder {{{key}}}; known here: {known}")
+            raise PeError(f"{strict}: unknown placeholder: expected one of {known}, got {{{key}}}")
         return values[key]
 
     out = []

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pe.util import parse_duration
+from pe.config.durations import duration
+from pe.config.setup import command
 
 DEFAULT_TIMEOUT_S = 600.0
 KINDS = ("test", "lint", "build", "bench", "other")
@@ -32,17 +33,21 @@ def _kind(name: str) -> str:
     return "other"
 
 
-def parse(checks: dict[str, Any] | None) -> tuple[CheckSpec, ...]:
-    """The manifest's checks in manifest order (already schema-validated)."""
+def parse(checks: dict[str, Any] | None, where: str = "checks") -> tuple[CheckSpec, ...]:
+    """The manifest's checks in manifest order (already schema-validated).
+
+    A command is an argv list, or a string split like a shell would split it and run
+    without one: the same splitter as setup's install and verify (pe.config.setup.command).
+    """
     out = []
     for name, entry in (checks or {}).items():
-        if isinstance(entry, list):
+        if not isinstance(entry, dict):
             entry = {"command": entry}
         kind = entry.get("kind") or _kind(name)
         out.append(CheckSpec(
             name=name,
-            command=tuple(entry["command"]),
-            timeout_s=parse_duration(entry["timeout"]) if "timeout" in entry else DEFAULT_TIMEOUT_S,
+            command=command(entry["command"], f"{where}.{name}"),
+            timeout_s=duration(entry.get("timeout", DEFAULT_TIMEOUT_S), f"{where}.{name}.timeout"),
             kind=kind,
             junit=entry.get("junit"),
             metric=entry.get("metric"),

@@ -13,8 +13,9 @@ from typing import Any
 from pe import cache, git
 from pe.config import checks as check_config
 from pe.config import yamlfile
+from pe.config.durations import duration, optional
 from pe.config.overrides import apply_overrides
-from pe.config.schema import SCHEMA_FILES, first_error, preset_names, schema_text
+from pe.config.schema import SCHEMA_FILES, first_error, preset_names, schema_text, shown
 from pe.config.setup import command as parse_command
 from pe.config.setup import parse as parse_setup
 from pe.config.spec import AgentSpec, Feature, Overrides, SandboxSpec, TreeSpec
@@ -22,11 +23,11 @@ from pe.config.strategies import BUILTIN, DEFAULT_ORDER, Strategy
 from pe.errors import ManifestError, PeError
 from pe.fsutil import sha256_text, write_atomic
 from pe.layout import STATE_DIR, TREES_DIR, Layout, check_feature_name, tree_name
-from pe.util import parse_duration
 
 DEFAULT_COUNT = 3
 DEFAULT_AGENT = "claude"  # what a new manifest names when no --agent/--agent-command is given
 DEFAULT_TIMEOUT_S = 3600.0
+MAX_COUNT = 50  # schemas/feature.schema.json: count, and implementations (a list or a mapping), at most this
 PLAN_MAX_BYTES = 1_000_000
 
 
@@ -56,21 +57,19 @@ def _strategy(entry: Any) -> Strategy:
     return Strategy(entry["name"], entry["prompt"])
 
 
-def _agent(entry: Any, model: str | None) -> AgentSpec | None:
+def _agent(entry: Any, model: str | None, where: str) -> AgentSpec | None:
     if entry is None:
         return None
     if isinstance(entry, str):
         entry = {"preset": entry}
-    timeout = entry.get("timeout")
-    idle = entry.get("idle_timeout")
     return AgentSpec(
         preset=entry["preset"],
         command=tuple(entry.get("command", ())),
         model=model or entry.get("model"),
         args=tuple(entry.get("args", ())),
         env=tuple(sorted(entry.get("env", {}).items())),
-        timeout_s=parse_duration(timeout) if timeout is not None else None,
-        idle_timeout_s=parse_duration(idle) if idle is not None else None,
+        timeout_s=optional(entry.get("timeout"), f"{where}.timeout"),
+        idle_timeout_s=optional(entry.get("idle_timeout"), f"{where}.idle_timeout"),
         retries=int(entry.get("retries", 2)),
         budget_usd=entry.get("budget_usd"),
     )
@@ -82,7 +81,7 @@ def _helper(entry: Any, where: str) -> AgentSpec | None:
     A bare `command` is refused now: a tree's fails when it starts, but these run
     after the trees' work, and there is no argv to run.
     """
-    spec = _agent(entry, None)
+    spec = _agent(entry, None, where)
     if spec is not None and spec.preset == "command" and not spec.command:
         raise ManifestError(f"{where}: the command preset needs its argv; expected "
                             "{preset: command, command: [PROGRAM, ARG...]}")
@@ -113,10 +112,45 @@ def _validate(layout: Layout, data: dict[str, Any], rel: str) -> None:
     marker = cache.entry(layout.state, "valid", key)
     if marker.exists():
         return
+    _check_sizes(data, rel)
     err = first_error(data)
     if err is not None:
         raise ManifestError(f"{rel}: at {err[0]}: {err[1]}")
     cache.put(layout.state, marker, "")
+
+
+def _check_sizes(data: dict[str, Any], rel: str) -> None:
+    """Refuse more trees than pe builds before the schema looks at each one.
+
+    jsonschema takes a second per 10,000 `implementations` entries (and pe would go
+    on to resolve each): the count alone says the manifest is wrong.
+    """
+    impls = data.get("implementations")
+    if isinstance(impls, (list, dict)) and len(impls) > MAX_COUNT:
+        raise ManifestError(f"{rel}: at implementations: expected at most {MAX_COUNT} entries (one per tree), "
+                            f"got {len(impls)}")
+
+
+def _by_index(impls: Any) -> dict[str, Any]:
+    """`implementations:` as a mapping of tree index ("1".."N") to that tree's settings, from either form."""
+    if isinstance(impls, list):
+        return {str(i): entry for i, entry in enumerate(impls, 1)}
+    return dict(impls or {})
+
+
+def _count(data: dict[str, Any], rel: str) -> int:
+    """`count:`, or the length of an `implementations:` list; the two must agree."""
+    impls = data.get("implementations")
+    if not isinstance(impls, list):
+        count: int = data.get("count", DEFAULT_COUNT)
+        for key in impls or {}:
+            if int(key) > count:
+                raise ManifestError(f"{rel}: at implementations.{key}: tree {key} does not exist (count is {count})")
+        return count
+    if "count" in data and data["count"] != len(impls):
+        raise ManifestError(f"{rel}: at count: expected {len(impls)}, the length of the implementations list "
+                            f"(or no count:), got {shown(data['count'])}")
+    return len(impls)
 
 
 def read_plan(layout: Layout, plan: str, where: str) -> str:
@@ -159,24 +193,25 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
     name = data["feature"]
     check_feature_name(name)
     if manifest_name is not None and name != manifest_name:
-        raise ManifestError(f"{rel}: at feature: {name!r} does not match the file name {manifest_name!r}")
-    count = data.get("count", DEFAULT_COUNT)
-    impls: dict[str, Any] = data.get("implementations", {})
-    for key in impls:
-        if int(key) > count:
-            raise ManifestError(f"{rel}: at implementations.{key}: tree {key} does not exist (count is {count})")
+        raise ManifestError(f"{rel}: at feature: expected {manifest_name!r}, the file's name, got {shown(name)}")
+    count = _count(data, rel)
+    impls = _by_index(data.get("implementations"))
+    # How errors name a tree's key: implementations[0] in a list, implementations.1 in a mapping.
+    listed = isinstance(data.get("implementations"), list)
     strategies = data.get("strategies") or list(DEFAULT_ORDER)
     top_sandbox = _sandbox(data.get("sandbox"), SandboxSpec())
     agent_entry = data.get("agent")
-    timeout = parse_duration(data.get("timeout", DEFAULT_TIMEOUT_S))
+    timeout = duration(data.get("timeout", DEFAULT_TIMEOUT_S), f"{rel}: at timeout")
     plan_text = read_plan(layout, data["plan"], rel)
     trees = []
     for i in range(1, count + 1):
         over = impls.get(str(i), {})
+        at = f"{rel}: at implementations[{i - 1}]" if listed else f"{rel}: at implementations.{i}"
         strategy = _strategy(over.get("strategy", strategies[(i - 1) % len(strategies)]))
-        agent = _agent(over.get("agent", agent_entry), over.get("model"))
+        agent_at = f"{at}.agent" if "agent" in over else f"{rel}: at agent"
+        agent = _agent(over.get("agent", agent_entry), over.get("model"), agent_at)
         agent_timeout = agent.timeout_s if agent else None
-        tree_timeout = parse_duration(over["timeout"]) if "timeout" in over else (agent_timeout or timeout)
+        tree_timeout = duration(over["timeout"], f"{at}.timeout") if "timeout" in over else (agent_timeout or timeout)
         sandbox = _sandbox(over.get("sandbox"), top_sandbox)
         trees.append(TreeSpec(name, i, tree_name(name, i), strategy, agent, tree_timeout, sandbox))
     return Feature(
@@ -190,7 +225,7 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
         jobs=data.get("jobs", count),
         trees=tuple(trees),
         setup=setup,
-        checks=check_config.parse(data.get("checks")),
+        checks=check_config.parse(data.get("checks"), f"{rel}: at checks"),
         sandbox=top_sandbox,
         judge_weight=float(data.get("judge_weight", 0)),
         judge=_helper(data.get("judge"), f"{rel}: at judge"),

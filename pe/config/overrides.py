@@ -28,14 +28,14 @@ def apply_overrides(data: dict[str, Any], ov: Overrides, presets: Sequence[str])
         # network and writable settings stay.
         top = data.get("sandbox")
         data["sandbox"] = {**(top if isinstance(top, dict) else {}), "mode": ov.sandbox}
-        impls = {k: dict(v) for k, v in data.get("implementations", {}).items()}
+        impls = _slots(data)
         for slot in impls.values():
             if isinstance(slot.get("sandbox"), dict):
                 slot["sandbox"] = {**slot["sandbox"], "mode": ov.sandbox}
             elif "sandbox" in slot:
                 slot["sandbox"] = ov.sandbox
         if impls:
-            data["implementations"] = impls
+            data["implementations"] = _unslot(data, impls)
     if ov.agent is not None and ov.agent_command is not None:
         raise PeError("--agent and --agent-command both name the agent: give one of them")
     if ov.agent is not None:
@@ -90,7 +90,7 @@ def _apply_agent(data: dict[str, Any], flag: str, presets: Sequence[str]) -> dic
     if "count" in data and data["count"] != total and flag.count(":"):
         raise PeError(f"--agent: the mix names {total} trees but count is {data['count']}; give --count={total}")
     data["count"] = total
-    impls = {k: dict(v) for k, v in data.get("implementations", {}).items()}
+    impls = _slots(data)
     index = 1
     for name, trees in mix:
         for _ in range(trees):
@@ -100,6 +100,21 @@ def _apply_agent(data: dict[str, Any], flag: str, presets: Sequence[str]) -> dic
             if not ((isinstance(mine, dict) and mine.get("preset") == name) or mine == name):
                 slot["agent"] = entry(name)
             index += 1
-    data["implementations"] = impls
+    data["implementations"] = _unslot(data, impls)
     data.setdefault("agent", entry(mix[0][0]))
     return data
+
+
+def _slots(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `implementations:`, list or mapping, keyed by tree index ("1".."N"); entries that are not
+    mappings stay as they are, for the schema to name."""
+    impls = data.get("implementations") or {}
+    items = enumerate(impls, 1) if isinstance(impls, list) else impls.items() if isinstance(impls, dict) else ()
+    return {str(k): dict(v) if isinstance(v, dict) else v for k, v in items}
+
+
+def _unslot(data: dict[str, Any], impls: dict[str, Any]) -> Any:
+    """`impls` back in the form the manifest wrote: a list stays a list (its errors name implementations[i])."""
+    if not isinstance(data.get("implementations"), list):
+        return impls
+    return [impls[str(i)] for i in range(1, len(impls) + 1)]

@@ -87,31 +87,80 @@ def _refine(error: Any) -> Any:
     return error
 
 
+SHOWN_MAX = 80  # characters of a bad value an error line quotes
+_KINDS = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
+          "number": "a number", "boolean": "true or false", "null": "nothing"}
+
+
+def shown(value: Any) -> str:
+    """A bad value as an error line quotes it: its repr, cut to SHOWN_MAX characters."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_MAX else text[:SHOWN_MAX - 3] + "..."
+
+
+def _alternatives(error: Any) -> str:
+    out = []
+    for i, sub in enumerate(error.schema["anyOf"]):
+        if "$ref" in sub:
+            # The branch's own schema, as jsonschema resolved it when it tried the branch.
+            tried = [e.schema for e in error.context if list(e.relative_schema_path)[:2] == [i, "$ref"]]
+            sub = tried[0] if tried else sub
+        if "enum" in sub:
+            out.append("one of " + ", ".join(map(str, sub["enum"])))
+        elif sub.get("type") == "object":
+            req = sub.get("required", [])
+            out.append("a mapping" + (f" with {', '.join(req)}" if req else ""))
+        elif "pattern" in sub:
+            out.append(f"a string like {sub['pattern']}")
+        elif "type" in sub:
+            out.append(_KINDS.get(sub["type"], sub["type"]))
+    return " or ".join(out)
+
+
+def _pattern(schema: dict[str, Any], is_key: bool) -> str:
+    """What a pattern asks for: its schema's description when that is short, else the regex."""
+    desc = str(schema.get("description", ""))
+    if desc and len(desc) <= 120:
+        return desc[0].lower() + desc[1:].rstrip(".")
+    return f"{'a key' if is_key else 'a string'} matching '{schema['pattern']}'"
+
+
 def _describe(error: Any) -> str:
-    if error.validator == "additionalProperties" and "unexpected" in error.message:
+    """What was expected, then the bad value (at most SHOWN_MAX characters of it): the start of a line
+    cut by a narrow terminal still says what is wrong."""
+    kind, want, got = error.validator, error.validator_value, error.instance
+    if kind == "additionalProperties" and "unexpected" in error.message:
         known = sorted(error.schema.get("properties", {}))
-        extra = error.message.split("(")[-1].split(" w")[0]
-        return f"unknown key {extra}; expected one of: {', '.join(known)}"
-    if error.validator == "required":
+        extra = [k for k in got if k not in known]
+        return f"unknown key: expected one of: {', '.join(known)}; got {shown(extra[0]) if extra else '?'}"
+    if kind == "required":
         return f"missing key {error.message.split(' is a required')[0]}"
-    if error.validator == "anyOf":
-        # Say what the alternatives were instead of jsonschema's repr of the value.
-        alternatives = []
-        for sub in error.schema["anyOf"]:
-            if "enum" in sub:
-                alternatives.append("one of " + ", ".join(map(str, sub["enum"])))
-            elif sub.get("type") == "object":
-                req = sub.get("required", [])
-                alternatives.append("a mapping" + (f" with {', '.join(req)}" if req else ""))
-            elif "pattern" in sub:
-                alternatives.append(f"a string like {sub['pattern']}")
-            elif "type" in sub:
-                alternatives.append(f"{'an' if sub['type'][0] in 'aeiou' else 'a'} {sub['type']}")
-        return f"expected {' or '.join(alternatives)}, got {json.dumps(error.instance, default=str)[:60]}"
-    if error.validator == "pattern" and "\x00" in str(error.validator_value):
+    if kind == "anyOf":
+        return f"expected {_alternatives(error)}, got {shown(got)}"
+    if kind == "pattern" and "\x00" in str(want):
         # A pattern that forbids NUL or '=' reads badly as a regex: say what is wrong instead.
-        what = "NUL" if "\x00" in str(error.instance) else "'='"
-        return f"{json.dumps(error.instance)[:60]} contains {what}, which the OS cannot pass in the environment"
+        what = "NUL" if "\x00" in str(got) else "'='"
+        return f"expected no {what} (the OS cannot pass it in the environment), got {shown(got)}"
+    is_key = "propertyNames" in error.absolute_schema_path
+    simple = {
+        "type": lambda: " or ".join(_KINDS.get(t, t) for t in ([want] if isinstance(want, str) else want)),
+        "enum": lambda: "one of " + ", ".join(map(str, want)),
+        "const": lambda: repr(want),
+        "minimum": lambda: f"at least {want}",
+        "maximum": lambda: f"at most {want}",
+        "exclusiveMinimum": lambda: f"more than {want}",
+        "pattern": lambda: _pattern(error.schema, is_key),
+        "minLength": lambda: "a non-empty string" if want == 1 else f"at least {want} characters",
+        "maxLength": lambda: f"at most {want} characters",
+    }
+    if kind in simple:
+        return f"expected {simple[kind]()}, got {shown(got)}"
+    sized = {"minItems": ("at least", "item"), "maxItems": ("at most", "item"),
+             "minProperties": ("at least", "key"), "maxProperties": ("at most", "key")}
+    if kind in sized:
+        bound, noun = sized[kind]
+        many = f"{want} {noun}{'s' if want != 1 else ''}"
+        return f"expected {bound} {many}, got {len(got) if bound == 'at most' else shown(got)}"
     return str(error.message)[:200]
 
 

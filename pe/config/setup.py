@@ -12,9 +12,10 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from pe.errors import PeError
+from pe.config.durations import duration
+from pe.config.schema import shown
+from pe.errors import ManifestError
 from pe.fsutil import sha256_text
-from pe.util import parse_duration
 
 DEFAULT_ENV_FILE = ".pe.env"
 DEFAULT_COPY = ("**/.env*",)
@@ -56,17 +57,10 @@ def command(value: Any, where: str) -> tuple[str, ...]:
     try:
         argv = shlex.split(str(value))
     except ValueError as exc:
-        raise PeError(f"{where}: cannot split the command {value!r}: {exc}") from None
+        raise ManifestError(f"{where}: expected a command line shlex can split ({exc}), got {shown(value)}") from None
     if not argv:
-        raise PeError(f"{where}: empty command")
+        raise ManifestError(f"{where}: expected a command, got {shown(value)}")
     return tuple(argv)
-
-
-def _duration(value: Any) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError:
-        raise PeError(f"setup.timeout: expected seconds or a number with s, m or h, got {value!r}") from None
 
 
 def _env_value(value: Any) -> str:
@@ -88,7 +82,8 @@ def parse(setup: dict[str, Any] | None, where: str = "setup") -> SetupConfig:
     rng = ports.get("range", list(DEFAULT_PORT_RANGE))
     per_tree = int(ports.get("per_tree", DEFAULT_PER_TREE))
     if per_tree and rng[1] - rng[0] + 1 < per_tree:
-        raise PeError(f"{where}.ports.range: {rng[0]}-{rng[1]} holds fewer than per_tree={per_tree} ports")
+        raise ManifestError(f"{where}.ports.range: expected a range of at least per_tree={per_tree} ports, "
+                            f"got {shown(rng)}")
     return SetupConfig(
         copy=tuple(setup["copy"]) if "copy" in setup else DEFAULT_COPY,
         copy_is_default="copy" not in setup,
@@ -100,7 +95,7 @@ def parse(setup: dict[str, Any] | None, where: str = "setup") -> SetupConfig:
         install=install,
         verify=verify,
         baseline=bool(setup.get("baseline", False)),
-        timeout_s=_duration(setup.get("timeout", DEFAULT_TIMEOUT_S)),
+        timeout_s=duration(setup.get("timeout", DEFAULT_TIMEOUT_S), f"{where}.timeout"),
         digest=sha256_text(json.dumps(setup, sort_keys=True)),
     )
 

@@ -13,39 +13,42 @@ GOOD_HEAD = "feature: feat\nplan: specs/plan.md\nagent: {preset: command, comman
 
 CORPUS = [
     # (manifest body after the good head, or a whole file when it starts with '!'; expected message)
-    ("count: 0", "at count: 0 is less than the minimum of 1"),
-    ("count: 51", "at count: 51 is greater than the maximum of 50"),
-    ("count: three", "at count: 'three' is not of type 'integer'"),
-    ("count: true", "at count: True is not of type 'integer'"),
-    ("jobs: 0", "at jobs: 0 is less than the minimum of 1"),
-    ("bogus: 1", "at (top level): unknown key 'bogus'; expected one of: agent, base, checks, count, feature, "
-     "implementations, jobs, judge, judge_weight, lessons, notify, plan, plan_tests, sandbox, setup, strategies, timeout"),
-    ("strategies: [fast]", "at strategies[0]: 'fast' is not one of ['simple', 'performance', 'extensible', 'innovative']"),
-    ("strategies: simple", "at strategies: 'simple' is not of type 'array'"),
-    ("strategies: []", "at strategies: [] should be non-empty"),
+    ("count: 0", "at count: expected at least 1, got 0"),
+    ("count: 51", "at count: expected at most 50, got 51"),
+    ("count: three", "at count: expected a whole number, got 'three'"),
+    ("count: true", "at count: expected a whole number, got True"),
+    ("jobs: 0", "at jobs: expected at least 1, got 0"),
+    ("bogus: 1", "at (top level): unknown key: expected one of: agent, base, checks, count, feature, "
+     "implementations, jobs, judge, judge_weight, lessons, notify, plan, plan_tests, sandbox, setup, strategies, "
+     "timeout; got 'bogus'"),
+    ("strategies: [fast]", "at strategies[0]: expected one of simple, performance, extensible, innovative, got 'fast'"),
+    ("strategies: simple", "at strategies: expected a list, got 'simple'"),
+    ("strategies: []", "at strategies: expected at least 1 item, got []"),
     ("strategies: [{name: x}]", "at strategies[0]: missing key 'prompt'"),
-    ("strategies: [{name: Bad, prompt: p}]", "at strategies[0].name: 'Bad' does not match '^[a-z0-9][a-z0-9_-]{0,30}$'"),
+    ("strategies: [{name: Bad, prompt: p}]", "at strategies[0].name: expected a short name shown in status and compare: lower-case letters, "
+     "digits, '_' and '-', got 'Bad'"),
     ("implementations: {'5': {strategy: simple}}", "at implementations.5: tree 5 does not exist (count is 3)"),
-    ("implementations: {'x': {strategy: simple}}", "at implementations: 'x' does not match '^[1-9][0-9]?$'"),
+    ("implementations: {'x': {strategy: simple}}", "at implementations: expected a key matching '^[1-9][0-9]?$', got 'x'"),
     ("implementations: {'2': {strategy: nope}}",
-     "at implementations.2.strategy: 'nope' is not one of ['simple', 'performance', 'extensible', 'innovative']"),
+     "at implementations.2.strategy: expected one of simple, performance, extensible, innovative, got 'nope'"),
     ("implementations: {'2': {agent: {preset: command, command: [x], foo: 1}}}",
-     "at implementations.2.agent: unknown key 'foo'; expected one of: args, budget_usd, command, env, idle_timeout, model, preset, retries, timeout"),
-    ("implementations: {'2': {}}", "at implementations.2: {} should be non-empty"),
-    ("timeout: 10x", "at timeout: '10x' does not match '^[1-9][0-9]*(s|m|h)$'"),
-    ("timeout: 0", "at timeout: 0 is less than the minimum of 1"),
+     "at implementations.2.agent: unknown key: expected one of: args, budget_usd, command, env, idle_timeout, "
+     "model, preset, retries, timeout; got 'foo'"),
+    ("implementations: {'2': {}}", "at implementations.2: expected at least 1 key, got {}"),
+    ("timeout: 10x", "at timeout: expected a whole number with s, m or h (e.g. 45m), got '10x'"),
+    ("timeout: 0", "at timeout: expected at least 1, got 0"),
     ("count: 3\ncount: 4", "line 5: key 'count' appears twice"),
     ("base: no-such-ref", "at base: 'no-such-ref' is not a commit in this repository"),
     ("!feature: feat\nplan: specs/plan.md\nagent: {preset: command}\n", "at agent: missing key 'command'"),
     ("!feature: feat\nplan: specs/plan.md\nagent: telepathy\n",
-     "at agent: 'telepathy' is not one of ['claude', 'codex', 'gemini', 'opencode', 'aider', 'mini', 'command']"),
+     "at agent: expected one of claude, codex, gemini, opencode, aider, mini, command, got 'telepathy'"),
     ("!feature: feat\nplan: specs/plan.md\nagent: {preset: command, command: [x], env: {'A=B': x}}\n",
-     "at agent.env: \"A=B\" contains '=', which the OS cannot pass in the environment"),
+     "at agent.env: expected no '=' (the OS cannot pass it in the environment), got 'A=B'"),
     ("!feature: feat\nplan: specs/plan.md\nagent: {preset: command, command: [x], env: {A: \"x\\0y\"}}\n",
-     "at agent.env.A: \"x\\u0000y\" contains NUL, which the OS cannot pass in the environment"),
+     "at agent.env.A: expected no NUL (the OS cannot pass it in the environment), got 'x\\x00y'"),
     ("!feature: feat\nplan: specs/plan.md\nagent: 5\n",
      "at agent: expected one of claude, codex, gemini, opencode, aider, mini, command or a mapping with preset, got 5"),
-    ("!feature: other\nplan: specs/plan.md\n", "at feature: 'other' does not match the file name 'feat'"),
+    ("!feature: other\nplan: specs/plan.md\n", "at feature: expected 'feat', the file's name, got 'other'"),
     ("!feature: feat\n", "at (top level): missing key 'plan'"),
     ("!feature: feat\nplan: specs/missing.md\n", "plan file 'specs/missing.md' does not exist"),
     ("!feature: feat\nplan: specs\n", "plan 'specs' is not a regular file"),
@@ -136,5 +139,5 @@ def test_setup_errors_schema_cannot_see_exit_3(repo: Path, capsys: pytest.Captur
     (repo / "features" / "feat.yaml").write_text(GOOD_HEAD + "setup: {verify: \"npm run 'build\"}\n")
     assert main(["init", "--feature=feat", f"--dir={repo}"]) == 3
     err = capsys.readouterr().err
-    assert err.startswith("pe: error: features/feat.yaml: at setup.verify: cannot split the command")
+    assert err.startswith("pe: error: features/feat.yaml: at setup.verify: expected a command line shlex can split")
     assert not (repo / ".pe").exists() and not (repo / "trees").exists()
