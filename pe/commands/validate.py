@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pe.commands import _common
 from pe.config import manifest
 from pe.engine import runner as engine
+from pe.errors import EXIT_USAGE, PeError
+from pe.layout import Layout
+from pe.util import printable
 
 NAME = "validate"
 DESCRIPTION = """\
-Each error is one line: the file, the path to the bad key, what was expected.
+Each error is one line: the file, the path to the bad key, what was expected,
+then the bad value. Every manifest is checked: each bad one gets its line, and
+the exit status is 3 when any is bad.
 The schema is schemas/feature.schema.json (copied to features/.schema/ by
 pe init, so editors with yaml-language-server validate as you type).
 
@@ -27,14 +33,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     layout = _common.layout(args)
-    names = [_common.feature_name(args)] if args.feature else manifest.feature_names(layout)
+    if args.feature:
+        print(_check(layout, _common.feature_name(args)))  # its error is pe's one line
+        return 0
+    names = manifest.feature_names(layout)
     if not names:
         print("no manifests in features/")
         return 0
+    bad = 0
     for name in names:
-        feature = manifest.load(layout, name)
-        engine.resolve_base(layout, feature)
-        agent = "no agent yet" if any(t.agent is None for t in feature.trees) else "agents set"
-        strategies = ", ".join(t.strategy.name for t in feature.trees)
-        print(f"ok  features/{name}.yaml: {feature.count} trees ({strategies}), {agent}")
-    return 0
+        # As pe status and pe recover do: one bad manifest must not hide what is wrong with the next.
+        try:
+            print(_check(layout, name))
+        except PeError as exc:
+            bad += 1
+            print(f"pe: error: {printable(str(exc))}", file=sys.stderr)
+    if bad:
+        print(f"{bad} of {len(names)} manifests are not valid", file=sys.stderr)
+    return EXIT_USAGE if bad else 0
+
+
+def _check(layout: Layout, name: str) -> str:
+    feature = manifest.load(layout, name)
+    engine.resolve_base(layout, feature)
+    agent = "no agent yet" if any(t.agent is None for t in feature.trees) else "agents set"
+    strategies = ", ".join(t.strategy.name for t in feature.trees)
+    return f"ok  features/{name}.yaml: {feature.count} trees ({strategies}), {agent}"
