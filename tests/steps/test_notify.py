@@ -87,3 +87,14 @@ def test_the_bell_rings_on_a_terminal_after_a_long_run_only() -> None:
     for out, took, rings in ((Tty(), 61.0, True), (Tty(), 59.0, False), (io.StringIO(), 61.0, False)):
         assert notify.bell(100.0, out=out, now=lambda took=took: 100.0 + took) is rings
         assert out.getvalue() == ("\a" if rings else "")
+
+
+def test_wait_notifies_once_the_detached_agents_are_done(repo: Path, agent_log: Path) -> None:
+    write_manifest(repo, count=1, notify=WRITE_STDIN)
+    rc, _, err = pe(repo, "execute", "--feature=feat", "--detach")
+    assert rc == 0, err
+    assert not (repo / "notified.json").exists()  # --detach: nothing is done yet
+    rc, _, err = pe(repo, "wait", "--feature=feat")
+    assert rc == 0, err
+    got = _notified(repo)
+    assert got["action"] == "wait" and got["trees"][0]["state"] == "done"  # type: ignore[index]
