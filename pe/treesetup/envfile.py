@@ -2,8 +2,8 @@
 
 The same mapping goes to the agent, the install, the verify command and every
 later check (tree_env, below), and into one env file in the tree root
-(`.pe.env` by default, KEY=value lines, values quoted for both dotenv
-libraries and a POSIX shell: `set -a; . ./.pe.env; set +a`).
+(`.pe.env` by default, KEY=value lines, values quoted so that python-dotenv
+and a POSIX shell read the same: `set -a; . ./.pe.env; set +a`).
 """
 
 from __future__ import annotations
@@ -50,7 +50,24 @@ def build(cfg: SetupConfig, *, feature: str, tree: str, index: int, ports: tuple
 
 
 def _quote(value: str) -> str:
-    return value if _SAFE.match(value) else shlex.quote(value)
+    """`value` as sh, bash and python-dotenv all read it back unchanged (issue 17).
+
+    shlex.quote writes a single quote as '"'"', which python-dotenv cannot read: it
+    dropped the line. Single quotes where the value has no ' or \\ (python-dotenv
+    unescapes \\\\ and \\' even there); else double quotes with \\ and " escaped, where
+    the value has no $ or ` (sh would expand them, and python-dotenv keeps a \\$ as
+    written). A value with both kinds, or with ${ (python-dotenv expands it in any
+    quotes), has no spelling all three share: it is written for sh, which the module
+    docstring promises; processes get the value itself, never through the file.
+    """
+    if _SAFE.match(value):
+        return value
+    if "${" not in value:
+        if "'" not in value and "\\" not in value:
+            return f"'{value}'"
+        if "$" not in value and "`" not in value:
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return shlex.quote(value)
 
 
 def render(env: dict[str, str], tree: str) -> str:
