@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pe import agents
+from pe import agents, util
 from pe.commands import _common
 from pe.config import manifest, template
 from pe.config.spec import Feature
@@ -75,5 +75,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rc = engine.run_tasks(plan, [f"setup:{t.name}" for t in feature.trees], jobs=feature.jobs)
     if rc == 0:
-        print(f"{feature.count} trees ready under trees/; next: pe execute --feature={feature.name}")
+        print(f"{util.plural(feature.count, 'tree')} ready under trees/; next: pe execute --feature={feature.name}")
     return rc

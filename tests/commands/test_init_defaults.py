@@ -75,4 +75,11 @@ def test_the_default_claude_agent_missing_is_one_warning_at_init(repo: Path, mon
     assert rc == 0, err
     warnings = [ln for ln in err.splitlines() if ln.startswith("warning:")]
     assert len(warnings) == 1 and "npm install -g @anthropic-ai/claude-code" in warnings[0], err
-    assert "2 trees ready" in out or "trees ready" in out
+    assert "2 trees ready under trees/" in out
+
+
+def test_one_tree_is_one_tree(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _without("claude", monkeypatch)
+    rc, out, err = pe(repo, "init", "--feature=feat", "--plan=specs/plan.md", "--count=1")
+    assert rc == 0, err
+    assert "1 tree ready under trees/" in out
