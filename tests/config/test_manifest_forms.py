@@ -112,3 +112,14 @@ def test_placeholders_in_a_substituted_value_stay_as_written() -> None:
         "echo", "/src/{feature}/app/.pe/prompt.md", '{"json": 1}']
     strict = {"root": "/src/{tree}", "tree": "x"}
     assert argv.expand("{root}/{{tree}}", strict, strict="k") == "/src/{tree}/{tree}"
+
+
+def test_an_agent_in_a_repository_under_a_braced_directory_gets_its_prompt(tmp_path: Path, agent_log: Path) -> None:
+    # Issue 17: /work/{feature}/repo reached the agent as /work/feat/repo/...: no such prompt file.
+    from tests.support import agent_runs, scripted_repo
+
+    root = scripted_repo(tmp_path / "{feature}-{tree}" / "repo")
+    write_manifest(root, count=1)
+    assert main(["execute", "--feature=feat", f"--dir={root}"]) == 0
+    start = agent_runs(agent_log)[0]
+    assert start["prompt"] == [str(Layout(root).prompt("feat-1"))] and "/{feature}-{tree}/" in start["prompt"][0]
