@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pe import util
 from pe.commands import _common
 from pe.config import manifest
 from pe.engine import runner as engine
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             bad += 1
             print(f"pe: error: {printable(str(exc))}", file=sys.stderr)
     if bad:
-        print(f"{bad} of {len(names)} manifests are not valid", file=sys.stderr)
+        print(f"{bad} of {len(names)} manifests {'is' if len(names) == 1 else 'are'} not valid", file=sys.stderr)
     return EXIT_USAGE if bad else 0
 
 
@@ -58,4 +59,4 @@ def _check(layout: Layout, name: str) -> str:
     engine.resolve_base(layout, feature)
     agent = "no agent yet" if any(t.agent is None for t in feature.trees) else "agents set"
     strategies = ", ".join(t.strategy.name for t in feature.trees)
-    return f"ok  features/{name}.yaml: {feature.count} trees ({strategies}), {agent}"
+    return f"ok  features/{name}.yaml: {util.plural(feature.count, 'tree')} ({strategies}), {agent}"
