@@ -38,6 +38,11 @@ def tree_name(feature: str, index: int) -> str:
     return f"{feature}-{index}"
 
 
+def synthesis_name(feature: str, k: int) -> str:
+    """The k-th synthesis tree of a feature (pe synthesize): <feature>-s<k>."""
+    return f"{feature}-s{k}"
+
+
 @dataclass(frozen=True)
 class Layout:
     root: Path
@@ -154,6 +159,10 @@ class Layout:
         (pe compare --plan-tests). Under judged_checkouts: a killed compare's goes with the rest.
         No tree is named so: tree names end in -<number>."""
         return self.judged_checkouts() / f"{feature}.plan"
+
+    def synthesis_brief(self, tree: str) -> Path:
+        """What a synthesis tree's agent is told of the other trees (pe synthesize writes it once)."""
+        return self.state / "synthesis" / f"{tree}.md"
 
     def baseline(self, feature: str) -> Path:
         """The base commit's exported copy, for `setup.baseline` (its result: baseline_result)."""

@@ -16,6 +16,7 @@ ACTIONS: dict[str, str] = {
     "recover": "find every tree a crash left behind, classify it, and print the command that fixes it (read-only)",
     "status": "a table of every tree: state, time, commits, changes, completion, cost",
     "compare": "run the checks in every finished tree and write IMPLEMENTATION_COMPARISON.md",
+    "synthesize": "one more tree that starts from the recommended one and brings in the others' measured strengths",
     "logs": "show a tree's agent log (--follow to watch it live)",
     "adopt": "bring the winning tree's work into the base branch (--squash, --merge or --rebase)",
     "cleanup": "archive each tree to reports/, then remove its worktree and branch and forget its state",

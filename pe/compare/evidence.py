@@ -55,6 +55,11 @@ class TreeEvidence:
     results: dict[str, str] = field(default_factory=dict)
     history: tuple[Attempt, ...] = ()  # every attempt, oldest first
     checkout: dict[str, Any] | None = None  # where its checks ran: the judged commit's checkout (checkout.Judged)
+    synthesis_of: tuple[str, ...] = ()  # a synthesis tree (pe synthesize): the trees it brought strengths from
+
+    @property
+    def is_synthesis(self) -> bool:
+        return bool(self.synthesis_of)
 
     @property
     def agent_failures(self) -> int:
@@ -89,7 +94,7 @@ class TreeEvidence:
             "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
             "turns": self.usage.turns, "cost_usd": self.usage.cost_usd, "results": self.results,
             "history": [a.to_json() for a in self.history], "agent_failures": self.agent_failures,
-            "checkout": self.checkout,
+            "checkout": self.checkout, "synthesis_of": list(self.synthesis_of) or None,
         }
 
 
@@ -106,7 +111,7 @@ def _static(layout: Layout, feature: Feature, tree: TreeSpec) -> TreeEvidence:
     st = treestate.of(layout, feature, tree)
     agent = tree.agent
     ev = TreeEvidence(tree.name, tree.index, tree.strategy.name, agent.preset if agent else "-",
-                      agent.model if agent else None, st.state, st.detail)
+                      agent.model if agent else None, st.state, st.detail, synthesis_of=tree.synthesis_of)
     runs = usage.totals(st.record)
     ev.attempts = len(runs.attempts)
     ev.agent_time_s, ev.usage, ev.history = runs.agent_s, runs.usage, runs.attempts

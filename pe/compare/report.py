@@ -29,6 +29,7 @@ from pe.fsutil import write_atomic
 from pe.layout import Layout
 from pe.tree import usage
 from pe.tree.usage import tokens_cell
+from pe.util import printable
 
 REPORT = "IMPLEMENTATION_COMPARISON.md"
 _QUOTE_MAX = 600
@@ -156,6 +157,8 @@ def _summary(c: Comparison) -> str:
             lines.append(c.tie_break + ".")
     else:
         lines.append("**No tree is recommended**: none finished with every check passing.")
+    if c.synthesis:
+        lines.append(c.synthesis + ".")
     for s in c.by_index:
         if s.ev.done and not s.eligible:
             lines.append(f"{s.tree} ({s.strategy}) is not recommended: {'; '.join(s.why_not)}.")
@@ -173,6 +176,8 @@ def _recommendation(c: Comparison) -> list[str]:
                 f"Adopt it with `pe adopt --feature={c.feature} --tree={best.tree}`.", ""]
         if c.tie_break:
             out += [c.tie_break + " (the scoring rule's tie-breaks).", ""]
+        if c.synthesis:
+            out += [c.synthesis + ".", ""]
     else:
         top = next((s for s in c.trees if s.score is not None), None)
         out += ["**No tree is recommended.** No tree finished with every check passing."]
@@ -265,7 +270,7 @@ def _evidence(c: Comparison) -> dict[str, Any]:
             "ranking": [s.tree for s in c.trees],
             "trees": [tree_json(s) for s in c.by_index],
             "cross_tests": c.cross.to_json() if c.cross is not None else None,
-            "judge": dict(c.judge) if c.judge is not None else None}
+            "judge": dict(c.judge) if c.judge is not None else None, "synthesis": c.synthesis}
 
 
 def json_text(c: Comparison) -> str:
@@ -287,6 +292,8 @@ def summary_lines(c: Comparison, report: Path, root: Path) -> list[str]:
     best = c.recommended
     if c.tie_break:
         lines.append(c.tie_break)
+    if c.synthesis:
+        lines.append(printable(c.synthesis))
     lines.append("")
     if best is not None:
         lines.append(f"recommended: {best.tree} ({best.strategy}), score {best.score:.1f}; "

@@ -46,7 +46,9 @@ peer's tests while that peer passes the tests it wrote (or it wrote none) is not
 eligible; when each fails the other's, both stay eligible.
 Ranking: eligible trees first, then by score (to 0.1), then fewer lines changed, then fewer
 new dependencies and changed lockfiles, then tree number.
-The recommendation is the first eligible tree; when no tree is eligible, none is recommended."""
+The recommendation is the first eligible tree; when no tree is eligible, none is recommended.
+A synthesis tree (pe synthesize) is recommended only if it is eligible and scores above
+every original; otherwise the best original is."""
 
 
 def judge_rule(weight: float) -> str:

@@ -9,6 +9,7 @@ constants are pe.compare.rule's.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -62,6 +63,7 @@ class Comparison:
     rule: str = SCORING_RULE
     cross: CrossTests | None = None  # the cross-test matrix; None when no checks ran
     judge: Mapping[str, Any] | None = None  # the judge's vote as evidence.json records it, when a judge ran
+    synthesis: str | None = None  # what the synthesis rule decided, in words, when a synthesis tree was judged
     # When the recommended tree's score equals the runner-up's: which tie-break decided, in words.
     tie_break: str | None = None
 
@@ -210,6 +212,31 @@ def _with_judge(p: dict[str, float], part: float, weight: float) -> dict[str, fl
     return {**{k: v * keep for k, v in p.items()}, "judge": part}
 
 
+def _synthesis_rule(trees: list[Scored]) -> tuple[list[Scored], str | None]:
+    """SCORING_RULE's last line: a synthesis tree is recommended only if it is eligible and scores
+    above every original; else the best original ranks first, and the note says what the synthesis lost on."""
+    synth = next((s for s in trees if s.ev.is_synthesis), None)
+    if synth is None:
+        return trees, None
+    originals = [s for s in trees if not s.ev.is_synthesis and s.eligible and s.score is not None]
+    if not synth.eligible or synth.score is None:
+        why = "; ".join(synth.why_not) or "it did not finish"
+        return trees, f"{synth.tree}, the synthesis, is not recommended: {why}"
+    if not originals:
+        return trees, f"{synth.tree}, the synthesis, is the only eligible tree"
+    best = originals[0]
+    assert best.score is not None
+    if synth.score > best.score:
+        return trees, (f"{synth.tree}, the synthesis, scores {synth.score:.1f}, above every original "
+                       f"(the best, {best.tree}: {best.score:.1f}), and is recommended")
+    lost = [f"{k} {synth.parts[k]:g} against {best.parts.get(k, 0.0):g}" for k in synth.parts
+            if synth.parts[k] < best.parts.get(k, 0.0) - 1e-9]
+    order = [best, *(s for s in trees if s is not best)]
+    note = (f"{synth.tree}, the synthesis, is not recommended: it scores {synth.score:.1f}, not above "
+            f"{best.tree}'s {best.score:.1f}; it lost on " + (", ".join(lost) or "no part (an equal score)"))
+    return [dataclasses.replace(s, rank=pos) for pos, s in enumerate(order, 1)], note
+
+
 def rank(feature: Feature, found: Sequence[TreeEvidence], *, cross: CrossTests | None = None,
          verdicts: Mapping[str, Verdict] | None = None, judge_weight: float = 0.0,
          generated_at: str | None = None) -> Comparison:
@@ -237,8 +264,10 @@ def rank(feature: Feature, found: Sequence[TreeEvidence], *, cross: CrossTests |
         return (not eligible[ev.tree], -(score if score is not None else -1),
                 ev.stat.lines if ev.stat else 1 << 30, len(ev.deps.added) + len(ev.deps.lockfiles), ev.index)
 
-    trees = tuple(Scored(ev, pos, eligible[ev.tree], why_not[ev.tree], *frozen[ev.tree])
-                  for pos, ev in enumerate(sorted(found, key=order), 1))
+    ranked = [Scored(ev, pos, eligible[ev.tree], why_not[ev.tree], *frozen[ev.tree])
+              for pos, ev in enumerate(sorted(found, key=order), 1)]
+    ranked, synthesis_note = _synthesis_rule(ranked)
+    trees = tuple(ranked)
     by_index = sorted(found, key=lambda ev: ev.index)
     return Comparison(
         feature=feature.name,
@@ -253,4 +282,5 @@ def rank(feature: Feature, found: Sequence[TreeEvidence], *, cross: CrossTests |
         bench_pool=frozenset(ev.tree for ev in pool),
         cross=cross,
         rule=SCORING_RULE + (judge_rule(judge_weight) if voting else ""),
+        synthesis=synthesis_note,
     )

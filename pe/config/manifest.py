@@ -12,7 +12,7 @@ from typing import Any
 
 from pe import cache, git
 from pe.config import checks as check_config
-from pe.config import yamlfile
+from pe.config import synthesis, yamlfile
 from pe.config.durations import duration, optional
 from pe.config.overrides import apply_overrides
 from pe.config.schema import SCHEMA_FILES, first_error, preset_names, schema_text, shown
@@ -214,6 +214,8 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
         tree_timeout = duration(over["timeout"], f"{at}.timeout") if "timeout" in over else (agent_timeout or timeout)
         sandbox = _sandbox(over.get("sandbox"), top_sandbox)
         trees.append(TreeSpec(name, i, tree_name(name, i), strategy, agent, tree_timeout, sandbox))
+    trees += synthesis.trees(layout, data.get("synthesis"), rel, name, trees,
+                             lambda entry, where: _agent(entry, None, where))
     return Feature(
         source=rel,
         name=name,

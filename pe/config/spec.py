@@ -53,6 +53,14 @@ class TreeSpec:
     timeout_s: float
     # Where the agent runs; not part of config_hash: a tree done outside a sandbox stays done.
     sandbox: SandboxSpec = SandboxSpec()
+    # A synthesis tree (pe synthesize): the commit its branch starts from (its base tree's tip;
+    # diffs still count from the feature's base), and the trees it takes strengths from.
+    start: str | None = None
+    synthesis_of: tuple[str, ...] = ()
+
+    @property
+    def is_synthesis(self) -> bool:
+        return self.start is not None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from pe.tree.runrecord import RunRecord
 from pe.tree.stamps import tree_base
 from pe.util import format_duration, now_iso
 
-_TREE_RE = re.compile(r"^(.+)-([1-9][0-9]*)$")
+_TREE_RE = re.compile(r"^(.+)-(s?[1-9][0-9]*)$")  # <feature>-<n>, or a synthesis tree <feature>-s<k>
 
 DONE = "done"
 RUNNING = "running"

@@ -53,6 +53,12 @@ class _Archived:
     bundle: bool | None = None
 
 
+def _tree_order(name: str) -> tuple[int, int]:
+    """<feature>-2 before <feature>-10, the synthesis trees (<feature>-s1) after them all."""
+    n = name.rsplit("-", 1)[1]
+    return (1, int(n[1:])) if n.startswith("s") else (0, int(n))
+
+
 def trees(layout: Layout, feature: str, asked: Sequence[str]) -> list[str]:
     """The feature's trees (or the `asked` ones, each maybe a comma list): the manifest's, plus any pe left."""
     if layout.manifest(feature).exists():
@@ -66,7 +72,7 @@ def trees(layout: Layout, feature: str, asked: Sequence[str]) -> list[str]:
             raise PeError(f"--tree={name}: not a tree of {feature} (trees are named {feature}-<n>)")
         if name not in names:
             raise PeError(f"--tree={name}: no such tree (nothing in git, trees/ or .pe/ by that name)")
-    chosen = wanted or sorted(names, key=lambda n: int(n.rsplit("-", 1)[1]))
+    chosen = wanted or sorted(names, key=_tree_order)
     if not chosen:
         raise PeError(f"nothing to clean up for {feature}: no trees, branches or state found")
     return chosen

@@ -79,7 +79,7 @@ def _exclude_once(root: Path) -> None:
     git.ensure_excluded(root, [f"/{TREES_DIR}/", f"/{STATE_DIR}/"])
 
 
-def _add(layout: Layout, tree: str, path: Path, base_sha: str) -> None:
+def _add(layout: Layout, tree: str, path: Path, base_sha: str, start: str | None = None) -> None:
     """`git worktree add` on the tree's branch: one pe creates now (recorded), or one it created before.
 
     Under the mutation lock. pe commits onto the branch its tree is on, so an existing branch
@@ -94,7 +94,8 @@ def _add(layout: Layout, tree: str, path: Path, base_sha: str) -> None:
         if why is not None:
             raise PeError(f"a branch named {tree} already exists and pe did not create it ({why}); pe commits "
                           "only onto branches it created: delete or rename that branch, or pick another feature name")
-    git.add_worktree(layout.root, path, tree, base_sha)
+    # A synthesis tree's branch starts from its base tree's tip; its diffs count from base_sha.
+    git.add_worktree(layout.root, path, tree, start or base_sha)
     if tip is None:
         branch_records.record_created(layout, tree, base_sha, key)
 
@@ -134,7 +135,7 @@ def ensure(layout: Layout, tree: TreeSpec, base_sha: str) -> str:
             if creating:  # a pe was killed creating it, maybe inside `worktree add -b`
                 git.clear_stale_branch_lock(root, tree.name, path)
             stamps.mark_creating(layout, tree.name)
-            _add(layout, tree.name, path, base_sha)
+            _add(layout, tree.name, path, base_sha, tree.start)
             added = True
             did += "created"
         elif wt.branch != tree.name:
