@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pe import gitfacts
-from pe.config import manifest
+from pe.config import edit, manifest
 from pe.config.spec import AgentSpec, Feature, TreeSpec
 from pe.errors import PeError
 from pe.fsutil import read_json, read_regular_text, write_atomic
@@ -178,7 +178,7 @@ def add(layout: Layout, feature: Feature, s: Synthesis) -> Feature:
                                              "command": list(s.agent.command) if s.agent.command else None}.items()
                           if v}
     data["synthesis"] = [*(data.get("synthesis") or []), entry]
-    manifest.write_manifest(layout, data)
+    edit.write(layout, data)  # the user's comments kept
     return manifest.load(layout, feature.name)
 
 

@@ -212,9 +212,9 @@ def _agent_flag(agents: Sequence[str]) -> str:
 def save(layout: Layout, auto: Auto) -> None:
     """Once the lock is held: write the existing manifest with the mix; print why this mix, one line each."""
     if auto.rewrite is not None:
-        from pe.config import manifest
+        from pe.config import edit
 
-        path = manifest.write_manifest(layout, auto.rewrite)
+        path = edit.write(layout, auto.rewrite)  # the user's comments kept
         print(f"wrote the mix to {path.relative_to(layout.root)} (check it in)")
     for line in auto.lines:
         print(line)
