@@ -94,6 +94,8 @@ def starts(root: Path) -> list[str]:
 def test_a_faster_synthesis_that_passes_everything_is_recommended(compared: Path) -> None:
     root = compared
     base_tip = git(root, "rev-parse", "refs/heads/clamp-2")
+    mf = root / "features" / f"{FEATURE}.yaml"
+    mf.write_text(mf.read_text() + "# checks to add later: lint\n")
     rc, out, err = pe(root, "synthesize", f"--feature={FEATURE}")
     assert rc == 0, out + err
     assert "clamp-s1: from clamp-2" in out and "recommended: clamp-s1" in out
@@ -112,7 +114,7 @@ def test_a_faster_synthesis_that_passes_everything_is_recommended(compared: Path
     # It is one more tree: status lists it, the manifest records it, and cleanup archives it.
     rc, out, _ = pe(root, "status", f"--feature={FEATURE}")
     assert "clamp-s1" in out and "synthesis" in out
-    assert "base_tree: clamp-2" in (root / "features" / f"{FEATURE}.yaml").read_text()
+    assert "base_tree: clamp-2" in mf.read_text() and "# checks to add later: lint" in mf.read_text()
     rc, out, err = pe(root, "cleanup", f"--feature={FEATURE}", "--force")
     assert rc == 0, out + err
     archive = root / "reports" / FEATURE / "clamp-s1"
