@@ -169,7 +169,8 @@ def read_plan(layout: Layout, plan: str, where: str) -> str:
         # state, and the trees: none of them is checked in with the manifest that names the plan.
         raise ManifestError(f"{where}: plan {plan!r} is inside {inside[0]}/; keep plans with the checked-in files")
     if not path.exists():
-        raise ManifestError(f"{where}: plan file {plan!r} does not exist")
+        raise ManifestError(f"{where}: plan file {plan!r} does not exist (plan paths are relative to the "
+                            f"repository root, {layout.root})")
     if not path.is_file():
         raise ManifestError(f"{where}: plan {plan!r} is not a regular file")
     size = path.stat().st_size

@@ -291,7 +291,7 @@ CASES = [
          "--strategy: an empty name in 'simple,,innovative'"),
     Case("timeout-flag-zero", (*INIT, "--timeout=0"), f"{WITH} --timeout=0: at timeout: expected at least 1, got 0", GOOD),
     Case("plan-flag-missing", (*INIT, "--plan=specs/nope.md"), f"{WITH} --plan=specs/nope.md: plan file "
-         "'specs/nope.md' does not exist", GOOD),
+         "'specs/nope.md' does not exist (plan paths are relative to the repository root, {root})", GOOD),
     Case("base-flag-missing", (*INIT, "--base=nope"), f"{WITH} --base=nope: at base: 'nope' is not a commit in this "
          "repository", GOOD + "base: main\n"),
     # --- everything else -------------------------------------------------------------------------
