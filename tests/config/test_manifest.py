@@ -50,7 +50,8 @@ CORPUS = [
      "at agent: expected one of claude, codex, gemini, opencode, aider, mini, command or a mapping with preset, got 5"),
     ("!feature: other\nplan: specs/plan.md\n", "at feature: expected 'feat', the file's name, got 'other'"),
     ("!feature: feat\n", "at (top level): missing key 'plan'"),
-    ("!feature: feat\nplan: specs/missing.md\n", "plan file 'specs/missing.md' does not exist"),
+    ("!feature: feat\nplan: specs/missing.md\n", "plan file 'specs/missing.md' does not exist (plan paths are "
+     "relative to the repository root, {root})"),
     ("!feature: feat\nplan: specs\n", "plan 'specs' is not a regular file"),
     ("!feature: feat\nplan: ../outside.md\n", "plan '../outside.md' is outside the repository"),
     ("!feature: feat\nplan: specs/binary.md\n", "plan 'specs/binary.md' is a binary file, expected text"),
@@ -79,7 +80,7 @@ def test_bad_manifest(repo: Path, capsys: pytest.CaptureFixture[str], body: str,
         rc = main([*action, "--feature=feat", f"--dir={repo}"])
         err = capsys.readouterr().err
         assert rc == 3, (action, err)
-        assert err == f"pe: error: features/feat.yaml: {message}\n"
+        assert err == f"pe: error: features/feat.yaml: {message.replace('{root}', str(repo))}\n"
         assert _snapshot(repo) == before
         assert not (repo / ".pe").exists() and not (repo / "trees").exists()
 
