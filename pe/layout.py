@@ -231,3 +231,8 @@ class Layout:
     def history(self) -> Path:
         """One line per adoption, across features."""
         return self.root / REPORTS_DIR / "history.jsonl"
+
+    @property
+    def cluster_file(self) -> Path:
+        """`pe cluster start`'s loopback Dask cluster: its address and process ids (its log: .log beside it)."""
+        return self.state / "cluster.json"

@@ -24,6 +24,7 @@ ACTIONS: dict[str, str] = {
     "insights": "what the run history says: completion, eligibility, adoption, survival, cost per strategy and agent",
     "validate": "check features/*.yaml against the schema (exit 3 on the first error)",
     "doit": "run a doit command on pe's task graph (e.g. pe doit list)",
+    "cluster": "start or stop a loopback Dask scheduler and workers for --runner=dask",
     "install-command": "install /parallel-executor as a Claude Code slash command",
 }
 

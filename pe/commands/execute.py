@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.add_repo(parser)
     _common.add_lock(parser)
     notify.add_argument(parser)
+    parser.add_argument("--runner", choices=("local", "dask"),
+                        help="where the agents run, for this run: local (the default) or dask (a Dask cluster at "
+                        "--scheduler; needs pip install 'pe[dask]')")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="the Dask scheduler for --runner=dask, e.g. tcp://10.0.0.5:8786 "
+                        "(pe cluster start prints one)")
 
 
 def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
@@ -67,8 +73,14 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     # --strategy=auto / --agent=auto: the mix the history proposes (pe/history/mix.py)
     auto = mix.resolve(layout, _common.feature_name(args), _common.overrides(args))
     feature, new_data = manifest.prepare(layout, _common.feature_name(args), auto.overrides)
+    feature = _with_runner(feature, args)
     trees = manifest.require_agents(feature)
-    for tree in trees:
+    if feature.runner == "dask":  # before any tree exists: the extra, the scheduler, its agent slots
+        from pe.engine import dask_runner
+
+        _common.require(not args.detach, "--detach runs agents under local supervisors: not with --runner=dask")
+        print(dask_runner.check(feature))
+    for tree in trees if feature.runner == "local" else []:  # a worker checks its own CLI
         assert tree.agent is not None
         try:
             agents.get(tree.agent.preset).check_available(tree.agent, layout.root)
@@ -111,6 +123,13 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
         return rc
     notify.finished(layout, [feature], "resume" if resuming else "execute", rc, flag=args.notify, started=started)
     return rc
+
+
+def _with_runner(feature: Feature, args: argparse.Namespace) -> Feature:
+    """--runner and --scheduler over the manifest's runner: and scheduler: (issue 16)."""
+    runner = getattr(args, "runner", None) or feature.runner
+    scheduler = getattr(args, "scheduler", None) or feature.scheduler
+    return dataclasses.replace(feature, runner=runner, scheduler=scheduler)
 
 
 def _resume_hint(feature: Feature) -> None:

@@ -235,6 +235,9 @@ def resolve(layout: Layout, data: dict[str, Any], rel: str, *, manifest_name: st
         plan_tests=_helper(data.get("plan_tests"), f"{rel}: at plan_tests"),
         lessons=bool(data.get("lessons", True)),
         notify=parse_command(data["notify"], f"{rel}: at notify") if data.get("notify") else None,
+        runner=data.get("runner", "local"),
+        scheduler=data.get("scheduler"),
+        remote=data.get("remote"),
     )
 
 

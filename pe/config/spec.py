@@ -82,6 +82,10 @@ class Feature:
     plan_tests: AgentSpec | None = None  # the agent that writes acceptance tests from the plan alone
     lessons: bool = True  # the prompt's section of what earlier runs taught (pe/history/lessons.py)
     notify: tuple[str, ...] | None = None  # run when a command ends, a JSON summary on stdin (pe/steps/notify.py)
+    # Where the agent steps run (issue 16): not part of config_hash, a tree done locally stays done.
+    runner: str = "local"  # local | dask
+    scheduler: str | None = None  # the Dask scheduler's address, for runner dask
+    remote: str | None = None  # a bare repository the workers fetch from, instead of a bundle per task
 
     def config_hash(self, tree: TreeSpec) -> str:
         """Hash of what a tree's agent was asked to do: plan, strategy, agent, model.

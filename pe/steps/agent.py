@@ -151,6 +151,10 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str, detach: 
         return None  # done by an earlier run whose success doit had not saved
     if tree.agent is None:
         return f"no agent configured for {tree.name} (add agent: to the manifest)"
+    if feature.runner == "dask":  # the attempt runs on a Dask worker and its branch comes home (issue 16)
+        from pe.engine import dask_runner
+
+        return dask_runner.run(layout, feature, tree, context)
     from pe import agents
     from pe.steps import attempt as attempts
 

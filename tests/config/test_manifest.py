@@ -19,8 +19,8 @@ CORPUS = [
     ("count: true", "at count: expected a whole number, got True"),
     ("jobs: 0", "at jobs: expected at least 1, got 0"),
     ("bogus: 1", "at (top level): unknown key: expected one of: agent, base, checks, count, feature, "
-     "implementations, jobs, judge, judge_weight, lessons, notify, plan, plan_tests, sandbox, setup, strategies, "
-     "synthesis, timeout; got 'bogus'"),
+     "implementations, jobs, judge, judge_weight, lessons, notify, plan, plan_tests, remote, runner, sandbox, "
+     "scheduler, setup, strategies, synthesis, timeout; got 'bogus'"),
     ("strategies: [fast]", "at strategies[0]: expected one of simple, performance, extensible, innovative, got 'fast'"),
     ("strategies: simple", "at strategies: expected a list, got 'simple'"),
     ("strategies: []", "at strategies: expected at least 1 item, got []"),
