@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pe import git, proc
+from pe import git, gitfacts, proc
 from pe.config.spec import Feature, TreeSpec
 from pe.errors import PeError
 from pe.fsutil import append_text, write_atomic
@@ -172,6 +172,11 @@ def _bring_home(layout: Layout, feature: Feature, tree: TreeSpec, record_path: P
             path = Path(tmp) / "tree.bundle"
             path.write_bytes(result["bundle"])
             git.git(layout.root, "fetch", "--quiet", "--", str(path), f"+refs/heads/{tree.name}:{ref}", timeout=600)
+        # PROGRESS.md and RESULTS.md as pe left them here went to the worker, and their new versions
+        # came back: the untracked local copies must not block the fast-forward.
+        for name in gitfacts.BOOKKEEPING:
+            if (tree_dir / name).is_file() and not git.git(tree_dir, "ls-files", "--", name).stdout.strip():
+                (tree_dir / name).unlink()
         # A fast-forward in the tree moves its branch and files together, and refuses to overwrite
         # anything someone changed there meanwhile.
         moved = git.git(tree_dir, "merge", "--ff-only", "--quiet", head, check=False)

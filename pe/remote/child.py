@@ -93,7 +93,8 @@ def main(argv: list[str]) -> int:
 
     scratch = Path(argv[0])
     task = pickle.loads((scratch / TASK_FILE).read_bytes())  # noqa: S301 (written by our own task)
-    threading.Thread(target=_orphan_watch, args=(os.getppid(),), daemon=True).start()
+    parent = os.getppid()
+    threading.Thread(target=_orphan_watch, args=(parent,), daemon=True).start()
     try:
         with proc.signals_stop_children():
             try:
@@ -108,7 +109,8 @@ def main(argv: list[str]) -> int:
         raise
     finally:
         (scratch / RESULT_FILE).write_bytes(pickle.dumps(result))
-        shutil.rmtree(scratch / "repo", ignore_errors=True)
+        # Orphaned (its worker died): nobody reads the result, and nobody else removes the scratch dir.
+        shutil.rmtree(scratch / "repo" if os.getppid() == parent else scratch, ignore_errors=True)
     return 0
 
 
