@@ -14,6 +14,8 @@ from tests.support.cycle import AGENT, FEATURE, agent_pids, make_repo, write_cyc
 from tests.support.repo import git
 from tests.support.run import PE_ROOT, kill_group, pe, pe_popen, pe_run, wait_for
 
+STRATEGIES = ("simple", "performance", "extensible", "innovative")  # the default order, one a tree
+
 
 def _manifest(root: Path, marks: Path, count: int, **env: str) -> None:
     # The workers share no environment with the test: what the cycle agent reads goes in the manifest.
@@ -46,7 +48,7 @@ def test_four_trees_come_home_and_status_and_compare_see_a_local_run(tmp_path: P
         tree = f"{FEATURE}-{i}"
         assert (root / "trees" / tree / "RESULTS.md").is_file()
         # The branch holds the worker's commit, the tree is on it, and it is the stamp's commit.
-        assert git(root, "log", "-1", "--format=%s", tree) == f"pe: {tree} ({git_strategy(root, tree)}) attempt 1, done"
+        assert git(root, "log", "-1", "--format=%s", tree) == f"pe: {tree} ({STRATEGIES[i - 1]}) attempt 1, done"
         assert git(root / "trees" / tree, "rev-parse", "HEAD") == git(root, "rev-parse", tree)
         assert git(root / "trees" / tree, "status", "--porcelain", "--untracked-files=no") == ""
         record = json.loads((root / ".pe" / "runs" / f"{tree}.json").read_text())
@@ -66,11 +68,6 @@ def test_four_trees_come_home_and_status_and_compare_see_a_local_run(tmp_path: P
     assert list(cluster.scratch.glob("pe-remote-*")) == []  # every scratch clone removed
 
 
-def git_strategy(root: Path, tree: str) -> str:
-    return json.loads((root / ".pe" / "runs" / f"{tree}.json").read_text()) and \
-        {1: "simple", 2: "performance", 3: "extensible", 4: "innovative"}[int(tree.rsplit("-", 1)[1])]
-
-
 def _nothing_created(root: Path) -> None:
     assert not (root / "trees").exists()
     assert git(root, "branch", "--format=%(refname:short)").split() == ["main"]
@@ -79,7 +76,7 @@ def _nothing_created(root: Path) -> None:
 def test_an_unreachable_scheduler_is_one_line_and_exit_3_before_any_tree(tmp_path: Path) -> None:
     root = make_repo(tmp_path)
     _manifest(root, tmp_path / "marks", count=2)
-    rc, out, err = pe(root, "execute", f"--feature={FEATURE}", "--runner=dask", "--scheduler=tcp://127.0.0.1:9")
+    rc, _, err = pe(root, "execute", f"--feature={FEATURE}", "--runner=dask", "--scheduler=tcp://127.0.0.1:9")
     assert rc == 3
     assert err.startswith("pe: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9 ")
     assert err.count("\n") == 1
