@@ -130,8 +130,8 @@ CASES = [
     Case("yaml-list-as-key", INIT, f"{MF}: line 4: a key must be a name, got 'list'", GOOD + "? [a, b]\n: c\n"),
     Case("yaml-null-key", INIT, f"{MF}: line 4: a key must be a name, got None", GOOD + "null: 2\n"),
     Case("yaml-number-key", INIT, f"{MF}: at (top level): unknown key: expected one of: agent, base, checks, "
-         "count, feature, implementations, jobs, judge, judge_weight, lessons, notify, plan, plan_tests, sandbox, "
-         "setup, strategies, synthesis, timeout; got '1'", GOOD + "1: 2\n"),
+         "count, feature, implementations, jobs, judge, judge_weight, lessons, notify, plan, plan_tests, remote, "
+         "runner, sandbox, scheduler, setup, strategies, synthesis, timeout; got '1'", GOOD + "1: 2\n"),
     Case("yaml-alias-bomb", INIT, f"{MF}: more than 100000 values once its aliases (*name) are expanded",
          _billion_laughs()),
     Case("yaml-nested-5000-deep", INIT, f"{MF}: nested more than 40 levels deep", GOOD + "x: " + "[" * 5000 + "\n"),
@@ -169,7 +169,7 @@ CASES = [
     # --- unknown keys --------------------------------------------------------------------------
     Case("key-capitalised", INIT, f"{MF}: at (top level): unknown key: expected one of: agent, base, "
          "checks, count, feature, implementations, jobs, judge, judge_weight, lessons, notify, plan, plan_tests, "
-         "sandbox, setup, strategies, synthesis, timeout; got 'Feature'",
+         "remote, runner, sandbox, scheduler, setup, strategies, synthesis, timeout; got 'Feature'",
          "Feature: feat\nfeature: feat\nplan: specs/plan.md\n"),
     Case("agent-unknown-key", INIT, f"{MF}: at agent: unknown key: expected one of: args, budget_usd, "
          "command, env, idle_timeout, model, preset, retries, timeout; got 'colour'",
@@ -297,7 +297,7 @@ CASES = [
     # --- everything else -------------------------------------------------------------------------
     Case("unknown-action", ("frobnicate",), "argument <action>: invalid choice: 'frobnicate' (choose from 'demo', "
          "'init', 'execute', 'resume', 'wait', 'stop', 'recover', 'status', 'compare', 'synthesize', 'logs', 'adopt', 'cleanup', 'history', "
-         "'insights', 'validate', 'doit', 'install-command') (see `pe --help`)"),
+         "'insights', 'validate', 'doit', 'cluster', 'install-command') (see `pe --help`)"),
     Case("unknown-flag", (*NEW, "--colour=red"), "unrecognized arguments: --colour=red (see `pe --help`)"),
     Case("no-plan-no-manifest", INIT, "features/feat.yaml does not exist: give --plan=PATH to create it"),
     Case("no-agent", EXECUTE, f"{MF}: at agent: no agent configured for feat-1; add e.g. `agent: {{preset: "
