@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support import git, pe, write_manifest
+from tests.support.candidates import WRITE
 
 FEATURE = "clamp"
 STUB = "def clamp(x, lo, hi):\n    raise NotImplementedError\n"
@@ -40,14 +41,7 @@ CANDIDATES: dict[str, tuple[str, dict[str, str]]] = {
 AGENT = """import json, os, sys
 plan = json.loads(os.environ["CROSS_PLAN"])[os.environ["PE_INDEX"]]
 code, tests = plan
-open("mod.py", "w").write(code)
-for rel, text in tests.items():
-    os.makedirs(os.path.dirname(rel), exist_ok=True)
-    open(rel, "w").write(text)
-open("RESULTS.md", "w").write("".join(f"## {s}\\n\\nsee the code\\n\\n" for s in (
-    "Approach Summary", "Files Created/Modified", "Key Design Decisions", "Trade-offs Made",
-    "Performance Considerations", "Testing Strategy")))
-"""
+""" + WRITE
 
 
 def project(tmp_path: Path, order: list[str], monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support import git, pe, pe_popen, wait_for, write_manifest
+from tests.support.candidates import WRITE
 
 FEATURE = "clamp"
 STUB = "COST = 100\n\n\ndef clamp(x, lo, hi):\n    raise NotImplementedError\n"
@@ -44,14 +45,7 @@ if key == "synthesis":
     open(os.path.join(marks, "synthesis-prompt.md"), "w").write(prompt)
     time.sleep(float(os.environ.get("SYNTH_SLEEP", "0")))
 code, tests = json.loads(os.environ["PLANS"])[key]
-open("mod.py", "w").write(code)
-for rel, text in tests.items():
-    os.makedirs(os.path.dirname(rel), exist_ok=True)
-    open(rel, "w").write(text)
-open("RESULTS.md", "w").write("".join(f"## {s}\\n\\nsee the code\\n\\n" for s in (
-    "Approach Summary", "Files Created/Modified", "Key Design Decisions", "Trade-offs Made",
-    "Performance Considerations", "Testing Strategy")))
-"""
+""" + WRITE
 
 
 @pytest.fixture
