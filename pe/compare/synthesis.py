@@ -178,6 +178,8 @@ def add(layout: Layout, feature: Feature, s: Synthesis) -> Feature:
                                              "command": list(s.agent.command) if s.agent.command else None}.items()
                           if v}
     data["synthesis"] = [*(data.get("synthesis") or []), entry]
+    # Resolved before it is written: a manifest pe cannot load again must never replace the user's.
+    manifest.resolve(layout, data, f"features/{feature.name}.yaml", manifest_name=feature.name)
     edit.write(layout, data)  # the user's comments kept
     return manifest.load(layout, feature.name)
 
