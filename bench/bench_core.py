@@ -228,23 +228,42 @@ class Rows:
                    "-fresh: no .pe/, so every run schema-checks every manifest (a fresh clone, CI)"])
 
 
-def compile_pe() -> None:
+def compile_pe(cwd: Path) -> Path:
     """Compile pe's bytecode as pip does for an installed package (a source checkout run with
-    PYTHONDONTWRITEBYTECODE=1 would compile pe's modules on every run, which no installed pe pays)."""
-    import pe
+    PYTHONDONTWRITEBYTECODE=1 would compile pe's modules on every run, which no installed pe pays).
+    Returns the package directory the benchmarks' `python -m pe` imports."""
+    where = subprocess.run([sys.executable, "-c", "import pe; print(pe.__file__)"], capture_output=True, text=True,
+                           check=True, cwd=cwd).stdout.strip()
+    package = Path(where).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True, stdout=subprocess.DEVNULL)
+    return package
 
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(pe.__file__).parent)], check=True,
-                   stdout=subprocess.DEVNULL)
+
+def export(rev: str, where: Path) -> str:
+    """pe/ of commit `rev` of this checkout, exported under `where` and put first on PYTHONPATH; its full hash."""
+    checkout = Path(__file__).resolve().parents[1]
+    sha = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=checkout, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    where.mkdir()
+    archive = subprocess.run(["git", "archive", sha, "pe"], cwd=checkout, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(where), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return sha
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rev", help="measure pe as committed at REV (git archive of its pe/ into the temp dir, "
+                    "first on PYTHONPATH), not the working tree's pe, which may hold uncommitted changes")
     with tempfile.TemporaryDirectory(prefix="pe-bench-") as d:
         rows = Rows(Path(d))
         add_arguments(ap, [r.key for r in rows.all()])
         args = ap.parse_args()
-        compile_pe()
-        return run_rows(rows.all(), args)
+        header = {}
+        if args.rev:
+            header["commit"] = export(args.rev, Path(d) / "pe-src")
+        header["pe_from"] = str(compile_pe(Path(d)))
+        return run_rows(rows.all(), args, header)
 
 
 if __name__ == "__main__":

@@ -49,11 +49,15 @@ class Side:
 
 @dataclass
 class Ratio:
-    """`num` / `den`, round by round; `target`: the most the median may be (None: shown, not judged)."""
+    """`num` / `den`, round by round; `target`: the most the median may be (None: shown, not judged).
+
+    With `diff`, the figure is `num` - `den` in seconds instead (a cost per run), and so is the target.
+    """
 
     num: str
     den: str
     target: float | None = None
+    diff: bool = False
 
 
 @dataclass
@@ -80,11 +84,11 @@ def summary(values: Sequence[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def per_round_ratios(num: Sequence[float], den: Sequence[float]) -> list[float]:
-    """The ratio of each round's two times (the rounds are aligned: same index, same round)."""
+def per_round_ratios(num: Sequence[float], den: Sequence[float], diff: bool = False) -> list[float]:
+    """The ratio (or difference) of each round's two times (aligned: same index, same round)."""
     if len(num) != len(den):
         raise ValueError("ratio of unequal series")
-    return [a / b for a, b in zip(num, den, strict=True)]
+    return [a - b if diff else a / b for a, b in zip(num, den, strict=True)]
 
 
 def judge(median_ratio: float, target: float | None) -> bool | None:
@@ -124,10 +128,10 @@ def measure(row: Row, pairs: int, warmup: int = 1) -> dict[str, Any]:
     after = loadavg()
     ratios = []
     for r in row.ratios:
-        values = per_round_ratios(times[r.num], times[r.den])
+        values = per_round_ratios(times[r.num], times[r.den], r.diff)
         s = summary(values)
-        ratios.append({"num": r.num, "den": r.den, "target": r.target, **s, "met": judge(s["median"], r.target),
-                       "values": values})
+        ratios.append({"num": r.num, "den": r.den, "diff": r.diff, "target": r.target, **s,
+                       "met": judge(s["median"], r.target), "values": values})
     return {
         "key": row.key, "title": row.title, "pairs": pairs, "warmup": warmup, "notes": row.notes,
         "sides": [{"label": s.label, "command": _describe(s), **summary(times[s.label]), "values": times[s.label]}
@@ -186,7 +190,17 @@ def fmt_side(s: dict[str, Any]) -> str:
 
 
 def fmt_ratio(r: dict[str, Any]) -> str:
+    if r.get("diff"):
+        return f"{r['median'] * 1000:+.1f} ms ({r['min'] * 1000:+.1f} to {r['max'] * 1000:+.1f})"
     return f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
+
+
+def fmt_target(r: dict[str, Any]) -> str:
+    return f"{r['target'] * 1000:g} ms" if r.get("diff") else f"{r['target']:g}"
+
+
+def op(r: dict[str, Any]) -> str:
+    return "-" if r.get("diff") else "/"
 
 
 def fmt_load(load: Sequence[float]) -> str:
@@ -203,9 +217,9 @@ def print_row(res: dict[str, Any], out: Any) -> None:
     for s in res["sides"]:
         print(f"  {s['label']:<{width}}  {fmt_side(s):<28}  {s['command']}", file=out)
     for r in res["ratios"]:
-        verdict = "" if r["target"] is None else (f"target <= {r['target']:g}: "
-                                                 f"{'met' if r['met'] else 'NOT met'}")
-        print(f"  ratio {r['num']} / {r['den']}: {fmt_ratio(r)}  {verdict}", file=out)
+        verdict = "" if r["target"] is None else f"target <= {fmt_target(r)}: {'met' if r['met'] else 'NOT met'}"
+        print(f"  {'difference' if r.get('diff') else 'ratio'} {r['num']} {op(r)} {r['den']}: {fmt_ratio(r)}  "
+              f"{verdict}", file=out)
 
 
 def print_summary(results: Sequence[dict[str, Any]], out: Any) -> None:
@@ -214,8 +228,8 @@ def print_summary(results: Sequence[dict[str, Any]], out: Any) -> None:
     for res in results:
         for r in res["ratios"]:
             met = "—" if r["met"] is None else ("yes" if r["met"] else "**no**")
-            target = "—" if r["target"] is None else f"≤ {r['target']:g}"
-            print(f"| {res['key']} | {r['num']} / {r['den']} | {fmt_ratio(r)} | {target} | {met} "
+            target = "—" if r["target"] is None else f"≤ {fmt_target(r)}"
+            print(f"| {res['key']} | {r['num']} {op(r)} {r['den']} | {fmt_ratio(r)} | {target} | {met} "
                   f"| {res['load_before'][0]:.2f} / {res['load_after'][0]:.2f} |", file=out)
 
 
@@ -227,7 +241,8 @@ def run_rows(rows: Sequence[Row], args: argparse.Namespace, header: dict[str, An
     info = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "commit": commit(), "command": " ".join([Path(sys.executable).name, *sys.argv]), **machine(),
             "load_start": loadavg()[:3], **(header or {})}
-    print(f"date {info['date']}, pe at {info['commit']}; {info['platform']}, {info['cpus']} cpus, "
+    where = f" (pe from {info['pe_from']})" if "pe_from" in info else ""
+    print(f"date {info['date']}, pe at {info['commit']}{where}; {info['platform']}, {info['cpus']} cpus, "
           f"python {info['python']}, git {info['git']}; load {fmt_load(info['load_start'])}", file=out)
     print(f"command: {info['command']}", file=out, flush=True)
     results = []
