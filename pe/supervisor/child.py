@@ -37,6 +37,8 @@ def supervise(launch: Launch) -> End:
     proc.claim(launch.scope)
     try:
         with proc.signals_stop_children(detach_on=()), open(launch.log, "ab") as log:
+            if _stops:  # pe's stop came while this process was starting: the agent never starts
+                raise Interrupted(_stops[0])
             ended = proc.spawn_logged(
                 launch.argv, cwd=cwd, env=dict(os.environ), log=log, timeout=launch.timeout,
                 stdin_path=Path(launch.stdin) if launch.stdin else None, idle_timeout=launch.idle_timeout,
@@ -52,8 +54,17 @@ def supervise(launch: Launch) -> End:
                ended.timed_out, ended.idle_s)
 
 
+_stops: list[int] = []  # SIGINT/SIGTERM received before the agent's run could take them
+
+
 def _ignore(signum: int, frame: object) -> None:
-    """A handler that does nothing. Not SIG_IGN: that would be inherited by the agent through exec."""
+    """Remember a stop, do nothing else. Not SIG_IGN: that would be inherited by the agent through exec.
+
+    A stop (pe's deliberate one, on Ctrl-C) that lands before the agent starts is not dropped: the
+    agent then never starts, and the end says the user stopped it. Before, it was ignored and the
+    agent ran a whole attempt that pe had been told to stop."""
+    if signum != signal.SIGHUP:
+        _stops.append(signum)
 
 
 def main(args: list[str]) -> int:

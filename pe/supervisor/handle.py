@@ -57,12 +57,19 @@ class Attempt:
     def number(self) -> int:
         return self.launch.attempt
 
+    def _alive(self) -> tuple[int, int] | None:
+        """(pid, start) of the supervisor while its process lives. Without its start time (it was
+        gone before pe could read it) nothing says a process by that pid is it: a dead pid's None
+        once equalled the unknown start, and the next pe waited forever on a supervisor long gone."""
+        if self.pid is None or self.pid_start is None or proc.process_start_ticks(self.pid) != self.pid_start:
+            return None
+        return self.pid, self.pid_start
+
     def running(self) -> bool:
         # The lock, or the supervisor's own process: an agent outside the sandbox can delete the lock's file.
         if self.child is not None and self.child.poll() is None:
             return True
-        alive = self.pid is not None and proc.process_start_ticks(self.pid) == self.pid_start
-        return alive or lock_held(self.layout, self.tree)
+        return self._alive() is not None or lock_held(self.layout, self.tree)
 
     def end(self) -> End | None:
         return End.load(self.layout.run_end(self.tree, self.number))
@@ -73,8 +80,8 @@ class Attempt:
         A supervisor that ended without an end file (killed, a full disk) ends the attempt
         as `pe-died`: the run's figures are lost, its files are not.
         """
-        if self.pid is not None and self.child is None:
-            proc.REGISTRY.add(self.pid, supervisor=True)  # re-attached: a deliberate stop of pe stops it too
+        if self.child is None and (live := self._alive()) is not None:
+            proc.REGISTRY.add(live[0], supervisor=True)  # re-attached: a deliberate stop of pe stops it too
         try:
             while self.running():
                 if give_up() or (deadline is not None and time.monotonic() >= deadline):
@@ -82,8 +89,8 @@ class Attempt:
                 step = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
                 if self.child is not None:
                     proc._wait_exit(self.child, step)
-                elif self.pid is not None:
-                    proc.wait_gone(self.pid, self.pid_start, step)
+                elif (live := self._alive()) is not None:
+                    proc.wait_gone(*live, step)
                 else:
                     time.sleep(step)
         finally:
@@ -105,9 +112,9 @@ class Attempt:
 
     def stop(self) -> None:
         """Ask the supervisor to stop its agent (it records the end as stopped by the user)."""
-        if self.pid is not None and proc.process_start_ticks(self.pid) == self.pid_start:
+        if (live := self._alive()) is not None:  # never a pid since reused by another's process
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(self.pid, signal.SIGTERM)
+                os.kill(live[0], signal.SIGTERM)
 
 
 def start(layout: Layout, launch: Launch, env: Mapping[str, str], tree: str) -> Attempt:

@@ -65,8 +65,8 @@ class RunRecord:
         An agent whose pe was killed is reparented; where PID 1 does not reap (containers)
         it lingers as a zombie with its old start time, which process_start_ticks reads as gone.
         """
-        if self.state != "running" or self.pid is None:
-            return False
+        if self.state != "running" or self.pid is None or self.pid_start is None:
+            return False  # no start time: the process was gone before pe could read it (None == None is no proof)
         return proc.process_start_ticks(self.pid) == self.pid_start
 
     def effective_state(self) -> str:

@@ -131,7 +131,10 @@ def test_recover_after_kill_mid_execute(tmp_path: Path, monkeypatch: pytest.Monk
     root = make_repo(tmp_path)
     marks = tmp_path / "marks"
     write_cycle_manifest(root, count=4)
-    env = {"CYCLE_MARKS": str(marks), "CYCLE_MODE_2": "hang", "CYCLE_MODE_3": "fail", "CYCLE_MODE_4": "sleep:2"}
+    env = {"CYCLE_MARKS": str(marks), "CYCLE_MODE_2": "hang", "CYCLE_MODE_3": "fail",
+           # calc-4 must still run at the "crash": an agent that ends first is settled by recover,
+           # as documented, and then recover would not be read-only here.
+           "CYCLE_MODE_4": "hang"}
     proc = pe_popen(root, "execute", "--feature=calc", env=env)
     with agents_killed_after(marks):
         wait_for(lambda: (marks / "started-calc-2").exists() and (root / ".pe/stamps/calc-1.agent.json").exists()

@@ -251,3 +251,28 @@ def test_a_base_with_a_file_name_that_is_not_utf8_runs_and_commits(repo: Path, a
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Traceback" not in res.stderr
     assert run_record(repo, "feat-1")["state"] == "done"
+
+
+def test_a_supervisor_gone_before_pe_read_its_start_time_is_not_waited_for(repo: Path, agent_log: Path) -> None:
+    """A stop that lands as pe starts a supervisor can end it before pe reads its start time: the
+    record then says running, with a pid and no start. A later pe took the dead pid's unknown start
+    for the same unknown start (None == None) and waited on that attempt forever."""
+    write_manifest(repo, count=1)
+    env = {"PE_TEST_RUNS": str(agent_log), "PE_TEST_SLEEP": "60"}
+    assert pe_run(repo, "execute", "--feature=feat", "--detach", env=env).returncode == 0
+    wait_for(lambda: _all_started(agent_log, ["feat-1"]), what="the agent running")
+    record_path = repo / ".pe" / "runs" / "feat-1.json"
+    record = json.loads(record_path.read_text())
+    agent = next(e["pid"] for e in agent_runs(agent_log) if e["tree"] == "feat-1")
+    for pid in (record["pid"], agent):  # the supervisor and its agent die, as in a crash
+        os.killpg(pid, signal.SIGKILL)
+    wait_for(lambda: _supervisors_gone(repo, ["feat-1"]), what="the supervisor gone")
+    record["pid_start"] = None  # what pe records when the supervisor was gone before it looked
+    record_path.write_text(json.dumps(record))
+    status = json.loads(pe_run(repo, "status", "--feature=feat", "--json").stdout)[0]
+    assert status["state"] != "running", status
+    res = pe_run(repo, "resume", "--feature=feat", "--plain", timeout=60, env={"PE_TEST_RUNS": str(agent_log)})
+    assert res.returncode == 0, res.stdout + res.stderr
+    record = run_record(repo, "feat-1")
+    assert record["state"] == "done" and record["attempts"] == 2, record
+    assert starts(agent_log, "feat-1") == 2

@@ -126,6 +126,21 @@ def processes_with(log: Path) -> list[str]:
     return found
 
 
+def describe_processes(log: Path) -> str:
+    """Each live process of this test with where the kernel has it waiting: what a hang needs to be found."""
+    lines = []
+    for line in processes_with(log):
+        pid = line.split()[0]
+        facts = []
+        for name in ("wchan", "stat", "cgroup"):
+            with contextlib.suppress(OSError):
+                facts.append(f"{name}={Path(f'/proc/{pid}/{name}').read_text().strip()}")
+        with contextlib.suppress(OSError):
+            facts.append("stack=" + " < ".join(Path(f"/proc/{pid}/stack").read_text().split()[1::2][:8]))
+        lines.append(f"{line}\n    " + "\n    ".join(facts))
+    return "\n".join(lines) or "(nothing)"
+
+
 def no_processes_left(log: Path, timeout: float = 10.0) -> None:
     """Nothing started for this test still runs (an orphaned git may need a moment to finish)."""
     deadline = time.monotonic() + timeout
@@ -360,8 +375,12 @@ def trial(phase: Phase, calibration: Path, where: Path, rng: random.Random, sig:
             # pe promises every child's group is stopped before it exits.
             no_processes_left(log, timeout=2.0)
         fault = at_fault(root, log, trees())
-        recovered = subprocess.run(pe_cmd(*phase.recover), cwd=root, env=env_for(log, tag=RECOVER_TAG),
-                                   capture_output=True, text=True, timeout=120)
+        try:
+            recovered = subprocess.run(pe_cmd(*phase.recover), cwd=root, env=env_for(log, tag=RECOVER_TAG),
+                                       capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            print(f"{what}: the recovering pe hung; what still runs:\n{describe_processes(log)}")
+            raise
         # A cleanup hit once its work was done finds nothing left (exit 3, by design); the checks below
         # then prove everything really is archived and gone.
         done_already = phase.name == "cleanup" and "nothing to clean up" in recovered.stderr
