@@ -8,16 +8,34 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 import pe
 from pe.supervisor import handle
 from tests.support import wait_for
 
+Boot = Callable[[Path], "subprocess.Popen[bytes]"]
 
-def _boot(launch: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-I", "-c", handle._BOOT, str(Path(pe.__file__).parent.parent),
-                             str(launch)], start_new_session=True)
+
+@pytest.fixture
+def boot() -> Iterator[Boot]:
+    """Start a supervisor as handle.start does; whatever a failing test leaves is killed."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(launch: Path) -> subprocess.Popen[bytes]:
+        child = subprocess.Popen([sys.executable, "-I", "-c", handle._BOOT, str(Path(pe.__file__).parent.parent),
+                                  str(launch)], start_new_session=True)
+        started.append(child)
+        return child
+
+    yield start
+    for child in started:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
 
 
 def _waiting_on_the_fifo(pid: int) -> bool:
@@ -28,7 +46,7 @@ def _waiting_on_the_fifo(pid: int) -> bool:
     return any(word in where for word in ("partner", "fifo", "pipe"))
 
 
-def test_a_stop_that_lands_before_the_agent_starts_is_kept_and_the_agent_never_starts(tmp_path: Path) -> None:
+def test_a_stop_that_lands_before_the_agent_starts_is_kept_and_the_agent_never_starts(tmp_path: Path, boot: Boot) -> None:
     """pe's deliberate stop (SIGTERM) can reach a supervisor that is still starting. It used to be
     ignored there, and the agent then ran a whole attempt pe had been told to stop."""
     started = tmp_path / "agent-started"
@@ -39,7 +57,7 @@ def test_a_stop_that_lands_before_the_agent_starts_is_kept_and_the_agent_never_s
     # run takes signals, until the test has sent the stop.
     launch = tmp_path / "launch-1.json"
     os.mkfifo(launch)
-    supervisor = _boot(launch)
+    supervisor = boot(launch)
     wait_for(lambda: _waiting_on_the_fifo(supervisor.pid), what="the supervisor reading its launch file")
     os.kill(supervisor.pid, signal.SIGTERM)
     writer = threading.Thread(target=launch.write_text, args=(json.dumps(plan),))
@@ -51,14 +69,14 @@ def test_a_stop_that_lands_before_the_agent_starts_is_kept_and_the_agent_never_s
     assert not started.exists()
 
 
-def test_sighup_before_the_agent_starts_is_not_a_stop(tmp_path: Path) -> None:
+def test_sighup_before_the_agent_starts_is_not_a_stop(tmp_path: Path, boot: Boot) -> None:
     """A closed terminal is pe's, not the run's: the agent still runs its attempt."""
     end = tmp_path / "end-1.json"
     plan = {"attempt": 1, "argv": ["sh", "-c", "echo ran > ran.txt"], "cwd": str(tmp_path),
             "log": str(tmp_path / "agent.log"), "end": str(end), "timeout": 60}
     launch = tmp_path / "launch-1.json"
     os.mkfifo(launch)
-    supervisor = _boot(launch)
+    supervisor = boot(launch)
     wait_for(lambda: _waiting_on_the_fifo(supervisor.pid), what="the supervisor reading its launch file")
     os.kill(supervisor.pid, signal.SIGHUP)
     launch.write_text(json.dumps(plan))
