@@ -8,6 +8,15 @@ Here they are fetched into the repository, the tree's branch and worktree move t
 stamp and run record are written as a local run writes them: status, compare, adopt and cleanup
 see no difference.
 
+What a worker made outlives this pe (a kill -9, a lost terminal): the task's future is published
+on the scheduler under its key (the scheduler forgets a client's futures, results and all, when the
+client goes), the key is in the run record before the task is submitted, and the result becomes the
+attempt's ref refs/pe/<feature>/<tree>/<attempt> (pe/remote/result.py) before any bookkeeping; with
+`remote:` the worker pushes that ref there itself. On resume, a tree whose attempt no pe saw to its
+end looks for it in that order (this repository, `remote:`, the scheduler) and lands it; only an
+attempt found nowhere runs again. Without `remote:` the scheduler is the only copy until the ref is
+written here: a scheduler restarted meanwhile loses it, and the tree runs again.
+
 Retries are pe's, never Dask's: every task is submitted with retries=0 under a key unique to the
 attempt, `pe cluster start` runs its scheduler with allowed-failures 0, and the task refuses a
 second start of one key (a re-run after a worker death on any other scheduler).
@@ -15,6 +24,7 @@ second start of one key (a re-run after a worker death on any other scheduler).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 import time
@@ -27,6 +37,7 @@ from pe.config.spec import Feature, TreeSpec
 from pe.errors import PeError
 from pe.fsutil import append_text, write_atomic
 from pe.layout import Layout
+from pe.remote import result
 from pe.steps import finish
 from pe.tree import stamps
 from pe.tree.results import check_results
@@ -37,8 +48,6 @@ INSTALL = "pip install 'pe[dask]'"
 CONNECT_TIMEOUT_S = 5.0
 POLL_S = 0.2
 STOP_WAIT_S = 8.0  # after a stop: time for the worker to stop its agent and return the checkpoint
-# One name per feature run (this pe process): set on Ctrl-C/SIGTERM, polled by every task of the run.
-RUN_ID = uuid.uuid4().hex[:12]
 
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -83,7 +92,7 @@ def check(feature: Feature) -> str:
 def _ship(layout: Layout, feature: Feature, tree: TreeSpec, tip: str, attempt: int) -> dict[str, Any]:
     """How the worker gets the tree's branch: pushed to `remote:`, or a bundle carried with the task."""
     if feature.remote:
-        ref = f"refs/pe/{feature.name}/{tree.name}/{attempt}"
+        ref = result.base_ref(feature.name, tree.name, attempt)
         git.git(layout.root, "push", "--quiet", "--force", "--", feature.remote, f"{tip}:{ref}", timeout=600)
         return {"remote": feature.remote, "ref": ref}
     with tempfile.TemporaryDirectory(prefix="pe-bundle-") as tmp:
@@ -98,44 +107,106 @@ def _read(path: Path) -> bytes | None:
 
 def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str) -> str | None:
     """The agent step's action on the dask runner; None on success, else why the tree failed."""
-    from pe.remote import worker
-
     record_path = layout.run_record(tree.name)
     record = RunRecord.load(record_path, tree.name)
     if record.still_running():
         return f"an agent of {tree.name} still runs on this machine: pe wait --feature={feature.name}, then resume"
-    finish.close_lost(record)  # a dispatch a killed pe did not see to its end
-    tip = git.out(layout.root, "rev-parse", "--verify", f"refs/heads/{tree.name}")
     c = client(feature.scheduler)
+    if _pending(record):
+        # A pe killed while its attempt ran on the cluster: what that attempt made is picked up,
+        # not made again (from here, from `remote:`, or from the scheduler that still holds it).
+        found, reason = _pick_up(layout, feature, tree, c, record)
+        if found and (reason is None or proc.REGISTRY.stopping):
+            return reason
+        record = RunRecord.load(record_path, tree.name)  # (landed or not found: a new attempt follows)
+    finish.close_lost(record)  # a dispatch a killed pe did not see to its end, found nowhere
+    return _dispatch(layout, feature, tree, context, c, record)
+
+
+def _dispatch(layout: Layout, feature: Feature, tree: TreeSpec, context: str, c: Any, record: RunRecord) -> str | None:
+    from pe.remote import worker
+
+    record_path = layout.run_record(tree.name)
+    tip = git.out(layout.root, "rev-parse", "--verify", f"refs/heads/{tree.name}")
     record.save(record_path)
+    n = record.attempts + 1
     task = {"feature": feature, "tree": tree, "tip": tip, "context": context, "timeout_s": tree.timeout_s,
-            "record": _read(record_path),
-            "progress": _read(layout.progress(tree.name)), **_ship(layout, feature, tree, tip, record.attempts + 1)}
-    key = f"pe-agent-{feature.name}-{tree.name}-{record.attempts + 1}-{uuid.uuid4().hex[:8]}"
-    stop_name = f"pe-stop-{feature.name}-{RUN_ID}"
-    # Recorded as running before it is submitted: a pe killed now leaves a dispatch the next closes as lost.
-    record.attempts += 1
+            "record": _read(record_path), "progress": _read(layout.progress(tree.name)), "attempt": n,
+            "result_ref": result.ref(feature.name, tree.name, n), **_ship(layout, feature, tree, tip, n)}
+    key = f"pe-agent-{feature.name}-{tree.name}-{n}-{uuid.uuid4().hex[:8]}"
+    # Recorded as running before it is submitted: a pe killed now leaves a dispatch the next looks for.
+    record.attempts = n
     record.state, record.started_at, record.reason, record.ended_at = "running", now_iso(), None, None
     record.pid = record.pid_start = None
+    record.remote = {"key": key, "scheduler": feature.scheduler, "attempt": n, "stage": "dispatched", "worker": None}
     record.save(record_path)
-    append_text(layout.agent_log(tree.name), f"\n=== pe: attempt {record.attempts} dispatched to Dask at "
+    append_text(layout.agent_log(tree.name), f"\n=== pe: attempt {n} dispatched to Dask at "
                                              f"{feature.scheduler} as {key}\n")
-    future = c.submit(worker.run_tree, task, stop_name, f"pe-once-{key}", key=key, resources={"agent": 1},
+    future = c.submit(worker.run_tree, task, _stop_name(key), f"pe-once-{key}", key=key, resources={"agent": 1},
                       retries=0, pure=False)
-    result = _wait(c, future, stop_name)
-    if "record" not in result:  # nothing came back from the worker: pe closes the attempt itself
-        reason = str(result.get("reason") or "the Dask task returned nothing")
-        append_text(layout.agent_log(tree.name), f"\n=== pe: {reason}\n")
-        state = "interrupted" if proc.REGISTRY.stopping else "failed"
-        record.ended_by = "user" if state == "interrupted" else "pe-died"
-        finish.close(record, state, reason, now_iso())
-        record.save(record_path)
-        return reason
-    return _bring_home(layout, feature, tree, record_path, result)
+    # The scheduler holds a published future after its client is gone (a client's own futures are
+    # forgotten with it, and a task's result too): a pe killed -9 now finds it again by its key.
+    try:
+        c.publish_dataset(future, name=key)
+    except Exception as exc:  # (the scheduler went away: _wait says so)
+        append_text(layout.agent_log(tree.name), f"\n=== pe: could not publish {key} ({type(exc).__name__})\n")
+    return _settle(layout, feature, tree, c, record, _wait(c, future, key))
 
 
-def _wait(c: Any, future: Any, stop_name: str) -> dict[str, Any]:
-    """The task's result; on pe's stop, set the run's Event (the worker kills its agent) and wait a little."""
+def _stop_name(key: str) -> str:
+    # One Event per task, named from its key: a pe resumed after a kill can stop a task it did not submit.
+    return f"pe-stop-{key}"
+
+
+def _pending(record: RunRecord) -> bool:
+    """An attempt sent to Dask that no pe saw to its end."""
+    r = record.remote or {}
+    if r.get("stage") == "dispatched":
+        return record.state == "running" and record.attempts == r.get("attempt")
+    # Landing: the worker's record is written, the rest may not be; again, with the same record.
+    return r.get("stage") == "landing" and record.attempts == r.get("attempts")
+
+
+def _pick_up(layout: Layout, feature: Feature, tree: TreeSpec, c: Any, record: RunRecord) -> tuple[bool, str | None]:
+    """(found, why the tree failed) for the pending attempt: its result ref here, on `remote:`, on the scheduler."""
+    sent = dict(record.remote or {})
+    n, key = int(sent["attempt"]), str(sent["key"])
+    name = result.ref(feature.name, tree.name, n)
+    where = "this repository"
+    if not result.exists(layout.root, name) and feature.remote:
+        where = feature.remote
+        git.git(layout.root, "fetch", "--quiet", "--", feature.remote, f"+{name}:{name}", check=False, timeout=600)
+    if not result.exists(layout.root, name):
+        future = _published(c, key) if sent.get("scheduler") == feature.scheduler else None
+        if future is None:
+            append_text(layout.agent_log(tree.name), f"\n=== pe: attempt {n} ({key}) left no result here, "
+                                                     f"on remote: or on the scheduler; it runs again\n")
+            return False, None
+        append_text(layout.agent_log(tree.name), f"\n=== pe: attempt {n} ({key}) is still on the Dask "
+                                                 "scheduler; waiting for it, not starting another\n")
+        return True, _settle(layout, feature, tree, c, record, _wait(c, future, key))
+    append_text(layout.agent_log(tree.name), f"\n=== pe: attempt {n}'s result found in {where} ({name}); "
+                                             "not run again\n")
+    _unpublish(c, key)
+    return True, _land(layout, feature, tree, name, sent)
+
+
+def _published(c: Any, key: str) -> Any:
+    try:
+        return c.get_dataset(key)
+    except KeyError:
+        return None
+    except Exception:  # a scheduler that cannot answer holds nothing pe can use
+        return None
+
+
+def _unpublish(c: Any, key: str) -> None:
+    with contextlib.suppress(Exception):  # gone already, or the scheduler is: nothing is left to let go
+        c.unpublish_dataset(key)
+
+
+def _wait(c: Any, future: Any, key: str) -> dict[str, Any]:
+    """The task's result; on pe's stop, set the task's Event (the worker kills its agent) and wait a little."""
     from distributed import Event
 
     stop_at: float | None = None
@@ -150,41 +221,83 @@ def _wait(c: Any, future: Any, stop_name: str) -> dict[str, Any]:
             return {"reason": f"the Dask task failed ({type(exc).__name__}: {first[:200]})"}
         if proc.REGISTRY.stopping and stop_at is None:
             stop_at = time.monotonic()
-            Event(stop_name, client=c).set()
+            Event(_stop_name(key), client=c).set()
         if stop_at is not None and time.monotonic() - stop_at > STOP_WAIT_S:
             future.cancel()
             return {"reason": "interrupted by the user (the worker stops the agent)"}
 
 
-def _bring_home(layout: Layout, feature: Feature, tree: TreeSpec, record_path: Path,
-                result: dict[str, Any]) -> str | None:
-    """Fetch the worker's commits onto the tree's branch, then its files, record and stamp."""
-    tree_dir = layout.tree(tree.name)
-    write_atomic(record_path, result["record"].decode())
-    record = RunRecord.load(record_path, tree.name)
-    if result.get("log"):
-        append_text(layout.agent_log(tree.name), result["log"].decode(errors="replace"))
-    reason: str | None = record.reason if record.state != "done" else None
-    head = result.get("head")
-    if result.get("bundle") is not None and head:
-        ref = f"refs/pe/{feature.name}/{tree.name}/{record.attempts}"
+def _settle(layout: Layout, feature: Feature, tree: TreeSpec, c: Any, record: RunRecord,
+            got: dict[str, Any]) -> str | None:
+    """What the task returned: stored as the attempt's result ref first, then landed; or the attempt closed."""
+    sent = dict(record.remote or {})
+    key = str(sent.get("key"))
+    if "record" not in got and "pushed" not in got:  # nothing came back from the worker: pe closes the attempt
+        _unpublish(c, key)
+        reason = str(got.get("reason") or "the Dask task returned nothing")
+        append_text(layout.agent_log(tree.name), f"\n=== pe: {reason}\n")
+        state = "interrupted" if proc.REGISTRY.stopping else "failed"
+        record.ended_by = "user" if state == "interrupted" else "pe-died"
+        finish.close(record, state, reason, now_iso())
+        record.remote = {**sent, "stage": "landed", "worker": got.get("worker")}
+        record.save(layout.run_record(tree.name))
+        return reason
+    name = _store(layout, feature, tree, int(sent["attempt"]), got)
+    _unpublish(c, key)  # (only now: until the ref is written, the scheduler's copy is the only one)
+    return _land(layout, feature, tree, name, sent)
+
+
+def _store(layout: Layout, feature: Feature, tree: TreeSpec, n: int, got: dict[str, Any]) -> str:
+    """The attempt's result as its ref here, before any bookkeeping: a kill -9 from now on loses nothing."""
+    name = result.ref(feature.name, tree.name, n)
+    if got.get("pushed"):  # the worker pushed it to remote:
+        git.git(layout.root, "fetch", "--quiet", "--", str(feature.remote), f"+{got['pushed']}:{name}", timeout=600)
+        return name
+    if got.get("bundle") is not None:
         with tempfile.TemporaryDirectory(prefix="pe-bundle-") as tmp:
             path = Path(tmp) / "tree.bundle"
-            path.write_bytes(result["bundle"])
-            git.git(layout.root, "fetch", "--quiet", "--", str(path), f"+refs/heads/{tree.name}:{ref}", timeout=600)
+            path.write_bytes(got["bundle"])
+            # Into the ref first (reachable, so no gc takes them), then the ref moves to the result commit.
+            git.git(layout.root, "fetch", "--quiet", "--", str(path), f"+refs/heads/{tree.name}:{name}", timeout=600)
+    made = result.commit(layout.root, got, f"pe: the result of {tree.name}, attempt {n}")
+    git.git(layout.root, "update-ref", name, made)
+    return name
+
+
+def _land(layout: Layout, feature: Feature, tree: TreeSpec, name: str, sent: dict[str, Any]) -> str | None:
+    """Bring the result at ref `name` home: run record, log, the branch's fast-forward, files, stamp.
+
+    Safe to repeat: a pe killed in the middle of it lands the same ref again on resume.
+    """
+    got = result.read(layout.root, name) or {}
+    record_path = layout.run_record(tree.name)
+    record = RunRecord.load(record_path, tree.name)
+    if got.get("record") is not None:
+        write_atomic(record_path, got["record"].decode())
+        record = RunRecord.load(record_path, tree.name)
+    record.remote = {**sent, "stage": "landing", "worker": got.get("worker"), "attempts": record.attempts}
+    record.save(record_path)
+    tree_dir = layout.tree(tree.name)
+    log = (got.get("log") or b"").decode(errors="replace")
+    log_path = layout.agent_log(tree.name)
+    if log and not (log_path.is_file() and log.encode() in log_path.read_bytes()):  # (not twice, on a repeat)
+        append_text(log_path, log)
+    reason: str | None = record.reason if record.state != "done" else got.get("reason")
+    head = got.get("head")
+    if head:
         # PROGRESS.md and RESULTS.md as pe left them here went to the worker, and their new versions
         # came back: the untracked local copies must not block the fast-forward.
-        for name in gitfacts.BOOKKEEPING:
-            if (tree_dir / name).is_file() and not git.git(tree_dir, "ls-files", "--", name).stdout.strip():
-                (tree_dir / name).unlink()
+        for file in gitfacts.BOOKKEEPING:
+            if (tree_dir / file).is_file() and not git.git(tree_dir, "ls-files", "--", file).stdout.strip():
+                (tree_dir / file).unlink()
         # A fast-forward in the tree moves its branch and files together, and refuses to overwrite
         # anything someone changed there meanwhile.
         moved = git.git(tree_dir, "merge", "--ff-only", "--quiet", head, check=False)
         if moved.returncode != 0:
             why = (moved.stderr.strip().splitlines() or ["not a fast-forward"])[0]
-            reason = f"pe could not move {tree.name} to the worker's commit {head[:12]} ({why}); it is at {ref}"
-    for path, data in ((layout.results(tree.name), result.get("results")),
-                       (layout.progress(tree.name), result.get("progress"))):
+            reason = f"pe could not move {tree.name} to the worker's commit {head[:12]} ({why}); it is at {name}^"
+    for path, data in ((layout.results(tree.name), got.get("results")),
+                       (layout.progress(tree.name), got.get("progress"))):
         if data is not None:
             path.write_bytes(data)
     if reason is None:
@@ -193,5 +306,6 @@ def _bring_home(layout: Layout, feature: Feature, tree: TreeSpec, record_path: P
             stamps.write_agent(layout, feature, tree, git.out(tree_dir, "rev-parse", "HEAD"))
     if reason is not None and record.state == "done":
         finish.close(record, "failed", reason, record.ended_at or now_iso())
-        record.save(record_path)
+    record.remote = {**record.remote, "stage": "landed"}
+    record.save(record_path)
     return reason

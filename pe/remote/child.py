@@ -3,8 +3,9 @@
 It runs pe's own graph there (worktree -> setup -> agent, pe/engine), so the supervisor, the
 sandbox, the retries of transient failures and the checkpoint commit are a local run's. What it
 returns (a bundle of the new commits, RESULTS.md, PROGRESS.md, the log, the run record) goes to
-SCRATCH/result.pickle; the clone is removed in every outcome. If the worker dies under it (SIGKILL,
-a lost node), the child notices its parent changed and stops its agent like a Ctrl-C would.
+SCRATCH/result.pickle, or with `remote:` is pushed there as one result commit (pe/remote/result.py);
+the clone is removed in every outcome. If the worker dies under it (SIGKILL, a lost node), the
+child notices its parent changed and stops its agent like a Ctrl-C would.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pe import git
 from pe.engine import runner as engine
 from pe.engine.graph import Plan
 from pe.layout import Layout
+from pe.remote import result
 from pe.remote.worker import RESULT_FILE, TASK_FILE
 from pe.tree import stamps
 
@@ -80,10 +82,17 @@ def attempt(scratch: Path, task: dict[str, Any]) -> dict[str, Any]:
                            "results": _read(layout.results(tree.name)), "progress": _read(layout.progress(tree.name)),
                            "setup_log": _read(layout.setup_log(tree.name)),
                            "setup_failure": stamps.setup_failure(layout, tree.name)}
+    out["worker"] = task.get("worker")
+    if task.get("remote") is not None:
+        # The result, commits and files in one ref on `remote:`: there it outlives the coordinator.
+        made = result.commit(repo, out, f"pe: the result of {tree.name}, attempt {task['attempt']}")
+        git.git(repo, "push", "--quiet", "--force", "--", task["remote"], f"{made}:{task['result_ref']}", timeout=600)
+        return {k: out.get(k) for k in result.META_KEYS} | {"pushed": task["result_ref"]}
     if head and head != tip:
-        made = scratch / "tree.bundle"
-        git.git(repo, "bundle", "create", "--quiet", str(made), f"refs/heads/{tree.name}", f"^{tip}", timeout=600)
-        out["bundle"] = made.read_bytes()
+        made_bundle = scratch / "tree.bundle"
+        git.git(repo, "bundle", "create", "--quiet", str(made_bundle), f"refs/heads/{tree.name}", f"^{tip}",
+                timeout=600)
+        out["bundle"] = made_bundle.read_bytes()
     return out
 
 

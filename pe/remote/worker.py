@@ -33,7 +33,7 @@ def scratch_root() -> Path:
 
 def run_tree(task: dict[str, Any], stop_event: str, once: str) -> dict[str, Any]:
     """Run one attempt (the dict dask_runner.payload made); the child's result dict."""
-    from distributed import Event
+    from distributed import Event, get_worker
 
     # Dask re-runs a task whose worker died (up to allowed-failures): for an agent that is a second,
     # silent run and a second bill. pe's scheduler has allowed-failures 0; this guard holds on any other.
@@ -43,6 +43,8 @@ def run_tree(task: dict[str, Any], stop_event: str, once: str) -> dict[str, Any]
                           "behind your back: pe resume runs it again", "rerun": True}
     started.set()
     stop = Event(stop_event)
+    # Where it ran, for `pe status` (the run record's `remote`): the worker's own address.
+    task = {**task, "worker": get_worker().address}
     scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_root()))
     try:
         (scratch / TASK_FILE).write_bytes(pickle.dumps(task))
@@ -59,9 +61,11 @@ def run_tree(task: dict[str, Any], stop_event: str, once: str) -> dict[str, Any]
         result_file = scratch / RESULT_FILE
         if not result_file.exists():
             tail = (scratch / "child.log").read_text(errors="replace")[-2000:]
-            return {"reason": f"pe's worker process ended without a result ({ended.describe()}): {tail.strip()}"}
+            return {"reason": f"pe's worker process ended without a result ({ended.describe()}): {tail.strip()}",
+                    "worker": task["worker"]}
         result: dict[str, Any] = pickle.loads(result_file.read_bytes())  # noqa: S301 (our own child's file)
         result["stopped"] = stop.is_set()
+        result.setdefault("worker", task["worker"])
         return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)  # in every outcome: the scratch clone is the worker's disk

@@ -47,6 +47,9 @@ class RunRecord:
     # "ended_at", "duration_s", "usage", "warnings", "ended_by"}. ended_by says who ended it (ENDED_BY);
     # records of an older pe have neither duration_s nor ended_by.
     history: list[dict[str, Any]] = field(default_factory=list)
+    # --runner=dask (pe/engine/dask_runner.py): the newest attempt sent to a Dask cluster, {"key", "scheduler",
+    # "attempt", "stage": dispatched | landing | landed, "worker": the address it ran on}; None: never sent.
+    remote: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, path: Path, tree: str) -> RunRecord:
