@@ -30,6 +30,7 @@ from pe.fsutil import not_regular, write_atomic
 from pe.layout import Layout
 from pe.lifecycle import nested as nested_repos
 from pe.lifecycle import rounds
+from pe.remote import result
 from pe.tree import stamps
 from pe.tree.results import PROGRESS_FILE, RESULTS_FILE
 
@@ -51,6 +52,9 @@ class ArchivePlan:
     ignored: list[str] = field(default_factory=list)  # ignored files that are work: into ignored.tar.gz
     nested: list[nested_repos.Nested] = field(default_factory=list)
     round: rounds.Round | None = None
+    # --runner=dask: refs/pe/<feature>/<tree>/<attempt>, each attempt's result commit (its parent: the
+    # work the worker made, which a fast-forward that failed left on no branch). Bundled too.
+    attempt_refs: list[str] = field(default_factory=list)
 
     @property
     def stray_ref(self) -> str:
@@ -68,6 +72,9 @@ class ArchivePlan:
             scope = f"commits since {self.prerequisite[:12]}" if self.prerequisite else "its whole history"
             out.append(f"{self.bundle.name} <- branch {self.branch} ({self.tip[:12]}, {scope}), "
                        "then git bundle verify")
+        if self.attempt_refs and self.branch:
+            out.append(f"{self.bundle.name} <- also {len(self.attempt_refs)} result refs of attempts on a Dask "
+                       f"cluster ({_prefix(self.attempt_refs)}/*)")
         if self.stray:
             out.append(f"{self.bundle.name} <- also HEAD {self.stray[:12]}: commits on no branch, as {self.stray_ref}")
         if self.patch:
@@ -81,6 +88,10 @@ class ArchivePlan:
             out.append(f"{n.bundle}, {n.files} <- the git repository nested at trees/{self.tree}/{n.path}: "
                        "every ref (then git bundle verify), and its files")
         return out
+
+
+def _prefix(refs: list[str]) -> str:
+    return "/".join(refs[0].split("/")[:4])  # refs/pe/<feature>/<tree>: no name of either holds a slash
 
 
 def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty: bool,
@@ -122,6 +133,7 @@ def plan(layout: Layout, feature: str, tree: str, *, keep_ref: str | None, dirty
                         if not_regular(f) is None]
     if tip is not None:
         p.branch, p.tip = tree, tip
+        p.attempt_refs = result.local_refs(layout.root, feature, tree)
         base = stamps.tree_base(layout, tree)
         # A bundle with a prerequisite is small, and restores while the repo keeps
         # that commit; keep it only when the base branch still contains it.
@@ -156,7 +168,7 @@ def _bundle(layout: Layout, p: ArchivePlan) -> tuple[bool, str]:
     assert p.branch and p.tip
     p.dest.mkdir(parents=True, exist_ok=True)
     tmp = p.dest / f".{p.bundle.name}.tmp"
-    revs = [f"refs/heads/{p.branch}"] + ([p.stray_ref] if p.stray else []) + (
+    revs = [f"refs/heads/{p.branch}"] + ([p.stray_ref] if p.stray else []) + p.attempt_refs + (
         [f"^{p.prerequisite}"] if p.prerequisite else [])
     # git's lock on the bundle it writes: one killed with an earlier cleanup leaves it behind, and
     # `bundle create` then refuses. We hold the repository lock: no other cleanup writes here.
@@ -173,6 +185,10 @@ def _bundle(layout: Layout, p: ArchivePlan) -> tuple[bool, str]:
         heads = gitfacts.read(layout.root, "bundle", "list-heads", str(tmp)).stdout
         if p.tip not in heads or (p.stray and p.stray not in heads):
             return False, f"the bundle does not hold {(p.tip if p.tip not in heads else p.stray or '')[:12]}"
+        listed = {line.split(" ", 1)[-1] for line in heads.splitlines()}
+        missing = [r for r in p.attempt_refs if r not in listed]
+        if missing:
+            return False, f"the bundle does not hold {missing[0]}"
         os.replace(tmp, p.bundle)
         return True, "verified"
     except proc.ProcError as exc:
@@ -195,6 +211,10 @@ def _restore_notes(layout: Layout, feature: str, p: ArchivePlan, bundle_ok: bool
     if p.stray and bundle_ok:
         lines.append(f"git fetch {rel}/{p.bundle.name} {p.stray_ref}:refs/heads/{p.tree}-stray"
                      f"   # the commits that were on no branch, at {p.stray}")
+    if p.attempt_refs and bundle_ok:
+        prefix = _prefix(p.attempt_refs)
+        lines.append(f"git fetch {rel}/{p.bundle.name} '{prefix}/*:{prefix}/*'"
+                     "   # each Dask attempt's result commit (its parent: the work the worker made)")
     if p.patch:
         lines.append(f"git -C trees/{p.tree} apply --binary ../../{rel}/uncommitted.patch")
     if p.untracked:

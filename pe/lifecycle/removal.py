@@ -24,6 +24,7 @@ from pe.errors import PeError
 from pe.fsutil import read_json
 from pe.layout import Layout
 from pe.lifecycle import archive, recovery
+from pe.remote import result
 from pe.steps import branches as branch_records
 from pe.steps import setup as setup_step
 from pe.tree import stamps
@@ -292,6 +293,44 @@ def _branch_step(layout: Layout, feature: str, tree: str, tip: str, keep_ref: st
     return Step(text, delete)
 
 
+def _attempt_refs_step(layout: Layout, feature: str, tree: str, ap: archive.ArchivePlan,
+                       archived: _Archived) -> Step:
+    """Delete refs/pe/<feature>/<tree>/* (--runner=dask's attempt results) once the bundle holding them verified;
+    on `remote:` too, each only if it holds nothing this repository does not (issue 16)."""
+    refs, prefix = ap.attempt_refs, result.feature_refs(feature, tree)
+    remote = manifest.load(layout, feature).remote if layout.manifest(feature).exists() else None
+    where = f" here and on {remote}" if remote else ""
+
+    def delete() -> str | None:
+        if not archived.bundle:
+            return f"kept {prefix}*: the bundle holding them did not verify"
+        with git.mutation_lock(layout.git_lock_file):
+            for ref in refs:
+                git.git(layout.root, *git.NO_HOOKS, "update-ref", "-d", ref)
+        return _delete_remote_refs(layout, remote, prefix, refs, ap.tip) if remote else None
+
+    return Step(f"delete {prefix}* (the results of its attempts on a Dask cluster, in the bundle){where}", delete)
+
+
+def _delete_remote_refs(layout: Layout, remote: str, prefix: str, bundled: list[str], tip: str | None) -> str | None:
+    listed = git.git(layout.root, "ls-remote", "--refs", "--", remote, f"{prefix}*", check=False, timeout=120)
+    if listed.returncode != 0:
+        return f"left {prefix}* on {remote}: it did not answer"
+    local = {r: git.resolve_commit(layout.root, r) for r in bundled}
+    gone = []
+    for line in listed.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        # A result this repository holds (now in the bundle), or a base the branch contains: nothing is lost.
+        if local.get(ref) == sha or (tip is not None and gitfacts.is_ancestor(layout.root, sha, tip)):
+            gone.append(f":{ref}")
+    if not gone:
+        return None
+    pushed = git.git(layout.root, "push", "--quiet", "--", remote, *gone, check=False, timeout=120)
+    if pushed.returncode != 0:
+        return f"left {prefix}* on {remote}: {(pushed.stderr.strip().splitlines() or ['push failed'])[-1]}"
+    return None
+
+
 def _leave_branch_step(tree: str, tip: str, why: str) -> Step:
     return Step(f"leave branch {tree} ({tip[:12]}) alone: pe did not create it ({why})", lambda: None)
 
@@ -356,6 +395,8 @@ def plan_tree(layout: Layout, feature: str, tree: str, *, force: bool, keep_bran
     tp.steps.append(_prune_step(layout))
     if ap.tip is not None:
         tp.steps.append(_branch_step(layout, feature, tree, ap.tip, keep_ref, keep_branches, archived))
+        if ap.attempt_refs:
+            tp.steps.append(_attempt_refs_step(layout, feature, tree, ap, archived))
     tp.steps.append(_release_step(layout, tree))
     tp.steps.append(_forget_step(layout, tree))
     return tp

@@ -66,6 +66,7 @@ class Row:
     adoption: dict[str, Any] | None = None  # the feature's adoption (finished.Adoption.to_json), if any
     adopted: bool = False  # this tree is the one adopted
     archive: str | None = None  # where cleanup archived this tree, from the repo root, once it is removed
+    worker: str | None = None  # --runner=dask: the Dask worker the last attempt ran on (its address)
 
 
 def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: gitfacts.Scan | None,
@@ -117,6 +118,7 @@ def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: 
         warnings=list(rec.warnings), sandbox=rec.sandbox, agent_time_s=runs.agent_s,
         agent_failures=runs.agent_failures, history=[a.to_json() for a in runs.attempts],
         adoption=end.adoption.to_json() if end.adoption else None, adopted=adopted, archive=archive,
+        worker=(rec.remote or {}).get("worker"),
     )
 
 
@@ -157,7 +159,7 @@ def render(found: list[Row]) -> str:
 
     table = []
     for r in found:
-        agent = r.agent + (f" ({r.model})" if r.model else "")
+        agent = r.agent + (f" ({r.model})" if r.model else "") + (f" on {r.worker}" if r.worker else "")
         detail = util.printable(r.detail).replace("\n", " ")
         detail = detail if len(detail) <= 60 else detail[:57] + "..."
         use = usage.Usage(r.input_tokens, r.output_tokens, r.turns, r.cost_usd)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -55,17 +56,55 @@ def test_four_trees_come_home_and_status_and_compare_see_a_local_run(tmp_path: P
         assert (record["state"], record["attempts"]) == ("done", 1)
         assert "dispatched to Dask" in (root / ".pe" / "logs" / tree / "agent.log").read_text()
     assert sorted(r["tree"] for r in _runs(marks) if r["event"] == "done") == [f"{FEATURE}-{i}" for i in range(1, 5)]
+    # The worker each tree ran on: in the table (the agent column) and in --json.
+    workers = _worker_addresses(cluster)
     rc, out, err = pe(root, "status", f"--feature={FEATURE}")
     assert rc == 0, out + err
-    assert [line.split()[3] for line in out.splitlines() if line.startswith(f"{FEATURE}-")] == ["done"] * 4
+    rows = [re.split(r"\s{2,}", line) for line in out.splitlines() if line.startswith(f"{FEATURE}-")]
+    assert [r[3] for r in rows] == ["done"] * 4
+    assert all(r[2].split(" on ")[0] == "command" and r[2].split(" on ")[1] in workers for r in rows), rows
+    rc, out, err = pe(root, "status", f"--feature={FEATURE}", "--json")
+    assert rc == 0, out + err
+    assert {r["worker"] for r in json.loads(out)} <= workers
     rc, out, err = pe(root, "compare", f"--feature={FEATURE}")
     assert rc == 0, out + err
-    assert "recommended: calc-" in out
+    found = re.search(r"recommended: (calc-\d)", out)
+    assert found, out
+    best = found.group(1)
     # Done trees are done: a second run dispatches nothing.
     rc, out, err = pe(root, "execute", f"--feature={FEATURE}", "--runner=dask", f"--scheduler={cluster.address}")
     assert rc == 0, out + err
     assert len([r for r in _runs(marks) if r["event"] == "start"]) == 4
     assert list(cluster.scratch.glob("pe-remote-*")) == []  # every scratch clone removed
+    # Adopt and cleanup as after a local run; cleanup archives each attempt's result ref, then deletes it.
+    rc, out, err = pe(root, "adopt", f"--feature={FEATURE}", f"--tree={best}")
+    assert rc == 0, out + err
+    strategy = STRATEGIES[int(best.rsplit("-", 1)[1]) - 1]
+    assert git(root, "log", "-1", "--format=%s", "main") == f"{FEATURE}: adopt {best} ({strategy} strategy)"
+    assert "def fib" in (root / "mathlib.py").read_text()
+    refs = git(root, "for-each-ref", "--format=%(refname)", f"refs/pe/{FEATURE}/").split()
+    assert refs == [f"refs/pe/{FEATURE}/{FEATURE}-{i}/1" for i in range(1, 5)]
+    rc, out, err = pe(root, "cleanup", f"--feature={FEATURE}")
+    assert rc == 0, out + err
+    assert git(root, "for-each-ref", f"refs/pe/{FEATURE}/") == ""
+    assert git(root, "branch", "--format=%(refname:short)").split() == ["main"]
+    assert not any((root / "trees").glob(f"{FEATURE}-*"))
+    for i in range(1, 5):
+        tree = f"{FEATURE}-{i}"
+        bundle = root / "reports" / FEATURE / tree / f"{tree}.bundle"
+        heads = git(root, "bundle", "list-heads", str(bundle))
+        assert f"refs/heads/{tree}" in heads and f"refs/pe/{FEATURE}/{tree}/1" in heads
+    rc, out, err = pe(root, "status", f"--feature={FEATURE}")
+    assert rc == 0, out + err
+    assert [re.split(r"\s{2,}", line)[3].split(":")[0] for line in out.splitlines()
+            if line.startswith(f"{FEATURE}-")] == ["archived"] * 4
+
+
+def _worker_addresses(cluster: Cluster) -> set[str]:
+    from distributed import Client
+
+    with Client(cluster.address, timeout=5, set_as_default=False) as c:
+        return set(c.scheduler_info()["workers"])
 
 
 def _nothing_created(root: Path) -> None:
