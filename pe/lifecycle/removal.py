@@ -304,19 +304,20 @@ def _attempt_refs_step(layout: Layout, feature: str, tree: str, ap: archive.Arch
     def delete() -> str | None:
         if not archived.bundle:
             return f"kept {prefix}*: the bundle holding them did not verify"
+        held = {r: git.resolve_commit(layout.root, r) for r in refs}  # (before they go: what remote: may lose)
         with git.mutation_lock(layout.git_lock_file):
             for ref in refs:
                 git.git(layout.root, *git.NO_HOOKS, "update-ref", "-d", ref)
-        return _delete_remote_refs(layout, remote, prefix, refs, ap.tip) if remote else None
+        return _delete_remote_refs(layout, remote, prefix, held, ap.tip) if remote else None
 
     return Step(f"delete {prefix}* (the results of its attempts on a Dask cluster, in the bundle){where}", delete)
 
 
-def _delete_remote_refs(layout: Layout, remote: str, prefix: str, bundled: list[str], tip: str | None) -> str | None:
+def _delete_remote_refs(layout: Layout, remote: str, prefix: str, local: dict[str, str | None],
+                        tip: str | None) -> str | None:
     listed = git.git(layout.root, "ls-remote", "--refs", "--", remote, f"{prefix}*", check=False, timeout=120)
     if listed.returncode != 0:
         return f"left {prefix}* on {remote}: it did not answer"
-    local = {r: git.resolve_commit(layout.root, r) for r in bundled}
     gone = []
     for line in listed.stdout.splitlines():
         sha, _, ref = line.partition("\t")

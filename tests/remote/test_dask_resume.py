@@ -141,6 +141,14 @@ def test_remote_a_bare_repository_the_workers_fetch_from_and_push_to(tmp_path: P
         # The workers' commits came home from remote:, not in a bundle: their log says nothing of one.
         assert "dispatched to Dask" in (root / ".pe" / "logs" / tree / "agent.log").read_text()
     assert list(cluster.scratch.glob("pe-remote-*")) == []
+    # cleanup archives the result refs, then deletes what pe made for the feature, here and on remote:.
+    rc, out, err = pe(root, "cleanup", f"--feature={FEATURE}")
+    assert rc == 0, out + err
+    assert git(root, "for-each-ref", f"refs/pe/{FEATURE}/") == ""
+    assert git(bare, "for-each-ref", f"refs/pe/{FEATURE}/") == ""
+    for tree in trees:
+        heads = git(root, "bundle", "list-heads", str(root / "reports" / FEATURE / tree / f"{tree}.bundle"))
+        assert f"refs/pe/{FEATURE}/{tree}/1" in heads
 
 
 def test_a_coordinator_killed_while_it_lands_a_result_lands_it_on_resume(tmp_path: Path, cluster: Cluster) -> None:
