@@ -86,8 +86,14 @@ def attempt(scratch: Path, task: dict[str, Any]) -> dict[str, Any]:
     if task.get("remote") is not None:
         # The result, commits and files in one ref on `remote:`: there it outlives the coordinator.
         made = result.commit(repo, out, f"pe: the result of {tree.name}, attempt {task['attempt']}")
-        git.git(repo, "push", "--quiet", "--force", "--", task["remote"], f"{made}:{task['result_ref']}", timeout=600)
-        return {k: out.get(k) for k in result.META_KEYS} | {"pushed": task["result_ref"]}
+        pushed = git.git(repo, "push", "--quiet", "--force", "--", task["remote"], f"{made}:{task['result_ref']}",
+                         check=False, timeout=600)
+        if pushed.returncode == 0:
+            return {k: out.get(k) for k in result.META_KEYS} | {"pushed": task["result_ref"]}
+        # The work is done and must not be lost to a push: it goes home with the task, as without remote:.
+        said = (pushed.stderr.strip().splitlines() or ["git push failed"])[-1]
+        note = f"\n=== pe: could not push the result to {task['remote']} ({said}); it comes back in a bundle\n"
+        out["log"] += note.encode()
     if head and head != tip:
         made_bundle = scratch / "tree.bundle"
         git.git(repo, "bundle", "create", "--quiet", str(made_bundle), f"refs/heads/{tree.name}", f"^{tip}",

@@ -181,3 +181,24 @@ def test_a_coordinator_killed_while_it_lands_a_result_lands_it_on_resume(tmp_pat
     assert f"attempt 1's result found in this repository (refs/pe/{FEATURE}/{tree}/1); not run again" in log
     assert log.count("cycle agent: simple/good wrote its files") == 1  # the worker's log, landed once
 
+
+
+def test_a_result_the_worker_cannot_push_to_remote_comes_home_in_a_bundle(tmp_path: Path, cluster: Cluster) -> None:
+    root = make_repo(tmp_path)
+    marks = tmp_path / "marks"
+    bare = _bare(tmp_path)
+    # remote: takes what pe pushes for the worker to start from, and refuses the worker's result.
+    hook = bare / "hooks" / "pre-receive"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text("#!/bin/sh\nwhile read old new ref; do\n  case \"$ref\" in\n"
+                    "    */base/*) ;;\n    *) echo \"no results here\" >&2; exit 1 ;;\n  esac\ndone\n")
+    hook.chmod(0o755)
+    tree = f"{FEATURE}-1"
+    _manifest(root, marks, count=1, remote=bare)
+    rc, out, err = pe(root, "execute", f"--feature={FEATURE}", "--runner=dask", f"--scheduler={cluster.address}")
+    assert rc == 0, out + err
+    _assert_done_once(root, marks, [tree])
+    assert git(bare, "for-each-ref", f"refs/pe/{FEATURE}/{tree}/1") == ""  # refused: nothing there
+    log = (root / ".pe" / "logs" / tree / "agent.log").read_text()
+    assert f"could not push the result to {bare}" in log and "it comes back in a bundle" in log
+    assert git(root, "rev-parse", f"refs/pe/{FEATURE}/{tree}/1^") == git(root, "rev-parse", tree)
