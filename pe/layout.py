@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from pe.errors import PeError
@@ -79,10 +80,16 @@ class Layout:
     def manifest(self, feature: str) -> Path:
         return self.features / f"{feature}.yaml"
 
+    @cached_property
+    def _trees_resolved(self) -> Path:
+        # Once per Layout: a resume asks for each tree's path ~16 times, and each realpath costs.
+        return self.trees.resolve()
+
     def tree(self, tree: str) -> Path:
         path = self.trees / tree
-        # Belt and braces after the name allow-list: the tree must sit directly in trees/.
-        if path.resolve().parent != self.trees.resolve():
+        # Belt and braces after the name allow-list: the tree must sit directly in trees/ (and not
+        # be a link out of it, which is why the tree's own path is resolved on every use).
+        if path.resolve().parent != self._trees_resolved:
             raise PeError(f"tree path {path} escapes {self.trees}")
         return path
 

@@ -8,16 +8,14 @@ import dataclasses
 import sys
 import time
 
-from pe import agents, gitfacts, sandbox, util
+from pe import gitfacts, sandbox, util
 from pe.commands import _common
 from pe.config import manifest
 from pe.config.spec import Feature, TreeSpec
-from pe.engine import runner as engine
 from pe.errors import EXIT_SIGINT, EXIT_SIGTERM, Interrupted, PeError
-from pe.history import mix
 from pe.layout import Layout
-from pe.steps import finish, notify
-from pe.tree import guard, overview, progress, stamps
+from pe.steps import notify
+from pe.tree import overview, stamps
 from pe.tree.runrecord import RunRecord
 
 NAME = "execute"
@@ -70,11 +68,24 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     started = time.monotonic()
     notify.check_flag(args.notify)
     layout = _common.layout(args)
-    # --strategy=auto / --agent=auto: the mix the history proposes (pe/history/mix.py)
-    auto = mix.resolve(layout, _common.feature_name(args), _common.overrides(args))
-    feature, new_data = manifest.prepare(layout, _common.feature_name(args), auto.overrides)
+    name, overrides = _common.feature_name(args), _common.overrides(args)
+    auto = None
+    if "auto" in (overrides.strategy, overrides.agent):
+        from pe.history import mix  # --strategy=auto / --agent=auto: the mix the history proposes
+
+        auto = mix.resolve(layout, name, overrides)
+        overrides = auto.overrides
+    feature, new_data = manifest.prepare(layout, name, overrides)
     feature = _with_runner(feature, args)
     trees = manifest.require_agents(feature)
+    if new_data is None and auto is None and not args.detach and _all_done(layout, feature, trees):
+        return _nothing_left(layout, feature, trees, args, resuming, started)
+    # What only a run that starts agents needs (doit, the presets, the history): imported here.
+    from pe import agents
+    from pe.engine import runner as engine
+    from pe.steps import finish
+    from pe.tree import progress
+
     if feature.runner == "dask":  # before any tree exists: the extra, the scheduler, its agent slots
         from pe.engine import dask_runner
 
@@ -94,7 +105,10 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     if new_data is not None:
         path = manifest.write_manifest(layout, new_data)
         print(f"wrote {path.relative_to(layout.root)} (check it in)")
-    mix.save(layout, auto)
+    if auto is not None:
+        from pe.history import mix
+
+        mix.save(layout, auto)
     for tree in trees:
         finish.settle_record(layout, feature, tree)
     if resuming:
@@ -125,6 +139,33 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     return rc
 
 
+def _all_done(layout: Layout, feature: Feature, trees: list[TreeSpec]) -> bool:
+    """Every tree's agent is done (its stamp holds) and no record waits to be settled: file reads only."""
+    return feature.runner == "local" and stamps.sealed(layout) and all(
+        stamps.agent_ok(layout, feature, t) and RunRecord.load(layout.run_record(t.name), t.name).state != "running"
+        for t in trees)
+
+
+def _nothing_left(layout: Layout, feature: Feature, trees: list[TreeSpec], args: argparse.Namespace,
+                  resuming: bool, started: float) -> int:
+    """A no-op execute or resume: what the run would print, without doit, the lock or the history.
+
+    Nothing is started or written: the lock guards changes, and a pe that holds it (a compare, an
+    adopt) changes nothing this reads. setup does not re-run for a done tree, whose agent never starts.
+    """
+    from pe.engine.reporter import PeReporter
+
+    print(f"{feature.name}: {util.plural(feature.count, 'tree')}, nothing left to run; logs in .pe/logs/")
+    reporter = PeReporter(quiet=False)
+    for tree in trees:
+        reporter.up_to_date(f"agent:{tree.name}")
+    print()
+    scans = gitfacts.scan_all([layout.tree(t.name) for t in trees])
+    print(overview.render(overview.rows(layout, [feature], scans)))
+    notify.finished(layout, [feature], "resume" if resuming else "execute", 0, flag=args.notify, started=started)
+    return 0
+
+
 def _with_runner(feature: Feature, args: argparse.Namespace) -> Feature:
     """--runner and --scheduler over the manifest's runner: and scheduler: (issue 16)."""
     runner = getattr(args, "runner", None) or feature.runner
@@ -144,6 +185,8 @@ def _report(layout: Layout, feature: Feature, trees: list[TreeSpec], attempts: d
     # One git status per tree serves both the table and the check of finished trees.
     scans = gitfacts.scan_all([layout.tree(t.name) for t in trees])
     print(overview.render(overview.rows(layout, [feature], scans)))
+    from pe.tree import guard
+
     for warning in guard.warnings(layout, feature, attempts, scans):
         print(f"pe: warning: {util.printable(warning)}", file=sys.stderr)  # names files an agent chose
     if rc == 1:

@@ -73,8 +73,12 @@ class PeReporter:
     def skip_uptodate(self, task: Any) -> None:
         # Only the agents' "up to date" is news; worktree/setup lines would be noise.
         if task.actions and task.name.startswith(("agent:", "compare:")):
-            self.skipped.append(task.name)
-            self._line(f"ok     {task.name} (up to date)")
+            self.up_to_date(task.name)
+
+    def up_to_date(self, name: str) -> None:
+        """A task that had nothing to do (also said by a no-op resume that never builds the graph)."""
+        self.skipped.append(name)
+        self._line(f"ok     {name} (up to date)")
 
     def skip_ignore(self, task: Any) -> None:
         self._line(f"ignore {task.name}")

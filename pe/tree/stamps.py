@@ -123,6 +123,11 @@ def read(layout: Layout, tree: str, step: str) -> dict[str, Any] | None:
     return {k: v for k, v in data.items() if k != "mac"}
 
 
+def sealed(layout: Layout) -> bool:
+    """This repository's stamps are sealed (an earlier pe's are sealed by the first command that locks)."""
+    return _read_key(layout) is not None
+
+
 def write(layout: Layout, tree: str, step: str, data: dict[str, Any]) -> None:
     write_json_atomic(layout.stamp(tree, step), {**data, "mac": _mac(seal_repository(layout), tree, step, data)})
 
