@@ -56,6 +56,25 @@ def _load(data: Any) -> Snapshot | None:
         return None
 
 
+def _main_writable(layout: Layout, tree: TreeSpec, record: RunRecord) -> bool:
+    """Can this agent write the main checkout? Not in bwrap, unless `sandbox.writable` names a
+    path in it. Where it cannot, pe does not scan the checkout before and after the run: on a
+    20,000-file repository with a stale index each scan re-hashed every file (issue 18)."""
+    if record.sandbox != "bwrap":
+        return True
+    from pe.sandbox.tree import extra_paths
+
+    root = layout.root.resolve()
+    trees = layout.trees.resolve()
+    for path in extra_paths(layout, tree.sandbox, Path.home()):
+        resolved = path.resolve()
+        if resolved.is_relative_to(root) and not resolved.is_relative_to(trees):
+            return True
+        if root.is_relative_to(resolved):  # a parent of the repository: all of it
+            return True
+    return False
+
+
 def start(layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, ctx: RunContext,
           record: RunRecord, record_path: Path) -> handle.Attempt:
     """Record a new attempt as running, then start the agent under its supervisor."""
@@ -96,7 +115,8 @@ def start(layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, ctx:
         idle_timeout=spec.idle_timeout_s, stdin=str(stdin) if stdin is not None else None,
         scope=str(layout.lock_file.parent.resolve()), started_at=record.started_at, log_offset=ctx.log_offset,
         resume=ctx.resume, session_id=ctx.session_id,
-        guard={"main": _dump(guard.snapshot(layout.root)), "git": _dump(guard.git_snapshot(layout.root, own))},
+        guard={"main": _dump(guard.snapshot(layout.root)) if _main_writable(layout, tree, record) else None,
+               "git": _dump(guard.git_snapshot(layout.root, own))},
     )
     # Saved as running before the supervisor exists: a pe killed in between leaves an attempt
     # the next one finds without a supervisor or an end, and closes as lost (agent.run).
@@ -119,7 +139,8 @@ def judge(layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, text
     outcome = preset.outcome(ctx, ended.returncode) if end.ended_by != "pe-died" else Outcome(ok=False)
     own = frozenset(t.name for t in feature.trees)
     # Without a sandbox pe cannot keep an agent out of the main checkout (pe/tree/guard.py), but it can tell.
-    touched = guard.changes(_load(launch.guard.get("main")), guard.snapshot(layout.root))
+    before = _load(launch.guard.get("main"))  # None: the sandbox kept the agent out of the main checkout
+    touched = guard.changes(before, guard.snapshot(layout.root)) if before is not None else None
     record.warnings = [f"the main checkout changed while this agent ran: {touched}"] if touched else []
     shared = guard.git_changes(_load(launch.guard.get("git")), guard.git_snapshot(layout.root, own))
     if shared:
