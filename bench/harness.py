@@ -245,6 +245,8 @@ def run_rows(rows: Sequence[Row], args: argparse.Namespace, header: dict[str, An
     print(f"date {info['date']}, pe at {info['commit']}{where}; {info['platform']}, {info['cpus']} cpus, "
           f"python {info['python']}, git {info['git']}; load {fmt_load(info['load_start'])}", file=out)
     print(f"command: {info['command']}", file=out, flush=True)
+    if args.pairs < 5:
+        print(f"({args.pairs} pairs: a quick look, not figures to publish, which need at least 5)", file=out)
     results = []
     for row in selected(rows, args.rows):
         res = measure(row, args.pairs, args.warmup)
