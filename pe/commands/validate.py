@@ -8,7 +8,8 @@ import sys
 from pe import util
 from pe.commands import _common
 from pe.config import manifest
-from pe.engine import runner as engine
+from pe.config.spec import Feature
+from pe.engine.bases import Bases
 from pe.errors import EXIT_USAGE, PeError
 from pe.layout import Layout
 from pe.util import printable
@@ -41,11 +42,21 @@ def run(args: argparse.Namespace) -> int:
     if not names:
         print("no manifests in features/")
         return 0
-    bad = 0
+    # As pe status and pe recover do: one bad manifest must not hide what is wrong with the next.
+    loaded: dict[str, Feature | PeError] = {}
     for name in names:
-        # As pe status and pe recover do: one bad manifest must not hide what is wrong with the next.
         try:
-            print(_check(layout, name))
+            loaded[name] = manifest.load(layout, name)
+        except PeError as exc:
+            loaded[name] = exc
+    bases = Bases(layout)
+    bases.prefetch([f for f in loaded.values() if isinstance(f, Feature)])  # each distinct base once
+    bad = 0
+    for name, feature in loaded.items():
+        try:
+            if isinstance(feature, PeError):
+                raise feature
+            print(_line(bases, name, feature))
         except PeError as exc:
             bad += 1
             print(f"pe: error: {printable(str(exc))}", file=sys.stderr)
@@ -55,8 +66,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(layout: Layout, name: str) -> str:
-    feature = manifest.load(layout, name)
-    engine.resolve_base(layout, feature)
+    return _line(Bases(layout), name, manifest.load(layout, name))
+
+
+def _line(bases: Bases, name: str, feature: Feature) -> str:
+    bases.sha(feature)
     agent = "no agent yet" if any(t.agent is None for t in feature.trees) else "agents set"
     strategies = ", ".join(t.strategy.name for t in feature.trees)
     return f"ok  features/{name}.yaml: {util.plural(feature.count, 'tree')} ({strategies}), {agent}"

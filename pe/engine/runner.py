@@ -13,36 +13,23 @@ from typing import Any
 
 from pe import git, proc
 from pe.config.spec import Feature
+from pe.engine.bases import Bases
 from pe.engine.graph import Plan, namespace, prefetch_setup_state
 from pe.engine.reporter import PeReporter
-from pe.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Interrupted, PeError, exit_status
+from pe.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Interrupted, exit_status
 from pe.layout import Layout
 
 BACKEND = "pe-sqlite"
 BACKEND_LOCATION = "pe.engine.database:CommittingSqliteDB"
 
 
-def resolve_base(layout: Layout, feature: Feature) -> str:
-    root = layout.root
-    no_commits = "the repository has no commits yet: commit something for the trees to start from"
-    # The usual case costs two git calls; has_commits() only tells the failures apart.
-    ref = feature.base or git.current_branch(root)
-    if ref is None:
-        raise PeError("HEAD is detached: pass --base=REF or set base: in the manifest")
-    sha = git.resolve_commit(root, ref)
-    if sha is None:
-        if not git.has_commits(root):
-            raise PeError(no_commits)
-        where = feature.source or feature.manifest.relative_to(root)
-        raise PeError(f"{where}: at base: {ref!r} is not a commit in this repository")
-    return sha
-
-
 def make_plan(layout: Layout, features: Sequence[Feature], context: str = "") -> Plan:
     """Resolve bases and check the trees' paths: every input error before any work."""
     from pe.steps.worktree import preflight
 
-    bases = {f.name: resolve_base(layout, f) for f in features}
+    resolver = Bases(layout)
+    resolver.prefetch(features)
+    bases = {f.name: resolver.sha(f) for f in features}
     try:
         worktrees = {wt.path.resolve(): wt for wt in git.worktree_list(layout.root)}
     except proc.ProcError:

@@ -3,29 +3,14 @@ each time, which on a big repository with a stale index re-hashes every file."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.support import git, pe_run, write_manifest
+from tests.support.gitcalls import calls, counting_git
 
 pytestmark = pytest.mark.usefixtures("bwrap")
-
-
-def _counting_git(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """A `git` first on PATH that logs where it ran and with what, then runs the real one."""
-    bindir, log = tmp_path / "bin", tmp_path / "git-calls.log"
-    bindir.mkdir()
-    real = next(Path(d) / "git" for d in os.environ["PATH"].split(os.pathsep) if (Path(d) / "git").is_file())
-    (bindir / "git").write_text(f'#!/bin/sh\necho "$(pwd) :: $*" >> {log}\nexec {real} "$@"\n')
-    (bindir / "git").chmod(0o755)
-    return {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}, log
-
-
-def _main_scans(log: Path, root: Path) -> int:
-    return sum(1 for line in log.read_text().splitlines()
-               if line.startswith(f"{root} :: ") and " status " in line)
 
 
 @pytest.mark.parametrize(("sandbox", "scans_per_agent"), [
@@ -41,7 +26,7 @@ def test_the_main_checkout_is_scanned_only_where_an_agent_could_write_it(
     git(repo, "add", "--all")
     git(repo, "commit", "--quiet", "-m", "manifest")
     assert pe_run(repo, "init", "--feature=feat").returncode == 0
-    env, log = _counting_git(tmp_path)
+    env, log = counting_git(tmp_path)
     res = pe_run(repo, "execute", "--feature=feat", "--plain", env=env)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert _main_scans(log, repo) == 2 * scans_per_agent, log.read_text()
+    assert calls(log, repo, "status") == 2 * scans_per_agent, log.read_text()

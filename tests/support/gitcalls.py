@@ -1,0 +1,24 @@
+"""Counting the git processes pe starts: a `git` first on PATH that logs where it ran and its
+arguments, then runs the real one. For tests of how many times pe asks git something."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def counting_git(where: Path) -> tuple[dict[str, str], Path]:
+    """(the environment that puts the logging git first on PATH, the log it appends to)."""
+    bindir, log = where / "bin", where / "git-calls.log"
+    bindir.mkdir(parents=True)
+    real = next(Path(d) / "git" for d in os.environ["PATH"].split(os.pathsep) if (Path(d) / "git").is_file())
+    (bindir / "git").write_text(f'#!/bin/sh\necho "$(pwd) :: $*" >> {log}\nexec {real} "$@"\n')
+    (bindir / "git").chmod(0o755)
+    log.touch()
+    return {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}, log
+
+
+def calls(log: Path, cwd: Path, word: str) -> int:
+    """How many logged git calls ran in `cwd` with `word` among their arguments."""
+    return sum(1 for line in log.read_text().splitlines()
+               if line.startswith(f"{cwd} :: ") and word in line.split(" :: ", 1)[1].split())
