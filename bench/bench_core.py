@@ -7,7 +7,8 @@ kept across runs):
   status     pe status, 30 trees, against python -c pass + the 30 `git status` calls (2-way parallel)
   resume     no-op pe resume, 30 done trees, against pe status of the same trees
   help       pe --help against python -c "import argparse"
-  agents     8 agents sleeping 2 s against the same shells without pe (sleep, cp, git add, git commit)
+  agents     8 agents sleeping 2 s against the same shells without pe (sleep, cp, git add, git commit);
+             pe with sandbox: none (like the floor), and with --sandbox=bwrap where bubblewrap works
   agents20k  the same on a 20,000-file repository whose main-checkout index is stale
   init       pe init, 3 trees of a 2000-file repository, against the git worktree adds (2-way parallel)
   validate   pe validate, 50 features against 1
@@ -113,6 +114,8 @@ class Rows:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
 
+    KEYS = ("status", "resume", "help", "agents", "agents20k", "init", "validate")
+
     def all(self) -> list[Row]:
         return [self.status(), self.resume(), self.help(), self.agents("agents", 10), self.agents("agents20k", 20_000),
                 self.init(), self.validate()]
@@ -180,18 +183,25 @@ class Rows:
 
         raw = (f"for t in trees/p-*/; do (cd \"$t\" && sleep {sleep} && cp tools/RESULTS.template.md RESULTS.md "
                f"&& git add -A && {COMMIT} -m work) & done; wait")
-        title = f"{n} agents sleeping {sleep} s, jobs={n}, no sandbox, right after pe init"
-        notes = [f"a {files}-file repository" + (", its main-checkout index made stale (every file touched) "
-                                                 "after pe init, before each run" if stale else ""),
+        title = f"{n} agents sleeping {sleep} s, jobs={n}, right after pe init"
+        notes = [f"a {files}-file repository; pe: sandbox: none, like the floor"
+                 + (", its main-checkout index made stale (every file touched) after pe init, before each run"
+                    if stale else ""),
                  "floor: the agents' shells without pe, all at once: sleep, cp, git add -A, git commit"]
         sides = [Side("pe", [*PE, "execute", "--feature=p"], root, prepare=fresh_trees),
                  Side("floor", shell(raw), root, prepare=fresh_trees)]
+        ratios = [Ratio("pe", "floor", 1.2 if stale else 1.10)]
+        if bwrap_usable():  # pe's default where bubblewrap works (sandbox: auto), against the same floor
+            notes.append("pe-bwrap: the same run with --sandbox=bwrap (the default, auto, where bubblewrap works)")
+            sides.append(Side("pe-bwrap", [*PE, "execute", "--feature=p", "--sandbox=bwrap"], root,
+                              prepare=fresh_trees))
+            ratios.append(Ratio("pe-bwrap", "floor", ratios[0].target))
         if stale:  # for reading the figure: what one look at the stale main checkout costs
             notes.append("main-status: one `git --no-optional-locks status` of the stale main checkout (which "
                          "does not write the refreshed index back, so every such look re-hashes every file)")
             sides.append(Side("main-status", ["git", "--no-optional-locks", *GIT_STATUS.split()], root,
                               prepare=lambda: stale_index(root)))
-        return Row(key, title, sides, [Ratio("pe", "floor", 1.2 if stale else 1.10)], setup=setup, notes=notes)
+        return Row(key, title, sides, ratios, setup=setup, notes=notes)
 
     def init(self) -> Row:
         root = self.tmp / "init" / "repo"
@@ -232,6 +242,13 @@ class Rows:
                    "-fresh: no .pe/, so every run schema-checks every manifest (a fresh clone, CI)"])
 
 
+def bwrap_usable() -> bool:
+    """Whether pe's sandbox works here (asked of the pe being measured, in a child process)."""
+    code = "import sys; from pe import sandbox; sys.exit(0 if sandbox.probe() is None else 1)"
+    return subprocess.run([sys.executable, "-c", code], cwd=tempfile.gettempdir(), check=False,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
 def compile_pe(cwd: Path) -> Path:
     """Compile pe's bytecode as pip does for an installed package (a source checkout run with
     PYTHONDONTWRITEBYTECODE=1 would compile pe's modules on every run, which no installed pe pays).
@@ -261,7 +278,7 @@ def main() -> int:
                     "first on PYTHONPATH), not the working tree's pe, which may hold uncommitted changes")
     with tempfile.TemporaryDirectory(prefix="pe-bench-") as d:
         rows = Rows(Path(d))
-        add_arguments(ap, [r.key for r in rows.all()])
+        add_arguments(ap, Rows.KEYS)
         args = ap.parse_args()
         header = {}
         if args.rev:
