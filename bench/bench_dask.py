@@ -23,7 +23,9 @@ from bench_core import PE, make_repo, manifest, reset
 
 
 def run(argv: list[str], cwd: Path) -> None:
-    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    done = subprocess.run(argv, cwd=cwd, check=False, capture_output=True, text=True)
+    if done.returncode != 0:  # a failed round says why, not only that it failed
+        raise SystemExit(f"{' '.join(argv[2:])} exited {done.returncode}:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
 
 
 def main() -> int:

@@ -130,10 +130,10 @@ def _dispatch(layout: Layout, feature: Feature, tree: TreeSpec, context: str, c:
     tip = git.out(layout.root, "rev-parse", "--verify", f"refs/heads/{tree.name}")
     record.save(record_path)
     n = record.attempts + 1
-    task = {"feature": feature, "tree": tree, "tip": tip, "context": context, "timeout_s": tree.timeout_s,
-            "record": _read(record_path), "progress": _read(layout.progress(tree.name)), "attempt": n,
-            "result_ref": result.ref(feature.name, tree.name, n), **_ship(layout, feature, tree, tip, n)}
     key = f"pe-agent-{feature.name}-{tree.name}-{n}-{uuid.uuid4().hex[:8]}"
+    task = {"feature": feature, "tree": tree, "tip": tip, "context": context, "timeout_s": tree.timeout_s,
+            "record": _read(record_path), "progress": _read(layout.progress(tree.name)), "attempt": n, "key": key,
+            "result_ref": result.ref(feature.name, tree.name, n), **_ship(layout, feature, tree, tip, n)}
     # Recorded as running before it is submitted: a pe killed now leaves a dispatch the next looks for.
     record.attempts = n
     record.state, record.started_at, record.reason, record.ended_at = "running", now_iso(), None, None
@@ -173,10 +173,10 @@ def _pick_up(layout: Layout, feature: Feature, tree: TreeSpec, c: Any, record: R
     n, key = int(sent["attempt"]), str(sent["key"])
     name = result.ref(feature.name, tree.name, n)
     where = "this repository"
-    if not result.exists(layout.root, name) and feature.remote:
+    if not _holds(layout, name, key) and feature.remote:
         where = feature.remote
-        git.git(layout.root, "fetch", "--quiet", "--", feature.remote, f"+{name}:{name}", check=False, timeout=600)
-    if not result.exists(layout.root, name):
+        _fetch(layout, feature.remote, f"+{name}:{name}", check=False)
+    if not _holds(layout, name, key):
         future = _published(c, key) if sent.get("scheduler") == feature.scheduler else None
         if future is None:
             append_text(layout.agent_log(tree.name), f"\n=== pe: attempt {n} ({key}) left no result here, "
@@ -189,6 +189,11 @@ def _pick_up(layout: Layout, feature: Feature, tree: TreeSpec, c: Any, record: R
                                              "not run again\n")
     _unpublish(c, key)
     return True, _land(layout, feature, tree, name, sent)
+
+
+def _holds(layout: Layout, name: str, key: str) -> bool:
+    """Ref `name` is this task's result (not one of a tree of the same name in an earlier round)."""
+    return result.exists(layout.root, name) and (result.read(layout.root, name) or {}).get("key") == key
 
 
 def _published(c: Any, key: str) -> Any:
@@ -242,7 +247,7 @@ def _settle(layout: Layout, feature: Feature, tree: TreeSpec, c: Any, record: Ru
         record.remote = {**sent, "stage": "landed", "worker": got.get("worker")}
         record.save(layout.run_record(tree.name))
         return reason
-    name = _store(layout, feature, tree, int(sent["attempt"]), got)
+    name = _store(layout, feature, tree, int(sent["attempt"]), {"key": key, **got})
     _unpublish(c, key)  # (only now: until the ref is written, the scheduler's copy is the only one)
     return _land(layout, feature, tree, name, sent)
 
@@ -251,17 +256,24 @@ def _store(layout: Layout, feature: Feature, tree: TreeSpec, n: int, got: dict[s
     """The attempt's result as its ref here, before any bookkeeping: a kill -9 from now on loses nothing."""
     name = result.ref(feature.name, tree.name, n)
     if got.get("pushed"):  # the worker pushed it to remote:
-        git.git(layout.root, "fetch", "--quiet", "--", str(feature.remote), f"+{got['pushed']}:{name}", timeout=600)
+        _fetch(layout, str(feature.remote), f"+{got['pushed']}:{name}")
         return name
     if got.get("bundle") is not None:
         with tempfile.TemporaryDirectory(prefix="pe-bundle-") as tmp:
             path = Path(tmp) / "tree.bundle"
             path.write_bytes(got["bundle"])
             # Into the ref first (reachable, so no gc takes them), then the ref moves to the result commit.
-            git.git(layout.root, "fetch", "--quiet", "--", str(path), f"+refs/heads/{tree.name}:{name}", timeout=600)
+            _fetch(layout, str(path), f"+refs/heads/{tree.name}:{name}")
     made = result.commit(layout.root, got, f"pe: the result of {tree.name}, attempt {n}")
     git.git(layout.root, "update-ref", name, made)
     return name
+
+
+def _fetch(layout: Layout, source: str, refspec: str, check: bool = True) -> None:
+    # Under the lock `git worktree add` takes: fetch walks every worktree's HEAD, and one being
+    # created beside it has none yet ("fatal: bad object worktrees/<tree>/HEAD").
+    with git.mutation_lock(layout.git_lock_file):
+        git.git(layout.root, "fetch", "--quiet", "--", source, refspec, check=check, timeout=600)
 
 
 def _land(layout: Layout, feature: Feature, tree: TreeSpec, name: str, sent: dict[str, Any]) -> str | None:

@@ -82,7 +82,7 @@ def attempt(scratch: Path, task: dict[str, Any]) -> dict[str, Any]:
                            "results": _read(layout.results(tree.name)), "progress": _read(layout.progress(tree.name)),
                            "setup_log": _read(layout.setup_log(tree.name)),
                            "setup_failure": stamps.setup_failure(layout, tree.name)}
-    out["worker"] = task.get("worker")
+    out["worker"], out["key"] = task.get("worker"), task.get("key")
     if task.get("remote") is not None:
         # The result, commits and files in one ref on `remote:`: there it outlives the coordinator.
         made = result.commit(repo, out, f"pe: the result of {tree.name}, attempt {task['attempt']}")

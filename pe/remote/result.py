@@ -2,7 +2,7 @@
 
 The commit's first parent is the tree's branch as the worker left it; its own tree holds the
 files pe keeps of the attempt (run.json, agent.log, RESULTS.md, PROGRESS.md) and result.json
-(the head, the worker's address, why it failed). One ref, refs/pe/<feature>/<tree>/<attempt>,
+(the task's key, the head, the worker's address, why it failed). One ref, refs/pe/<feature>/<tree>/<attempt>,
 names both, and a ref moves in one step: the worker pushes it to `remote:`, or the coordinator
 writes it the moment the task's result arrives, before any bookkeeping. A pe resumed after a
 kill -9 that finds it lands it, and the agent does not run again.
@@ -24,7 +24,7 @@ from pe import git, proc
 
 FILES = {"record": "run.json", "log": "agent.log", "results": "RESULTS.md", "progress": "PROGRESS.md"}
 META_FILE = "result.json"
-META_KEYS = ("head", "rc", "worker", "reason", "stopped")
+META_KEYS = ("key", "head", "rc", "worker", "reason", "stopped")  # key: the Dask task's, unique to the attempt
 # pe's own bookkeeping commits: one identity everywhere, a worker with no git identity included.
 IDENTITY = ("-c", "user.name=pe", "-c", "user.email=pe@localhost")
 

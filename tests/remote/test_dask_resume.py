@@ -76,6 +76,8 @@ def test_a_coordinator_killed_mid_run_then_resumed_fetches_what_the_workers_retu
     trees = [f"{FEATURE}-1", f"{FEATURE}-2"]
     _manifest(root, marks, count=2, CYCLE_MODE="sleep:3")
     _kill_coordinator_after_the_agents_finish(root, marks, trees, cluster.address)
+    # A ref of the same name that is not this attempt's result (an earlier round's): not taken for it.
+    git(root, "update-ref", f"refs/pe/{FEATURE}/{FEATURE}-1/1", "main")
     rc, out, err = pe(root, "resume", f"--feature={FEATURE}", "--runner=dask", f"--scheduler={cluster.address}")
     assert rc == 0, out + err
     _assert_done_once(root, marks, trees)
