@@ -81,7 +81,7 @@ def _check_cell(c: CheckResult) -> str:
 
 def _metrics(c: Comparison) -> str:
     # Imported here: tabulate is only needed when a report is written.
-    from tabulate import tabulate
+    from pe.util import tabulate
 
     rows = []
     for s in c.trees:
@@ -116,7 +116,7 @@ def _cross(c: Comparison) -> list[str]:
         out += [f"The tests written from the plan: {x.plan['copies']}/; the agent's log: {x.plan['log']}.", ""]
     if not x.cells:
         return [*out, f"_Not run: {x.note}._" if x.note else "_Not run._", ""]
-    from tabulate import tabulate  # (as in _metrics)
+    from pe.util import tabulate  # (as in _metrics)
 
     rows = []
     for s in x.sources:

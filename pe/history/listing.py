@@ -72,7 +72,7 @@ def _flag(v: bool | None) -> str:
 
 
 def render(found: list[Attempt]) -> str:
-    from tabulate import tabulate  # only for the table, not for --json
+    from pe.util import tabulate  # only for the table, not for --json
 
     table = []
     for a in found:

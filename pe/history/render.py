@@ -48,7 +48,7 @@ def _row(g: Group) -> list[str]:
 
 
 def _table(title: str, groups: Sequence[Group]) -> list[str]:
-    from tabulate import tabulate  # only for the text, not for --json
+    from pe.util import tabulate  # only for the text, not for --json
 
     if not groups:
         return []

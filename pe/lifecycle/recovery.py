@@ -340,7 +340,7 @@ def recover(layout: Layout, only: str | None = None) -> tuple[list[Finding], lis
 
 def render(feature: str, findings: list[Finding]) -> str:
     """RECOVERY.md: a table of the findings, then each one with its facts and commands."""
-    from tabulate import tabulate
+    from pe.util import tabulate
 
     rows = [[f.tree, f.kind, f.commands[0].split("   #")[0] if f.commands else "nothing to do"] for f in findings]
     out = [f"# Recovery report: {feature}", "",

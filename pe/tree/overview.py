@@ -152,7 +152,7 @@ def rows(layout: Layout, features: list[Feature], scans: dict[Path, gitfacts.Sca
 
 
 def render(found: list[Row]) -> str:
-    from tabulate import tabulate
+    from pe.util import tabulate  # without its slow import line (pe/util.py)
 
     def cell(v: Any) -> Any:
         return "" if v is None else v

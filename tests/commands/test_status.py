@@ -24,7 +24,7 @@ JSON_FIELDS = [
     "attempts", "started_at", "ended_at", "elapsed_s", "base_sha", "commits", "files_changed", "insertions",
     "deletions", "uncommitted", "completion", "input_tokens", "output_tokens", "turns", "cost_usd",
     "last_activity", "last_activity_age_s", "error", "warnings", "sandbox",
-    "agent_time_s", "agent_failures", "history", "adoption", "adopted", "archive",
+    "agent_time_s", "agent_failures", "history", "adoption", "adopted", "archive", "worker",
 ]
 
 
