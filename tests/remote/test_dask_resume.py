@@ -54,7 +54,7 @@ def _assert_done_once(root: Path, marks: Path, trees: list[str]) -> None:
         assert stamp["commit"] == git(root, "rev-parse", tree)
 
 
-def _kill_coordinator_after_the_agents_finish(root: Path, marks: Path, trees: list[str], address: str) -> None:
+def _kill_coordinator_while_the_agents_run(root: Path, marks: Path, trees: list[str], address: str) -> None:
     child = pe_popen(root, "execute", f"--feature={FEATURE}", "--runner=dask", f"--scheduler={address}", "--plain")
     try:
         wait_for(lambda: _events(marks, "working") == trees, timeout=90, what="the agents to start on the workers")
@@ -75,7 +75,7 @@ def test_a_coordinator_killed_mid_run_then_resumed_fetches_what_the_workers_retu
     marks = tmp_path / "marks"
     trees = [f"{FEATURE}-1", f"{FEATURE}-2"]
     _manifest(root, marks, count=2, CYCLE_MODE="sleep:3")
-    _kill_coordinator_after_the_agents_finish(root, marks, trees, cluster.address)
+    _kill_coordinator_while_the_agents_run(root, marks, trees, cluster.address)
     # A ref of the same name that is not this attempt's result (an earlier round's): not taken for it.
     git(root, "update-ref", f"refs/pe/{FEATURE}/{FEATURE}-1/1", "main")
     rc, out, err = pe(root, "resume", f"--feature={FEATURE}", "--runner=dask", f"--scheduler={cluster.address}")
@@ -102,7 +102,7 @@ def test_with_remote_a_result_the_worker_pushed_is_fetched_after_the_coordinator
     bare = _bare(tmp_path)
     trees = [f"{FEATURE}-1", f"{FEATURE}-2"]
     _manifest(root, marks, count=2, remote=bare, CYCLE_MODE="sleep:3")
-    _kill_coordinator_after_the_agents_finish(root, marks, trees, cluster.address)
+    _kill_coordinator_while_the_agents_run(root, marks, trees, cluster.address)
     pushed = [f"refs/pe/{FEATURE}/{t}/1" for t in trees]
     wait_for(lambda: all(git(bare, "for-each-ref", "--format=%(refname)", ref) == ref for ref in pushed),
              timeout=60, what="the workers to push their results to remote:")
@@ -204,3 +204,27 @@ def test_a_result_the_worker_cannot_push_to_remote_comes_home_in_a_bundle(tmp_pa
     log = (root / ".pe" / "logs" / tree / "agent.log").read_text()
     assert f"could not push the result to {bare}" in log and "it comes back in a bundle" in log
     assert git(root, "rev-parse", f"refs/pe/{FEATURE}/{tree}/1^") == git(root, "rev-parse", tree)
+
+
+def test_without_remote_a_result_the_scheduler_no_longer_holds_runs_again_once(
+        tmp_path: Path, cluster: Cluster) -> None:
+    root = make_repo(tmp_path)
+    marks = tmp_path / "marks"
+    tree = f"{FEATURE}-1"
+    _manifest(root, marks, count=1, CYCLE_MODE="sleep:3")
+    _kill_coordinator_while_the_agents_run(root, marks, [tree], cluster.address)
+    from distributed import Client
+
+    # The scheduler lets it go (as one restarted would): without remote: nothing else holds it.
+    key = _record(root, tree)["remote"]["key"]
+    with Client(cluster.address, timeout=5, set_as_default=False) as c:
+        c.unpublish_dataset(key)
+    rc, out, err = pe(root, "resume", f"--feature={FEATURE}", "--runner=dask", f"--scheduler={cluster.address}")
+    assert rc == 0, out + err
+    assert _events(marks, "start") == [tree, tree]  # the one case the agent runs again
+    record = _record(root, tree)
+    assert (record["state"], record["attempts"]) == ("done", 2)
+    assert [(h["attempt"], h["state"], h["ended_by"]) for h in record["history"]] == [
+        (1, "interrupted", "pe-died"), (2, "done", "agent")]
+    log = (root / ".pe" / "logs" / tree / "agent.log").read_text()
+    assert f"attempt 1 ({key}) left no result here, on remote: or on the scheduler; it runs again" in log
