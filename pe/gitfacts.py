@@ -8,6 +8,7 @@ work while agents run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -121,6 +122,18 @@ class Scan:
     head: str | None  # None: no commit yet
     branch: str | None  # None: detached HEAD
     entries: tuple[tuple[str, str], ...]  # (XY code as porcelain v1 writes it, path)
+
+
+def refresh_index(checkout: Path) -> None:
+    """Bring the checkout's index stat info up to date, as a `git status` in a terminal does.
+
+    pe's own looks run with --no-optional-locks and never write the index: on a checkout whose
+    index is stale (files touched, a checkout elsewhere) every look re-hashes every file. This
+    writes only stat info, never content; when git cannot (the user's git holds index.lock),
+    nothing happens.
+    """
+    with contextlib.suppress(proc.ProcError, OSError):
+        git.git(checkout, "update-index", "-q", "--refresh", "--unmerged", check=False)
 
 
 def scan(tree_dir: Path, *, ignored: bool = False, untracked: str = "all", git_dir: Path | None = None) -> Scan:

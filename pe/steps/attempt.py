@@ -115,7 +115,7 @@ def start(layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, ctx:
         idle_timeout=spec.idle_timeout_s, stdin=str(stdin) if stdin is not None else None,
         scope=str(layout.lock_file.parent.resolve()), started_at=record.started_at, log_offset=ctx.log_offset,
         resume=ctx.resume, session_id=ctx.session_id,
-        guard={"main": _dump(guard.snapshot(layout.root)) if _main_writable(layout, tree, record) else None,
+        guard={"main": _dump(guard.SHARED.before_run(layout.root)) if _main_writable(layout, tree, record) else None,
                "git": _dump(guard.git_snapshot(layout.root, own))},
     )
     # Saved as running before the supervisor exists: a pe killed in between leaves an attempt
@@ -140,7 +140,7 @@ def judge(layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, text
     own = frozenset(t.name for t in feature.trees)
     # Without a sandbox pe cannot keep an agent out of the main checkout (pe/tree/guard.py), but it can tell.
     before = _load(launch.guard.get("main"))  # None: the sandbox kept the agent out of the main checkout
-    touched = guard.changes(before, guard.snapshot(layout.root)) if before is not None else None
+    touched = guard.changes(before, guard.SHARED.after_run(layout.root)) if before is not None else None
     record.warnings = [f"the main checkout changed while this agent ran: {touched}"] if touched else []
     shared = guard.git_changes(_load(launch.guard.get("git")), guard.git_snapshot(layout.root, own))
     if shared:

@@ -86,6 +86,60 @@ def snapshot(root: Path) -> Snapshot | None:
     return Snapshot(now.head, entries)
 
 
+class _Shared:
+    """One look at the main checkout serves every run that needs one at about the same moment.
+
+    Without a sandbox each agent run scanned the main checkout before it started and after it
+    ended: 2 `git status` per agent, each re-hashing every file of a big repository whose index
+    is stale (8 agents on 20,000 files: 7.4 s against a 2.8 s floor, issue 18). Now:
+    - a run's before-look is any look taken since the last run ended (the agents a batch starts
+      together share one: the changes of one that started a moment earlier can then be reported
+      on the other too, which pe could not tell apart anyway);
+    - a run's after-look is any look that began after it ended (runs that end together share one).
+    The first look of a pe also refreshes the checkout's index once, as a `git status` in the
+    user's terminal would, so the looks after it need not re-hash unchanged files.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._taken: dict[Path, tuple[float, Snapshot | None]] = {}  # root -> (when the look began, it)
+        self._ended: dict[Path, float] = {}  # root -> when the last run there ended (its after-look asked)
+        self._refreshed: set[Path] = set()
+
+    def look(self, root: Path, not_before: float) -> Snapshot | None:
+        import time
+
+        with self._lock:
+            taken = self._taken.get(root)
+            if taken is not None and taken[0] >= not_before:
+                return taken[1]
+            if root not in self._refreshed:
+                self._refreshed.add(root)
+                gitfacts.refresh_index(root)
+            began = time.monotonic()
+            now = snapshot(root)
+            self._taken[root] = (began, now)
+            return now
+
+    def before_run(self, root: Path) -> Snapshot | None:
+        with self._lock:
+            ended = self._ended.get(root, float("-inf"))
+        return self.look(root, ended)
+
+    def after_run(self, root: Path) -> Snapshot | None:
+        import time
+
+        asked = time.monotonic()  # the run has ended: a look that begins from now on saw its end
+        with self._lock:
+            self._ended[root] = max(self._ended.get(root, asked), asked)
+        return self.look(root, asked)
+
+
+SHARED = _Shared()
+
+
 _WHAT = {"D": "deleted", "M": "modified", "A": "added", "R": "renamed", "?": "created", "T": "type changed"}
 
 

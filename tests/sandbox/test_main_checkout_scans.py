@@ -13,13 +13,15 @@ from tests.support.gitcalls import calls, counting_git
 pytestmark = pytest.mark.usefixtures("bwrap")
 
 
-@pytest.mark.parametrize(("sandbox", "scans_per_agent"), [
-    ("bwrap", 0),  # the main checkout is read-only to the agent: nothing to look for
-    ({"mode": "bwrap", "writable": ["notes"]}, 2),  # unless the manifest opens part of it
-    ("none", 2),  # before and after each run: what the agent changed there is reported
+@pytest.mark.parametrize(("sandbox", "looks"), [
+    ("bwrap", (0, 0)),  # the main checkout is read-only to the agent: nothing to look for
+    ({"mode": "bwrap", "writable": ["notes"]}, (2, 3)),  # unless the manifest opens part of it
+    ("none", (2, 3)),  # what the agents changed there is reported
 ])
-def test_the_main_checkout_is_scanned_only_where_an_agent_could_write_it(
-        repo: Path, tmp_path: Path, sandbox: object, scans_per_agent: int) -> None:
+def test_the_main_checkout_is_looked_at_only_where_an_agent_could_write_it_and_once_per_batch(
+        repo: Path, tmp_path: Path, sandbox: object, looks: tuple[int, int]) -> None:
+    """Two agents that start together share one look before; the looks after their ends are one
+    or two, as they end together or apart. It was two looks per agent, each a `git status`."""
     (repo / "notes").mkdir()
     (repo / "notes" / "keep.txt").write_text("x\n")
     write_manifest(repo, count=2, jobs=2, sandbox=sandbox)
@@ -29,4 +31,6 @@ def test_the_main_checkout_is_scanned_only_where_an_agent_could_write_it(
     env, log = counting_git(tmp_path)
     res = pe_run(repo, "execute", "--feature=feat", "--plain", env=env)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert calls(log, repo, "status") == 2 * scans_per_agent, log.read_text()
+    assert looks[0] <= calls(log, repo, "status") <= looks[1], log.read_text()
+    # The index of the main checkout is refreshed once, where it is looked at at all.
+    assert calls(log, repo, "update-index") == (1 if looks[1] else 0), log.read_text()
