@@ -308,28 +308,9 @@ def _attempt_refs_step(layout: Layout, feature: str, tree: str, ap: archive.Arch
         with git.mutation_lock(layout.git_lock_file):
             for ref in refs:
                 git.git(layout.root, *git.NO_HOOKS, "update-ref", "-d", ref)
-        return _delete_remote_refs(layout, remote, prefix, held, ap.tip) if remote else None
+        return result.delete_remote_refs(layout.root, remote, prefix, held, ap.tip) if remote else None
 
     return Step(f"delete {prefix}* (the results of its attempts on a Dask cluster, in the bundle){where}", delete)
-
-
-def _delete_remote_refs(layout: Layout, remote: str, prefix: str, local: dict[str, str | None],
-                        tip: str | None) -> str | None:
-    listed = git.git(layout.root, "ls-remote", "--refs", "--", remote, f"{prefix}*", check=False, timeout=120)
-    if listed.returncode != 0:
-        return f"left {prefix}* on {remote}: it did not answer"
-    gone = []
-    for line in listed.stdout.splitlines():
-        sha, _, ref = line.partition("\t")
-        # A result this repository holds (now in the bundle), or a base the branch contains: nothing is lost.
-        if local.get(ref) == sha or (tip is not None and gitfacts.is_ancestor(layout.root, sha, tip)):
-            gone.append(f":{ref}")
-    if not gone:
-        return None
-    pushed = git.git(layout.root, "push", "--quiet", "--", remote, *gone, check=False, timeout=120)
-    if pushed.returncode != 0:
-        return f"left {prefix}* on {remote}: {(pushed.stderr.strip().splitlines() or ['push failed'])[-1]}"
-    return None
 
 
 def _leave_branch_step(tree: str, tip: str, why: str) -> Step:

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pe import git, proc
+from pe import git, gitfacts, proc
 
 FILES = {"record": "run.json", "log": "agent.log", "results": "RESULTS.md", "progress": "PROGRESS.md"}
 META_FILE = "result.json"
@@ -99,3 +99,25 @@ def read(repo: Path, name: str) -> dict[str, Any] | None:
     meta = json.loads(files.get(META_FILE, b"{}") or b"{}")
     out.update({k: meta.get(k) for k in META_KEYS})
     return out
+
+
+def delete_remote_refs(root: Path, remote: str, prefix: str, local: dict[str, str | None],
+                       tip: str | None) -> str | None:
+    """Delete `prefix`* on `remote` (cleanup, after the bundle holding them verified), each only if
+    nothing is lost: this repository held its commit (`local`: ref -> sha before they went), or the
+    branch's `tip` contains it. None, or one line saying what was left there and why."""
+    listed = git.git(root, "ls-remote", "--refs", "--", remote, f"{prefix}*", check=False, timeout=120)
+    if listed.returncode != 0:
+        return f"left {prefix}* on {remote}: it did not answer"
+    gone = []
+    for line in listed.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        # A result this repository holds (now in the bundle), or a base the branch contains: nothing is lost.
+        if local.get(ref) == sha or (tip is not None and gitfacts.is_ancestor(root, sha, tip)):
+            gone.append(f":{ref}")
+    if not gone:
+        return None
+    pushed = git.git(root, "push", "--quiet", "--", remote, *gone, check=False, timeout=120)
+    if pushed.returncode != 0:
+        return f"left {prefix}* on {remote}: {(pushed.stderr.strip().splitlines() or ['push failed'])[-1]}"
+    return None

@@ -42,6 +42,11 @@ def of(layout: Layout, feature: Feature, tree: TreeSpec) -> TreeState:
     state = record.effective_state()
     if state == "running":
         return TreeState(tree.name, "running", f"pid {record.pid}", record)
+    remote = record.remote or {}
+    if record.state == "running" and remote.get("stage") == "dispatched" and _lock_holder_alive(layout):
+        # --runner=dask: no local process to ask, but the pe that dispatched it waits for it (it
+        # holds the lock). Without that pe it reads as interrupted, and resume fetches its result.
+        return TreeState(tree.name, "running", f"on the Dask cluster at {remote.get('scheduler') or '?'}", record)
     failure = stamps.setup_failure(layout, tree.name)
     if failure is not None:
         return TreeState(tree.name, "setup failed", failure, record)

@@ -59,6 +59,11 @@ def _kill_coordinator_while_the_agents_run(root: Path, marks: Path, trees: list[
     try:
         wait_for(lambda: _events(marks, "working") == trees, timeout=90, what="the agents to start on the workers")
         assert child.poll() is None
+        # No local process to ask, but the pe that dispatched them waits for them: running.
+        rc, out, err = pe(root, "status", f"--feature={FEATURE}", "--json")
+        assert rc == 0, err
+        for row in json.loads(out):
+            assert row["state"] == "running" and row["detail"] == f"on the Dask cluster at {address}", row
     finally:
         kill_group(child.pid)  # kill -9 of pe and its process group, mid-run
     child.wait(timeout=30)
@@ -67,6 +72,8 @@ def _kill_coordinator_while_the_agents_run(root: Path, marks: Path, trees: list[
     for tree in trees:
         assert _record(root, tree)["state"] == "running"  # nothing landed: its pe is dead
         assert not (root / ".pe" / "stamps" / f"{tree}.agent.json").exists()
+    rc, out, err = pe(root, "status", f"--feature={FEATURE}", "--json")
+    assert rc == 0 and {r["state"] for r in json.loads(out)} == {"interrupted"}, out + err  # resume fetches it
 
 
 def test_a_coordinator_killed_mid_run_then_resumed_fetches_what_the_workers_returned(
