@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import threading
 import time
@@ -43,6 +44,11 @@ not recommended (the rule is printed in the report). With --plan-tests, an
 agent that sees only the plan and the base first writes acceptance tests,
 which run against every tree the same way.
 A tree that fails a check is never recommended; the report says why.
+With --runner=dask (or runner: in the manifest), each tree's own checks run on
+a Dask worker instead, in a scratch clone of the judged commit set up there
+(shipped as a git bundle, or via remote:), the benchmarks one tree at a time on
+one worker; logs and JUnit reports come home to .pe/checks/. The cross-tests
+and the tests from the plan still run on this machine.
 Takes the repository lock (--wait to wait for another pe command): checks a
 killed compare left running are stopped by the next command that takes it.
 
@@ -53,6 +59,7 @@ examples:
   pe compare --feature=auth-system --judge=claude   # plus an agent's narrative
   pe compare --feature=auth-system --json
   pe compare --feature=auth-system --plan-tests=claude   # plus tests written from the plan alone
+  pe compare --feature=auth-system --runner=dask --scheduler=tcp://10.0.0.5:8786
 """
 
 
@@ -72,6 +79,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cross-tests", action="store_true",
                         help="do not run each tree's new tests against the other trees")
     parser.add_argument("--jobs", type=int, metavar="N", help="trees checked at the same time (default: CPUs)")
+    parser.add_argument("--runner", choices=("local", "dask"),
+                        help="where the trees' own checks run: local (the default) or dask (a Dask cluster at "
+                        "--scheduler; cross-tests and plan tests stay local; needs pip install 'pe[dask]')")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="the Dask scheduler for --runner=dask (default: the manifest's scheduler:)")
     _common.add_sandbox(parser)
     _common.add_repo(parser)
     _common.add_lock(parser)
@@ -116,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     notify.check_flag(args.notify)
     layout = _common.layout(args)
     feature = manifest.load(layout, _common.feature_name(args), _common.overrides(args))
+    feature = dataclasses.replace(feature, runner=args.runner or feature.runner,
+                                  scheduler=args.scheduler or feature.scheduler)
     _common.require(args.jobs is None or args.jobs >= 1, f"--jobs: expected a positive number, got {args.jobs}")
     judge_fn: report.Judge | None = None
     spec = judge.choose(feature, args.judge, args.judge_model)  # bad preset: error before any work
@@ -131,6 +145,10 @@ def run(args: argparse.Namespace) -> int:
     plan_spec = plantests.choose(feature, args.plan_tests)  # bad preset: error before any work
     _common.require(plan_spec is None or not args.no_cross_tests,
                     "--plan-tests: its tests run with the cross-tests, which --no-cross-tests turns off")
+    if feature.runner == "dask" and not args.no_checks and feature.checks:
+        from pe.compare import remote_checks  # before any check runs: the extra, the scheduler, a slot
+
+        print(remote_checks.check(feature), file=sys.stderr if args.json else sys.stdout)
     _common.lock(layout, args)
     compare_step.clear_torn_writes(layout, feature.name)
     # With --json, stdout is the JSON alone: the progress lines go to stderr.

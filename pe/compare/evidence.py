@@ -198,6 +198,16 @@ def _plan_source(layout: Layout, feature: Feature, spec: AgentSpec, found: list[
     return got, info
 
 
+def _judge_here(layout: Layout, feature: Feature, pair: tuple[TreeEvidence, TreeSpec],
+                judged: dict[str, checkout.Judged], lock: threading.Lock) -> None:
+    """A local checkout of a tree whose checks ran on the cluster, for the cross-tests (not one: no target)."""
+    ev, tree = pair
+    with contextlib.suppress(PeError, proc.ProcError, OSError):
+        where = checkout.prepare(layout, feature, tree, str(ev.head))
+        with lock:
+            judged[tree.name] = where
+
+
 def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: int | None = None,
            cross_tests: bool = True, plan_tests: AgentSpec | None = None) -> Gathered:
     """Every tree's evidence, in manifest order, its checks run (unless run_checks is false), then
@@ -239,15 +249,23 @@ def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: i
         checkout.remove_stale(layout, feature.setup.env_file)
     cross = None
     order = {s.name: i for i, s in enumerate(specs)}
+    remote = bool(specs) and feature.runner == "dask"
     try:
-        util.parallel(run_shared, done if specs else [], workers=workers)
-        for spec in (s for s in specs if s.exclusive):
+        if remote:  # on the cluster (issue 16); only then imported: a local compare never loads distributed
+            from pe.compare import remote_checks
+
+            remote_checks.run(layout, feature, done, specs, workers=workers)
+        util.parallel(run_shared, done if specs and not remote else [], workers=workers)
+        for spec in (s for s in specs if s.exclusive and not remote):
             for ev, tree in done:
                 if tree.name in judged:
                     where = judged[tree.name]
                     ev.checks.append(checks.run_check(layout, feature, tree, spec, workdir=where.dir, env=where.env))
         for ev in found:
             ev.checks.sort(key=lambda c: order.get(c.name, 0))
+        if remote and cross_tests:  # the cross-tests run here: checkouts of the trees they run against
+            util.parallel(lambda p: _judge_here(layout, feature, p, judged, lock),
+                          [(ev, t) for ev, t in done if _credible(ev)], workers=workers)
         if specs and cross_tests:
             # After every own check: credibility is passing them all, and the bench ran on the commit alone.
             credible = {ev.tree: judged[ev.tree] for ev in found if _credible(ev) and ev.tree in judged}

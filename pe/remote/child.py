@@ -26,7 +26,7 @@ from pe.engine import runner as engine
 from pe.engine.graph import Plan
 from pe.layout import Layout
 from pe.remote import result
-from pe.remote.worker import RESULT_FILE, TASK_FILE
+from pe.remote.worker import RESULT_FILE, TASK_FILE, clone
 from pe.tree import stamps
 
 PARENT_POLL_S = 0.5
@@ -51,16 +51,7 @@ def _read(path: Path) -> bytes | None:
 def attempt(scratch: Path, task: dict[str, Any]) -> dict[str, Any]:
     """Clone, run the tree's graph, bundle what it committed; the result dict."""
     feature, tree, tip = task["feature"], task["tree"], task["tip"]
-    repo = scratch / "repo"
-    bundle = scratch / "base.bundle"
-    source = task.get("remote")
-    if source is None:
-        bundle.write_bytes(task["bundle"])
-        source = str(bundle)
-    git.git(scratch, "clone", "--quiet", "--no-checkout", "--", source, str(repo), timeout=600)
-    if task.get("remote") is not None:  # the per-attempt ref pe pushed: a clone brings branches only
-        git.git(repo, "fetch", "--quiet", "origin", f"{task['ref']}:{task['ref']}", timeout=600)
-    git.git(repo, "checkout", "--quiet", "--detach", tip)
+    repo = clone(scratch, task)
     layout = Layout(repo.resolve())
     stamps.seal_repository(layout)
     record = layout.run_record(tree.name)
@@ -113,7 +104,12 @@ def main(argv: list[str]) -> int:
     try:
         with proc.signals_stop_children():
             try:
-                result = attempt(scratch, task)
+                if task.get("kind") == "checks":  # pe compare --runner=dask: a tree's checks, not its agent
+                    from pe.remote import checking
+
+                    result = checking.run(scratch, task)
+                else:
+                    result = attempt(scratch, task)
             except Exception as exc:
                 line = one_line(exc)
                 if line is None:

@@ -33,14 +33,42 @@ def scratch_root() -> Path:
 
 def run_tree(task: dict[str, Any], stop_event: str, once: str) -> dict[str, Any]:
     """Run one attempt (the dict dask_runner.payload made); the child's result dict."""
+    return _in_child(task, stop_event, once, timeout=float(task["timeout_s"]) + 120, again="pe resume")
+
+
+def run_checks(task: dict[str, Any], stop_event: str, once: str) -> dict[str, Any]:
+    """Run one tree's checks for `pe compare --runner=dask` (the dict pe.compare.remote_checks made):
+    the same child, which clones, sets the tree up and runs pe's own checks (pe.remote.checking)."""
+    return _in_child({**task, "kind": "checks"}, stop_event, once, timeout=float(task["timeout_s"]) + 60,
+                     again="pe compare")
+
+
+def clone(scratch: Path, task: dict[str, Any]) -> Path:
+    """The task's commit `tip`, checked out detached in a clone at SCRATCH/repo, from its bundle or `remote:`."""
+    from pe import git
+
+    repo = scratch / "repo"
+    bundle = scratch / "base.bundle"
+    source = task.get("remote")
+    if source is None:
+        bundle.write_bytes(task["bundle"])
+        source = str(bundle)
+    git.git(scratch, "clone", "--quiet", "--no-checkout", "--", source, str(repo), timeout=600)
+    if task.get("remote") is not None:  # the ref pe pushed: a clone brings branches only
+        git.git(repo, "fetch", "--quiet", "origin", f"{task['ref']}:{task['ref']}", timeout=600)
+    git.git(repo, "checkout", "--quiet", "--detach", task["tip"])
+    return repo
+
+
+def _in_child(task: dict[str, Any], stop_event: str, once: str, *, timeout: float, again: str) -> dict[str, Any]:
     from distributed import Event, get_worker
 
     # Dask re-runs a task whose worker died (up to allowed-failures): for an agent that is a second,
     # silent run and a second bill. pe's scheduler has allowed-failures 0; this guard holds on any other.
     started = Event(once)
     if started.is_set():
-        return {"reason": "Dask started this attempt a second time after a worker died; pe does not retry "
-                          "behind your back: pe resume runs it again", "rerun": True}
+        return {"reason": "Dask started this task a second time after a worker died; pe does not retry "
+                          f"behind your back: {again} runs it again", "rerun": True}
     started.set()
     stop = Event(stop_event)
     # Where it ran, for `pe status` (the run record's `remote`): the worker's own address.
@@ -55,7 +83,7 @@ def run_tree(task: dict[str, Any], stop_event: str, once: str) -> dict[str, Any]
         with (scratch / "child.log").open("ab") as log:
             ended = proc.spawn_logged(
                 [sys.executable, "-m", "pe.remote.child", str(scratch)], cwd=scratch, env=_env(), log=log,
-                timeout=float(task["timeout_s"]) + 120, on_start=pids.append,
+                timeout=timeout, on_start=pids.append,
             )
         done.set()
         result_file = scratch / RESULT_FILE
