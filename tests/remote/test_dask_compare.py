@@ -7,11 +7,13 @@ import itertools
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 from tests.remote.conftest import Cluster
 from tests.support.cycle import AGENT, CHECKS, FEATURE, make_repo, write_cycle_manifest
+from tests.support.repo import git
 from tests.support.run import PE_ROOT, pe, pe_run
 
 # Each check says where it ran: its working directory (a worker's scratch clone, or .pe/judged/ here).
@@ -25,13 +27,14 @@ SPAN = {"command": ["python", "-c", "import os, time; t = time.time(); time.slee
 SAME = ("name", "kind", "status", "exit_code", "counts", "failed_tests", "unit", "higher_is_better", "log")
 
 
-def _feature(tmp_path: Path) -> Path:
-    """Three trees executed here: good, broken (a test fails), slow (its benchmark is slower)."""
+def _feature(tmp_path: Path, count: int = 3, **extra: Any) -> Path:
+    """Trees executed here: good, broken (a test fails), slow (its benchmark is slower)."""
     root = make_repo(tmp_path)
     agent = {"preset": "command", "command": ["python", str(AGENT), "{prompt_file}"],
              "env": {"CYCLE_MARKS": str(tmp_path / "marks"), "CYCLE_VARIANT_2": "broken", "CYCLE_VARIANT_3": "slow"}}
-    write_cycle_manifest(root, count=3, agent=agent, checks={**CHECKS, "where": WHERE, "perf_span": SPAN})
-    rc, out, err = pe(root, "execute", f"--feature={FEATURE}")
+    write_cycle_manifest(root, count=count, agent=agent, checks={**CHECKS, "where": WHERE, "perf_span": SPAN},
+                         **extra)
+    rc, out, err = pe(root, "execute", f"--feature={FEATURE}", "--runner=local")
     assert rc == 0, out + err
     return root
 
@@ -104,6 +107,26 @@ def test_the_checks_run_on_the_workers_and_judge_as_a_local_compare(tmp_path: Pa
     assert list(cluster.scratch.glob("pe-remote-*")) == []
     report = (root / "reports" / FEATURE / "IMPLEMENTATION_COMPARISON.md").read_text()
     assert f"{FEATURE}-1" in report
+
+
+def test_the_manifests_runner_and_remote_and_runner_local_over_them(tmp_path: Path, cluster: Cluster) -> None:
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "--", str(bare)], check=True)
+    root = _feature(tmp_path, count=2, runner="dask", scheduler=cluster.address, remote=str(bare))
+    rc, out, err = pe(root, "compare", f"--feature={FEATURE}", "--plain", "--no-cross-tests")
+    assert rc == 0, out + err
+    for tree in (f"{FEATURE}-1", f"{FEATURE}-2"):
+        assert _ran_in(root, tree, "where").is_relative_to(cluster.scratch)
+        # The judged commit went by remote:, not in a bundle.
+        assert git(bare, "rev-parse", f"refs/pe/{FEATURE}/{tree}/judged") == git(root, "rev-parse", tree)
+    remote = _evidence(root)
+    rc, out, err = pe(root, "compare", f"--feature={FEATURE}", "--plain", "--no-cross-tests", "--runner=local")
+    assert rc == 0, out + err
+    assert "checks on dask" not in out
+    for tree in (f"{FEATURE}-1", f"{FEATURE}-2"):
+        assert _ran_in(root, tree, "where").is_relative_to(root / ".pe" / "judged")
+    assert _checks(_evidence(root)) == _checks(remote)
+    assert list(cluster.scratch.glob("pe-remote-*")) == []
 
 
 def _workers(cluster: Cluster) -> set[str]:
