@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from tests.remote.conftest import Cluster
 from tests.support.cycle import AGENT, CHECKS, FEATURE, make_repo, write_cycle_manifest
 from tests.support.repo import git
-from tests.support.run import PE_ROOT, pe, pe_run
+from tests.support.run import PE_ROOT, kill_group, pe, pe_popen, pe_run, wait_for
 
 # Each check says where it ran: its working directory (a worker's scratch clone, or .pe/judged/ here).
 WHERE = {"command": ["python", "-c", "import os; print('ran in', os.getcwd(), 'pid', os.getpid())"]}
@@ -27,12 +28,12 @@ SPAN = {"command": ["python", "-c", "import os, time; t = time.time(); time.slee
 SAME = ("name", "kind", "status", "exit_code", "counts", "failed_tests", "unit", "higher_is_better", "log")
 
 
-def _feature(tmp_path: Path, count: int = 3, **extra: Any) -> Path:
+def _feature(tmp_path: Path, count: int = 3, checks: dict[str, Any] | None = None, **extra: Any) -> Path:
     """Trees executed here: good, broken (a test fails), slow (its benchmark is slower)."""
     root = make_repo(tmp_path)
     agent = {"preset": "command", "command": ["python", str(AGENT), "{prompt_file}"],
              "env": {"CYCLE_MARKS": str(tmp_path / "marks"), "CYCLE_VARIANT_2": "broken", "CYCLE_VARIANT_3": "slow"}}
-    write_cycle_manifest(root, count=count, agent=agent, checks={**CHECKS, "where": WHERE, "perf_span": SPAN},
+    write_cycle_manifest(root, count=count, agent=agent, checks=checks or {**CHECKS, "where": WHERE, "perf_span": SPAN},
                          **extra)
     rc, out, err = pe(root, "execute", f"--feature={FEATURE}", "--runner=local")
     assert rc == 0, out + err
@@ -127,6 +128,35 @@ def test_the_manifests_runner_and_remote_and_runner_local_over_them(tmp_path: Pa
         assert _ran_in(root, tree, "where").is_relative_to(root / ".pe" / "judged")
     assert _checks(_evidence(root)) == _checks(remote)
     assert list(cluster.scratch.glob("pe-remote-*")) == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_ctrl_c_stops_the_checks_on_the_workers(tmp_path: Path, cluster: Cluster) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    hang = {"command": ["python", "-c", f"import os, time; open(os.path.join({str(pids)!r}, str(os.getpid())), 'w')"
+                        ".close(); time.sleep(600)"], "timeout": 900}
+    root = _feature(tmp_path, count=2, checks={"hang": hang})
+    child = pe_popen(root, "compare", f"--feature={FEATURE}", "--plain", "--runner=dask",
+                     f"--scheduler={cluster.address}")
+    try:
+        wait_for(lambda: len(list(pids.iterdir())) == 2, timeout=60, what="both checks to start on the workers")
+        running = [int(p.name) for p in pids.iterdir()]
+        os.kill(child.pid, signal.SIGINT)
+        wait_for(lambda: not any(_alive(p) for p in running), timeout=15, what="no check left on any worker")
+        out, _ = child.communicate(timeout=60)
+    finally:
+        kill_group(child.pid)
+        for p in pids.iterdir():
+            kill_group(int(p.name))
+    assert child.returncode == 130, out
+    wait_for(lambda: list(cluster.scratch.glob("pe-remote-*")) == [], timeout=30, what="the scratch clones to go")
 
 
 def _workers(cluster: Cluster) -> set[str]:
