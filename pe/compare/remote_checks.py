@@ -56,7 +56,14 @@ def judged_ref(feature: str, tree: str) -> str:
     return result.feature_refs(feature, tree) + "judged"
 
 
-def _ship(layout: Layout, feature: Feature, tree: str, head: str) -> dict[str, Any]:
+def _ship(layout: Layout, feature: Feature, tree: str, head: str, shipped: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """How the worker gets the judged commit; once per tree (the benchmarks' task reuses it)."""
+    if tree not in shipped:
+        shipped[tree] = _shipped(layout, feature, tree, head)
+    return shipped[tree]
+
+
+def _shipped(layout: Layout, feature: Feature, tree: str, head: str) -> dict[str, Any]:
     if feature.remote:
         ref = judged_ref(feature.name, tree)
         git.git(layout.root, "push", "--quiet", "--force", "--", feature.remote, f"{head}:{ref}", timeout=600)
@@ -104,7 +111,7 @@ def _land(layout: Layout, tree: str, item: dict[str, Any]) -> CheckResult:
 
 
 def _submit(c: Any, layout: Layout, feature: Feature, tree: TreeSpec, head: str, specs: list[CheckSpec],
-            phase: str, pin: str | None) -> dict[str, Any]:
+            phase: str, pin: str | None, shipped: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One task: the tree's `specs` on a worker (`pin`, if given); what the worker returned, or a reason."""
     from pe.engine import dask_runner
     from pe.remote import worker
@@ -112,7 +119,7 @@ def _submit(c: Any, layout: Layout, feature: Feature, tree: TreeSpec, head: str,
     key = f"pe-check-{feature.name}-{tree.name}-{phase}-{uuid.uuid4().hex[:8]}"
     limit = feature.setup.timeout_s + sum(s.timeout_s for s in specs) + MARGIN_S
     task = {"feature": feature, "tree": tree, "tip": head, "specs": specs, "timeout_s": limit, "key": key,
-            **_ship(layout, feature, tree.name, head)}
+            **_ship(layout, feature, tree.name, head, shipped)}
     where: dict[str, Any] = {"workers": [pin], "allow_other_workers": False} if pin else {}
     for spec in specs:
         checks.tell("start", f"{spec.name}:{tree.name}")
@@ -123,7 +130,8 @@ def _submit(c: Any, layout: Layout, feature: Feature, tree: TreeSpec, head: str,
 
 
 def _one(c: Any, layout: Layout, feature: Feature, ev: _Evidence, tree: TreeSpec, specs: list[CheckSpec],
-         all_specs: list[CheckSpec], phase: str, pin: str | None, lock: threading.Lock) -> bool:
+         all_specs: list[CheckSpec], phase: str, pin: str | None, lock: threading.Lock,
+         shipped: dict[str, dict[str, Any]]) -> bool:
     """Run `specs` of one tree on the cluster into ev.checks; False when none could run (then every
     check of `all_specs` not yet recorded is could-not-run)."""
     if ev.head is None:
@@ -131,7 +139,7 @@ def _one(c: Any, layout: Layout, feature: Feature, ev: _Evidence, tree: TreeSpec
     elif proc.REGISTRY.stopping:
         got = {"reason": "interrupted by the user"}
     else:
-        got = _submit(c, layout, feature, tree, ev.head, specs, phase, pin)
+        got = _submit(c, layout, feature, tree, ev.head, specs, phase, pin, shipped)
     landed = [_land(layout, tree.name, item) for item in got.get("results") or []]
     with lock:
         ev.checks.extend(landed)
@@ -167,10 +175,11 @@ def run(layout: Layout, feature: Feature, done: list[tuple[Any, TreeSpec]], spec
     exclusive = [s for s in specs if s.exclusive]
     lock = threading.Lock()
     ran: set[str] = set()
+    shipped: dict[str, dict[str, Any]] = {}  # tree -> its bundle or ref (each tree's own key: no lock needed)
 
     def shared_of(pair: tuple[Any, TreeSpec]) -> None:
         ev, tree = pair
-        if _one(c, layout, feature, ev, tree, shared, specs, "checks", None, lock):
+        if _one(c, layout, feature, ev, tree, shared, specs, "checks", None, lock, shipped):
             with lock:
                 ran.add(tree.name)
 
@@ -180,4 +189,4 @@ def run(layout: Layout, feature: Feature, done: list[tuple[Any, TreeSpec]], spec
     for ev, tree in done:
         # As locally: a tree whose checks could not run at all gets no benchmark either (it has its errors).
         if exclusive and (not shared or tree.name in ran):
-            _one(c, layout, feature, ev, tree, exclusive, specs, "bench", pin, lock)
+            _one(c, layout, feature, ev, tree, exclusive, specs, "bench", pin, lock, shipped)

@@ -130,6 +130,21 @@ def test_the_manifests_runner_and_remote_and_runner_local_over_them(tmp_path: Pa
     assert list(cluster.scratch.glob("pe-remote-*")) == []
 
 
+def test_a_setup_that_fails_on_the_worker_makes_every_check_could_not_run(tmp_path: Path, cluster: Cluster) -> None:
+    # Setup's verify passes here (execute) and fails in a worker's scratch clone.
+    verify = ["python", "-c", f"import os, sys; sys.exit('no setup here' if os.getcwd().startswith("
+                              f"{str(cluster.scratch)!r}) else 0)"]
+    root = _feature(tmp_path, count=2, checks=CHECKS, setup={"install": "none", "verify": verify})
+    rc, out, err = pe(root, "compare", f"--feature={FEATURE}", "--plain", "--runner=dask",
+                      f"--scheduler={cluster.address}")
+    assert rc == 1, out + err
+    for t in _evidence(root)["trees"]:
+        assert [(c["name"], c["status"]) for c in t["checks"]] == [("test", "error"), ("bench", "error")]
+        assert all(c["summary"].startswith("its setup failed on the worker tcp://") for c in t["checks"]), t
+        assert "no setup here" in (root / t["checks"][0]["log"]).read_text()  # the worker's setup log came home
+    assert list(cluster.scratch.glob("pe-remote-*")) == []
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
