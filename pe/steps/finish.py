@@ -98,11 +98,31 @@ def _checkpoint(tree_dir: Path, message: str) -> tuple[str | None, list[str]]:
         return git.commit_all(tree_dir, message, skip=skipped), skipped
 
 
-def missing_from_head(tree_dir: Path) -> tuple[int, int]:
-    """(how many of the files of the tree's HEAD are gone from its working tree, how many it has)."""
+def _limit(total: int) -> int:
+    return max(2, total // 2)  # more files gone than this: the tree was emptied, not edited
+
+
+def missing_from_head(tree_dir: Path, early: bool = False) -> tuple[int, int]:
+    """(how many of the files of the tree's HEAD are gone from its working tree, how many it has).
+
+    `early`: stop counting once it is clear which side of _limit the count is on. One lstat
+    per file, by string: a Path and os.path.lexists per file cost 163 ms a tree on 20,000
+    files, 2 s for 8 trees finishing at once (they share the GIL), every checkpoint (issue 18).
+    """
     listed = gitfacts.read(tree_dir, "ls-tree", "-r", "-z", "--name-only", "HEAD", check=False)
     files = [f for f in listed.stdout.split("\0") if f] if listed.returncode == 0 else []
-    return sum(not os.path.lexists(tree_dir / f) for f in files), len(files)
+    limit = _limit(len(files))
+    base, lstat = os.fspath(tree_dir) + os.sep, os.lstat
+    missing = present = 0
+    for name in files:
+        try:
+            lstat(base + name)
+            present += 1
+        except OSError:
+            missing += 1
+        if early and (missing > limit or present >= len(files) - limit):
+            break
+    return missing, len(files)
 
 
 def wiped(tree_dir: Path) -> str | None:
@@ -113,12 +133,13 @@ def wiped(tree_dir: Path) -> str | None:
     remove --force`) would make that a commit deleting the codebase, which `pe adopt`
     then carries to main. No agent's plan deletes most of a project, so pe refuses.
     """
-    missing, total = missing_from_head(tree_dir)
-    if missing > max(2, total // 2):
-        return (f"pe did not commit: {missing} of the {total} files of the branch are gone from "
-                f"trees/{tree_dir.name} (was it emptied or re-created?); if the agent meant it, commit "
-                f"in the tree by hand and resume")
-    return None
+    missing, total = missing_from_head(tree_dir, early=True)
+    if missing <= _limit(total):
+        return None
+    missing, total = missing_from_head(tree_dir)  # the whole count, for the message
+    return (f"pe did not commit: {missing} of the {total} files of the branch are gone from "
+            f"trees/{tree_dir.name} (was it emptied or re-created?); if the agent meant it, commit "
+            f"in the tree by hand and resume")
 
 
 def finish(
