@@ -6,6 +6,7 @@ of each (its implicit file_dep -> target links need equal strings).
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -87,9 +88,12 @@ class Layout:
 
     def tree(self, tree: str) -> Path:
         path = self.trees / tree
-        # Belt and braces after the name allow-list: the tree must sit directly in trees/ (and not
-        # be a link out of it, which is why the tree's own path is resolved on every use).
-        if path.resolve().parent != self._trees_resolved:
+        # Belt and braces after the name allow-list: the tree must sit directly in trees/, and not
+        # be a link out of it. One name with no separator is directly in trees/; only a link there
+        # can lead elsewhere, so only a link is resolved (a realpath per use cost 0.14 ms, and a
+        # resume asks ~16 times per tree).
+        if (not tree or tree in (".", "..") or os.sep in tree or "\0" in tree
+                or (path.is_symlink() and path.resolve().parent != self._trees_resolved)):
             raise PeError(f"tree path {path} escapes {self.trees}")
         return path
 
