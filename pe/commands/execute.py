@@ -8,7 +8,7 @@ import dataclasses
 import sys
 import time
 
-from pe import gitfacts, sandbox, util
+from pe import gitfacts, util
 from pe.commands import _common
 from pe.config import manifest
 from pe.config.spec import Feature, TreeSpec
@@ -211,6 +211,7 @@ def _detached(layout: Layout, feature: Feature, trees: list[TreeSpec], rc: int) 
 
 def sandbox_line(trees: list[TreeSpec]) -> str:
     """One line saying where the agents run (and why not in the sandbox, when they cannot)."""
+    from pe import sandbox  # only where agents start: not for a no-op resume
     modes = {sandbox.resolve(t.sandbox.mode) for t in trees}
     if modes == {"bwrap"}:
         return ("sandbox: bwrap (each agent may write only its tree, its git admin dir, the object store "
