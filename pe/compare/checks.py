@@ -22,6 +22,7 @@ from pe import proc, sandbox
 from pe.config import argv as argvs
 from pe.config.checks import CheckSpec
 from pe.config.spec import Feature, TreeSpec
+from pe.fsutil import write_atomic
 from pe.layout import Layout
 from pe.sandbox import tree as confined
 from pe.treesetup import envfile
@@ -305,3 +306,16 @@ def run_check(layout: Layout, feature: Feature, tree: TreeSpec, spec: CheckSpec,
     )
     tell("end", name, result)
     return result
+
+
+def not_run(layout: Layout, tree: str, specs: list[CheckSpec], why: str, log_text: str = "") -> list[CheckResult]:
+    """Every check in `specs` as could-not-run (a judged commit that could not be checked out, a
+    setup that failed on a Dask worker), each with a log that says why and `log_text`."""
+    out = []
+    for spec in specs:
+        log = check_dir(layout, tree) / f"{spec.name}.log"
+        write_atomic(log, f"(not run: {why})\n{log_text}")
+        out.append(CheckResult(spec.name, spec.kind, "error", None, 0.0, None, None, spec.unit,
+                               spec.higher_is_better, str(log.relative_to(layout.root)), why))
+        tell("end", f"{spec.name}:{tree}", out[-1])
+    return out

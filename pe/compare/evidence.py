@@ -21,7 +21,6 @@ from pe.compare import checkout, checks, crosstest, plantests, testfiles
 from pe.compare.checks import CheckResult
 from pe.compare.deps import Deps, new_dependencies
 from pe.compare.testfiles import TestSource
-from pe.config.checks import CheckSpec
 from pe.config.spec import AgentSpec, Feature, TreeSpec
 from pe.errors import PeError, one_line
 from pe.fsutil import read_regular_text, write_atomic
@@ -127,18 +126,6 @@ def _static(layout: Layout, feature: Feature, tree: TreeSpec) -> TreeEvidence:
     return ev
 
 
-def _not_run(layout: Layout, tree: str, specs: list[CheckSpec], why: str) -> list[CheckResult]:
-    """Every check of a tree whose judged commit could not be checked out, as could-not-run."""
-    out = []
-    for spec in specs:
-        log = checks.check_dir(layout, tree) / f"{spec.name}.log"
-        write_atomic(log, f"(not run: {why})\n")
-        out.append(CheckResult(spec.name, spec.kind, "error", None, 0.0, None, None, spec.unit,
-                               spec.higher_is_better, str(log.relative_to(layout.root)), why))
-        checks.tell("end", f"{spec.name}:{tree}", out[-1])
-    return out
-
-
 @dataclass
 class Gathered:
     """What gather measured: every tree's evidence, in manifest order, and the cross-test matrix
@@ -235,7 +222,7 @@ def gather(layout: Layout, feature: Feature, *, run_checks: bool = True, jobs: i
             said = one_line(exc, any_os_error=True) or str(exc)
             why = f"cannot check out {tree.name}'s commit {(ev.head or '?')[:12]}: {said}"
             with lock:
-                ev.checks.extend(_not_run(layout, tree.name, specs, why))
+                ev.checks.extend(checks.not_run(layout, tree.name, specs, why))
             return
         with lock:
             judged[tree.name] = where

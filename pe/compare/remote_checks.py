@@ -19,18 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 import threading
 import uuid
-from pathlib import Path
 from typing import Any, Protocol
 
-from pe import git, proc, util
+from pe import proc, util
 from pe.compare import checks
 from pe.compare.checks import CheckResult
 from pe.config.checks import CheckSpec
 from pe.config.spec import Feature, TreeSpec
-from pe.fsutil import write_atomic
 from pe.layout import Layout
 from pe.remote import result
 
@@ -59,31 +56,8 @@ def judged_ref(feature: str, tree: str) -> str:
 def _ship(layout: Layout, feature: Feature, tree: str, head: str, shipped: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """How the worker gets the judged commit; once per tree (the benchmarks' task reuses it)."""
     if tree not in shipped:
-        shipped[tree] = _shipped(layout, feature, tree, head)
+        shipped[tree] = result.ship_branch(layout.root, feature.remote, tree, head, judged_ref(feature.name, tree))
     return shipped[tree]
-
-
-def _shipped(layout: Layout, feature: Feature, tree: str, head: str) -> dict[str, Any]:
-    if feature.remote:
-        ref = judged_ref(feature.name, tree)
-        git.git(layout.root, "push", "--quiet", "--force", "--", feature.remote, f"{head}:{ref}", timeout=600)
-        return {"remote": feature.remote, "ref": ref}
-    with tempfile.TemporaryDirectory(prefix="pe-bundle-") as tmp:
-        path = Path(tmp) / "judged.bundle"
-        git.git(layout.root, "bundle", "create", "--quiet", str(path), f"refs/heads/{tree}", timeout=600)
-        return {"bundle": path.read_bytes()}
-
-
-def _not_run(layout: Layout, tree: str, specs: list[CheckSpec], why: str, log_text: str = "") -> list[CheckResult]:
-    """Every check in `specs` as could-not-run (as pe.compare.evidence does for a checkout that failed)."""
-    out = []
-    for spec in specs:
-        log = checks.check_dir(layout, tree) / f"{spec.name}.log"
-        write_atomic(log, f"(not run: {why})\n{log_text}")
-        out.append(CheckResult(spec.name, spec.kind, "error", None, 0.0, None, None, spec.unit,
-                               spec.higher_is_better, str(log.relative_to(layout.root)), why))
-        checks.tell("end", f"{spec.name}:{tree}", out[-1])
-    return out
 
 
 def _safe_rel(rel: str) -> bool:
@@ -152,7 +126,7 @@ def _one(c: Any, layout: Layout, feature: Feature, ev: _Evidence, tree: TreeSpec
     have = {r.name for r in ev.checks}
     missing = [s for s in (all_specs if not landed else specs) if s.name not in have]
     setup_log = (got.get("setup_log") or b"").decode(errors="replace")
-    failed = _not_run(layout, tree.name, missing, why, setup_log)
+    failed = checks.not_run(layout, tree.name, missing, why, setup_log)
     with lock:
         ev.checks.extend(failed)
     return bool(landed)

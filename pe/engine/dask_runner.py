@@ -89,18 +89,6 @@ def check(feature: Feature) -> str:
     return f"runner: dask at {feature.scheduler} ({slots} agent slots on {len(workers)} workers)"
 
 
-def _ship(layout: Layout, feature: Feature, tree: TreeSpec, tip: str, attempt: int) -> dict[str, Any]:
-    """How the worker gets the tree's branch: pushed to `remote:`, or a bundle carried with the task."""
-    if feature.remote:
-        ref = result.base_ref(feature.name, tree.name, attempt)
-        git.git(layout.root, "push", "--quiet", "--force", "--", feature.remote, f"{tip}:{ref}", timeout=600)
-        return {"remote": feature.remote, "ref": ref}
-    with tempfile.TemporaryDirectory(prefix="pe-bundle-") as tmp:
-        path = Path(tmp) / "tree.bundle"
-        git.git(layout.root, "bundle", "create", "--quiet", str(path), f"refs/heads/{tree.name}", timeout=600)
-        return {"bundle": path.read_bytes()}
-
-
 def _read(path: Path) -> bytes | None:
     return path.read_bytes() if path.is_file() and not path.is_symlink() else None
 
@@ -131,9 +119,11 @@ def _dispatch(layout: Layout, feature: Feature, tree: TreeSpec, context: str, c:
     record.save(record_path)
     n = record.attempts + 1
     key = f"pe-agent-{feature.name}-{tree.name}-{n}-{uuid.uuid4().hex[:8]}"
+    base_ref = result.base_ref(feature.name, tree.name, n)
+    shipped = result.ship_branch(layout.root, feature.remote, tree.name, tip, base_ref)
     task = {"feature": feature, "tree": tree, "tip": tip, "context": context, "timeout_s": tree.timeout_s,
             "record": _read(record_path), "progress": _read(layout.progress(tree.name)), "attempt": n, "key": key,
-            "result_ref": result.ref(feature.name, tree.name, n), **_ship(layout, feature, tree, tip, n)}
+            "result_ref": result.ref(feature.name, tree.name, n), **shipped}
     # Recorded as running before it is submitted: a pe killed now leaves a dispatch the next looks for.
     record.attempts = n
     record.state, record.started_at, record.reason, record.ended_at = "running", now_iso(), None, None

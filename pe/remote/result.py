@@ -121,3 +121,15 @@ def delete_remote_refs(root: Path, remote: str, prefix: str, local: dict[str, st
     if pushed.returncode != 0:
         return f"left {prefix}* on {remote}: {(pushed.stderr.strip().splitlines() or ['push failed'])[-1]}"
     return None
+
+
+def ship_branch(root: Path, remote: str | None, branch: str, tip: str, ref: str) -> dict[str, Any]:
+    """How a worker gets `branch` (at `tip`): pushed to `remote:` as `ref`, or a bundle of it carried
+    with the task. The agent step and compare's remote checks both send a tree this way."""
+    if remote:
+        git.git(root, "push", "--quiet", "--force", "--", remote, f"{tip}:{ref}", timeout=600)
+        return {"remote": remote, "ref": ref}
+    with tempfile.TemporaryDirectory(prefix="pe-bundle-") as tmp:
+        path = Path(tmp) / "branch.bundle"
+        git.git(root, "bundle", "create", "--quiet", str(path), f"refs/heads/{branch}", timeout=600)
+        return {"bundle": path.read_bytes()}
