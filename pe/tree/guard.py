@@ -96,9 +96,13 @@ class _Shared:
       together share one: the changes of one that started a moment earlier can then be reported
       on the other too, which pe could not tell apart anyway);
     - a run's after-look is any look that began after it ended (runs that end together share one).
+    A look older than REUSE_S is never reused: the runs that share one start or end together,
+    and an older one could carry the user's own edits between two runs onto the next.
     The first look of a pe also refreshes the checkout's index once, as a `git status` in the
     user's terminal would, so the looks after it need not re-hash unchanged files.
     """
+
+    REUSE_S = 2.0
 
     def __init__(self) -> None:
         import threading
@@ -113,7 +117,7 @@ class _Shared:
 
         with self._lock:
             taken = self._taken.get(root)
-            if taken is not None and taken[0] >= not_before:
+            if taken is not None and taken[0] >= not_before and time.monotonic() - taken[0] <= self.REUSE_S:
                 return taken[1]
             if root not in self._refreshed:
                 self._refreshed.add(root)
