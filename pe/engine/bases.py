@@ -60,7 +60,3 @@ class Bases:
             where = feature.source or feature.manifest.relative_to(self.layout.root)
             raise PeError(f"{where}: at base: {ref!r} is not a commit in this repository")
         return sha
-
-
-def resolve_base(layout: Layout, feature: Feature) -> str:
-    return Bases(layout).sha(feature)
