@@ -225,13 +225,33 @@ def record_checks_created(layout: Layout, tree: str, paths: set[str]) -> None:
 # agent
 
 
+# agent_ok's answers in this process, by the files they were read from: a no-op resume asks for each
+# tree twice (is there anything to run? then its row), each time a stamp read, an HMAC and a hash.
+_OK: dict[tuple[Path, str], tuple[tuple[object, ...], bool]] = {}
+
+
+def _fingerprint(path: Path) -> tuple[int, ...] | None:
+    """What changes when the file at `path` is written, replaced or removed (ctime: every write)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
 def agent_ok(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
     """The tree is done: its agent's stamp matches today's configuration and RESULTS.md."""
+    stamp_path, results_path = layout.stamp(tree.name, AGENT), layout.results(tree.name)
+    config = feature.config_hash(tree)
+    seen = (_fingerprint(stamp_path), _fingerprint(results_path), _fingerprint(layout.stamp_key))
+    known = _OK.get((stamp_path, config))
+    if known is not None and known[0] == seen:
+        return known[1]
     stamp = read(layout, tree.name, AGENT)
-    if not stamp:
-        return False
-    results = sha256_regular(layout.results(tree.name))
-    return stamp.get("config") == feature.config_hash(tree) and results is not None and stamp.get("results") == results
+    results = sha256_regular(results_path) if stamp else None
+    ok = stamp is not None and stamp.get("config") == config and results is not None and stamp.get("results") == results
+    _OK[(stamp_path, config)] = (seen, ok)
+    return ok
 
 
 def agent_finished_once(layout: Layout, tree: str) -> bool:

@@ -77,3 +77,25 @@ def test_a_deleted_key_beside_sealed_stamps_trusts_no_stamp(repo: Path) -> None:
     stamps._KEYS.clear()
     stamps._unsealed_repository.cache_clear()
     assert stamps.read(Layout(repo), "feat-1", stamps.AGENT) is None
+
+
+def test_a_changed_results_md_is_seen_by_the_same_process(repo: Path, agent_log: Path) -> None:
+    """agent_ok keeps its answers by the files' identity (a no-op resume asks twice per tree):
+    RESULTS.md rewritten with the same size, or the stamp replaced, must not read as done still."""
+    from pe.config import manifest
+
+    write_manifest(repo, count=1)
+    assert pe(repo, "execute", "--feature=feat", "--plain")[0] == 0
+    layout = Layout(repo)
+    feature = manifest.load(layout, "feat")
+    tree = feature.trees[0]
+    assert stamps.agent_ok(layout, feature, tree) and stamps.agent_ok(layout, feature, tree)
+    results = repo / "trees" / "feat-1" / "RESULTS.md"
+    text = results.read_text()
+    results.write_text(text.replace("e", "E", 1))  # same size, other content
+    assert not stamps.agent_ok(layout, feature, tree)
+    results.write_text(text)
+    assert stamps.agent_ok(layout, feature, tree)
+    stamp = repo / ".pe" / "stamps" / "feat-1.agent.json"
+    stamp.write_text(stamp.read_text().replace('"mac": "', '"mac": "0'))
+    assert not stamps.agent_ok(layout, feature, tree)
