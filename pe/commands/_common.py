@@ -111,13 +111,20 @@ def feature_name(args: argparse.Namespace) -> str:
     return check_feature_name(args.feature)
 
 
-def lock(layout: Layout, args: argparse.Namespace) -> RepoLock:
-    """Take the repository lock (released when the process ends)."""
+def lock(layout: Layout, args: argparse.Namespace, *, history: bool = True) -> RepoLock:
+    """Take the repository lock (released when the process ends).
+
+    Taking it repairs what a killed pe left (its children stopped, an adoption finished) and seals an
+    earlier pe's stamps. `history=False`: a command that changes nothing (a no-op resume) does not
+    open the history database either.
+    """
     repo_lock = RepoLock(layout.lock_file)
     repo_lock.acquire(describe_command(), wait=getattr(args, "wait", False))
     after_lock(layout)
     cache.flush(layout.state)  # .pe/ exists now: keep what loading the manifest computed
     stamps.seal_repository(layout)  # before any step writes a stamp (see pe/tree/stamps.py)
+    if not history:
+        return repo_lock
     # The run history, from the state as it is before this command changes or forgets any of it
     # (cleanup forgets a tree's records; a pe killed -9 could not record its own end); and again
     # when the command ends (pe/main.py). Imported here: sqlite is for the commands that lock.

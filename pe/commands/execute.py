@@ -148,13 +148,15 @@ def _all_done(layout: Layout, feature: Feature, trees: list[TreeSpec]) -> bool:
 
 def _nothing_left(layout: Layout, feature: Feature, trees: list[TreeSpec], args: argparse.Namespace,
                   resuming: bool, started: float) -> int:
-    """A no-op execute or resume: what the run would print, without doit, the lock or the history.
+    """A no-op execute or resume: what the run would print, without doit's graph or the history.
 
-    Nothing is started or written: the lock guards changes, and a pe that holds it (a compare, an
-    adopt) changes nothing this reads. setup does not re-run for a done tree, whose agent never starts.
+    It takes the lock all the same: that is where what a killed pe left is repaired (a killed
+    compare's checks stopped, an adoption finished), which the next command must do whatever it
+    is. setup does not re-run for a done tree, whose agent never starts.
     """
     from pe.engine.reporter import PeReporter
 
+    _common.lock(layout, args, history=False)
     print(f"{feature.name}: {util.plural(feature.count, 'tree')}, nothing left to run; logs in .pe/logs/")
     reporter = PeReporter(quiet=False)
     for tree in trees:
