@@ -226,9 +226,9 @@ def prune(root: Path) -> None:
 
 
 def delete_branch(root: Path, branch: str) -> None:
-    # Deleting a ref rewrites packed-refs too: a crash in an earlier delete leaves both locks.
-    common = common_dir(root)
-    _clear_stale([common / "packed-refs.lock", common / "refs" / "heads" / f"{branch}.lock"], root)
+    # A crash in an earlier delete leaves the locks, or the packed-refs.new git then cannot create again.
+    _clear_stale([common_dir(root) / n for n in ("packed-refs.lock", "packed-refs.new", f"refs/heads/{branch}.lock")],
+                 root)
     _mutate(root, "branch", "-D", "--", branch)
 
 

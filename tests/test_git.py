@@ -91,3 +91,17 @@ def test_detached_head_and_empty_repository_are_one_line_errors(
     (empty / "plan.md").write_text("x")
     assert main(["init", "--feature=feat", "--plan=plan.md", f"--dir={empty}"]) == 3
     assert "the repository has no commits yet" in capsys.readouterr().err
+
+
+def test_a_crash_in_an_earlier_branch_delete_does_not_block_the_next(repo: Path) -> None:
+    """A git killed while it rewrote packed-refs leaves packed-refs.new; every later ref delete then
+    failed ("unable to create file packed-refs.new: File exists"): a long-form fault trial's cleanup."""
+    for name in ("feat-1", "feat-2"):
+        git(repo, "branch", name)
+    git(repo, "pack-refs", "--all")
+    (repo / ".git" / "packed-refs.new").write_text("half written\n")
+    with pegit.mutation_lock(repo / ".pe" / "git.lock"):
+        pegit.delete_branch(repo, "feat-1")
+        assert "feat-1" not in git(repo, "branch", "--list")
+        assert not (repo / ".git" / "packed-refs.new").exists()
+        pegit.delete_branch(repo, "feat-2")
