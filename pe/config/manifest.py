@@ -106,9 +106,9 @@ def _validate(layout: Layout, data: dict[str, Any], rel: str) -> None:
     """
     import json
 
-    from pe.config.schema import SCHEMA_FILES, schema_text
+    from pe.config.schema import texts
 
-    key = sha256_text(json.dumps(data, sort_keys=True, default=str) + "".join(map(schema_text, SCHEMA_FILES)))
+    key = sha256_text(json.dumps(data, sort_keys=True, default=str) + texts())
     marker = cache.entry(layout.state, "valid", key)
     if marker.exists():
         return
