@@ -6,13 +6,14 @@ whose existence means "done" must appear complete or not at all.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
+
+# tempfile and hashlib are imported where they are used: they cost ~7 ms of every start (random,
+# OpenSSL), and the commands that only read (pe status) or a supervisor's start need neither early.
 
 
 def _read_umask() -> int:
@@ -31,6 +32,8 @@ def write_atomic(path: Path, data: str | bytes, *, durable: bool = True) -> None
     durable=False skips the fsync, for caches: after a crash the file may be gone or empty
     (readers treat that as a miss), but never holds a mix of old and new.
     """
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode() if isinstance(data, str) else data
     try:
@@ -129,18 +132,24 @@ def read_regular_text(path: Path) -> str:
 
 def sha256_regular(path: Path) -> str | None:
     data = read_regular(path)
-    return hashlib.sha256(data).hexdigest() if data is not None else None
+    return _sha256(data) if data is not None else None
 
 
 def sha256_file(path: Path) -> str | None:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return _sha256(path.read_bytes())
     except OSError:
         return None
 
 
 def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return _sha256(text.encode())
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", "target", ".mypy_cache", ".pytest_cache"}

@@ -23,15 +23,8 @@ from pe.leftovers import file_in_use, git_running_under
 from pe.lock import file_lock
 
 # Variables that would point git at another repository (set inside git hooks).
-_GIT_ENV_DROP = {
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_PREFIX",
-}
+_GIT_ENV_DROP = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+                 "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_PREFIX"}
 # Used only when the user has no identity configured, so pe's checkpoint
 # commits never fail on a fresh machine.
 _FALLBACK_IDENTITY = ("-c", "user.name=pe", "-c", "user.email=pe@localhost")
@@ -45,8 +38,13 @@ def git_env() -> dict[str, str]:
 
 
 def git(cwd: Path, *args: str, check: bool = True, timeout: float = 120) -> proc.Result:
+    return start(cwd, *args, check=check, timeout=timeout).wait()
+
+
+def start(cwd: Path, *args: str, check: bool = True, timeout: float = 120) -> proc.Running:
+    """git() without waiting: the caller's wait() collects it (its timeout counts from there)."""
     # An interrupt lets git finish: killed mid-write it leaves locks every later call trips over.
-    return proc.run(["git", *args], cwd=cwd, env=git_env(), check=check, timeout=timeout, finish_on_interrupt=True)
+    return proc.start(["git", *args], cwd=cwd, env=git_env(), check=check, timeout=timeout, finish_on_interrupt=True)
 
 
 def out(cwd: Path, *args: str) -> str:

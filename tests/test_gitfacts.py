@@ -90,3 +90,15 @@ def test_tree_facts_without_a_writable_cache_still_answer(repo: Path, tmp_path: 
 def test_tree_facts_report_git_failures_as_an_error_not_an_exception(repo: Path) -> None:
     facts = gitfacts.tree_facts(repo, "0" * 40)
     assert facts.error is not None and "git" in facts.error and facts.commits_ahead is None
+
+
+def test_tree_facts_on_hand_need_a_scan_and_the_commit_facts_cached(repo: Path, tmp_path: Path) -> None:
+    base = git(repo, "rev-parse", "HEAD")
+    cache = tmp_path / "cache"
+    _commit(repo, "impl.py", "x\n")
+    scanned = gitfacts.scan(repo)
+    assert gitfacts.tree_facts_on_hand(repo, base, cache, None) is None  # no scan: git needed
+    assert gitfacts.tree_facts_on_hand(repo, base, cache, scanned) is None  # not cached yet
+    asked = gitfacts.tree_facts(repo, base, cache, scanned)
+    assert gitfacts.tree_facts_on_hand(repo, base, cache, scanned) == asked
+    assert gitfacts.tree_facts_on_hand(tmp_path, base, cache, None) == gitfacts.TreeFacts()  # not a checkout

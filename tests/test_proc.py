@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from pe import proc
 
 
@@ -107,3 +109,34 @@ def test_a_signal_that_lands_while_pe_registers_a_child_stops_pe_not_hangs_it() 
     )
     child = subprocess.run([sys.executable, "-c", code], timeout=30, capture_output=True, text=True)
     assert child.returncode == 143, child.stderr
+
+
+def test_started_commands_run_side_by_side_and_wait_gives_what_run_gives(tmp_path: Path) -> None:
+    # Two children that each wait for the other's file: only side by side can both finish.
+    a, b = tmp_path / "a", tmp_path / "b"
+    wait_then = "import pathlib, sys, time; pathlib.Path(sys.argv[1]).touch(); " \
+                "deadline = time.time() + 20\nwhile not pathlib.Path(sys.argv[2]).exists() and time.time() < deadline: " \
+                "time.sleep(0.01)\nprint('saw', sys.argv[2]); sys.exit(3)"
+    first = proc.start([sys.executable, "-c", wait_then, a, b], check=False)
+    second = proc.start([sys.executable, "-c", wait_then, b, a], check=False)
+    assert [first.wait(), second.wait()] == [proc.Result(3, f"saw {b}\n", ""), proc.Result(3, f"saw {a}\n", "")]
+    ran = proc.run([sys.executable, "-c", wait_then, a, b], check=False)
+    assert ran == proc.Result(3, f"saw {b}\n", "")
+    failing = proc.start([sys.executable, "-c", "import sys; sys.exit(4)"])
+    with pytest.raises(proc.ProcError) as failed:  # check=True: at wait(), as run() raises
+        failing.wait()
+    assert failed.value.returncode == 4
+
+
+def test_a_started_command_is_killed_with_its_group_at_its_timeout(tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    script = f"import subprocess, sys, time; p = subprocess.Popen(['sleep', '60']); " \
+             f"open({str(pidfile)!r}, 'w').write(str(p.pid)); time.sleep(60)"
+    running = proc.start([sys.executable, "-c", script], timeout=1.5)
+    with pytest.raises(proc.ProcError, match="timed out"):
+        running.wait()
+    grandchild = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while proc.process_start_ticks(grandchild) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.process_start_ticks(grandchild) is None  # the whole group went, not only the child

@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pe import cache, git
-from pe.config.spec import Feature, Overrides
+from pe import git
 from pe.errors import LockHeld, PeError
 from pe.layout import Layout, check_feature_name
 from pe.lock import RepoLock, describe_command
-from pe.tree import stamps
+
+if TYPE_CHECKING:
+    from pe.config.spec import Feature, Overrides
+
+# The manifest's types, the stamps and the cache are imported where they are used: every action
+# imports this module to build its parser, and `pe status` starts its git processes before it
+# imports what reads manifests (pe/commands/status.py; issue 18).
 
 
 def _count(value: str) -> int:
@@ -89,6 +95,8 @@ def agent_command(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 
 def overrides(args: argparse.Namespace) -> Overrides:
+    from pe.config.spec import Overrides
+
     return Overrides(
         plan=getattr(args, "plan", None),
         count=getattr(args, "count", None),
@@ -118,6 +126,9 @@ def lock(layout: Layout, args: argparse.Namespace, *, history: bool = True) -> R
     earlier pe's stamps. `history=False`: a command that changes nothing (a no-op resume) does not
     open the history database either.
     """
+    from pe import cache
+    from pe.tree import stamps
+
     repo_lock = RepoLock(layout.lock_file)
     repo_lock.acquire(describe_command(), wait=getattr(args, "wait", False))
     after_lock(layout)
@@ -138,6 +149,7 @@ def _features(layout: Layout, args: argparse.Namespace) -> list[Feature]:
     """The command's feature as it sees it (its flags applied), or, with none named, every feature whose
     manifest loads; one that does not load is left out (the command itself says what is wrong)."""
     from pe.config import manifest
+    from pe.config.spec import Overrides
 
     name = getattr(args, "feature", None)
     try:
@@ -171,11 +183,14 @@ def settle(layout: Layout, features: list[Feature]) -> list[str]:
     For the read-only commands (status, recover): only when something needs it, and only
     if the repository lock is free (a pe that holds it is waiting for those agents itself).
     """
-    from pe.steps import agent as agent_step
+    from pe.tree.runrecord import needs_settling
 
-    todo = [f for f in features if agent_step.needs_settling(layout, f)]
+    todo = [f for f in features if needs_settling(layout, [t.name for t in f.trees])]
     if not todo:
         return []
+    from pe.steps import agent as agent_step
+    from pe.tree import stamps
+
     repo_lock = RepoLock(layout.lock_file)
     try:
         repo_lock.acquire(describe_command())

@@ -6,15 +6,22 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from pe import gitfacts
 from pe.commands import _common
-from pe.config import manifest
-from pe.config.spec import Feature
 from pe.errors import EXIT_USAGE, PeError
-from pe.layout import Layout
-from pe.tree import overview, progress
-from pe.tree.results import PROGRESS_FILE
+from pe.layout import PROGRESS_FILE, Layout
+from pe.tree.ahead import ScansAhead
+
+if TYPE_CHECKING:
+    from pe.config.spec import Feature
+
+# The manifests, the rows and their table are imported in run(), after every tree's `git status`
+# has started (ScansAhead): the imports then overlap the git processes (issue 18).
 
 NAME = "status"
 DESCRIPTION = """\
@@ -46,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_features(layout: Layout, feature: str | None) -> tuple[list[Feature], list[str]]:
     """The features to show, and one-line errors for manifests that do not load."""
+    from pe.config import manifest
+
     if feature:
         return [manifest.load(layout, feature)], []
     found, errors = [], []
@@ -57,8 +66,11 @@ def load_features(layout: Layout, feature: str | None) -> tuple[list[Feature], l
     return found, errors
 
 
-def _frame(layout: Layout, features: list[Feature], as_json: bool) -> str:
-    found = overview.rows(layout, features)
+def _frame(layout: Layout, features: list[Feature], as_json: bool,
+           scans: Mapping[Path, gitfacts.Scan] | None = None) -> str:
+    from pe.tree import overview
+
+    found = overview.rows(layout, features, scans)
     if as_json:
         return json.dumps([asdict(r) for r in found], indent=2)
     if not found:
@@ -83,20 +95,55 @@ def watch(layout: Layout, features: list[Feature], interval: float, as_json: boo
         return 0  # ^C is how a watch ends, not an error
 
 
+def _scans_ahead(layout: Layout, feature: str | None) -> ScansAhead:
+    """Every tree's `git status`, started before anything else is read (see the imports above).
+
+    By directory name: the manifests are not loaded yet. Another feature whose name starts with
+    `feature-` costs a scan no row uses; a tree directory no manifest names, the same.
+    """
+    try:
+        names = sorted(p.name for p in layout.trees.iterdir())
+    except OSError:
+        names = []
+    dirs = []
+    for name in names:
+        if feature and not name.startswith(f"{feature}-"):
+            continue
+        try:
+            dirs.append(layout.tree(name))
+        except PeError:
+            continue  # a link out of trees/: never looked into (its row says so)
+    return ScansAhead(dirs)
+
+
 def run(args: argparse.Namespace) -> int:
     layout = _common.layout(args)
+    if args.watch is not None and args.watch <= 0:
+        raise PeError(f"--watch: expected a positive number of seconds, got {args.watch:g}")
+    # (not for --watch: each of its frames scans afresh)
+    scans = _scans_ahead(layout, args.feature) if args.watch is None else None
+    try:
+        return _show(layout, args, scans)
+    finally:
+        if scans is not None:
+            scans.close()
+
+
+def _show(layout: Layout, args: argparse.Namespace, scans: ScansAhead | None) -> int:
     features, errors = load_features(layout, args.feature)
     for err in errors:
         print(f"pe: error: {err}", file=sys.stderr)
-    if args.watch is not None and args.watch <= 0:
-        raise PeError(f"--watch: expected a positive number of seconds, got {args.watch:g}")
     for name in _common.settle(layout, features):  # agents that ended while no pe was there
+        scans = None  # settling committed in that tree: its scan predates the commit
         print(f"{name}: finished the bookkeeping of the agent that ended while no pe was running", file=sys.stderr)
     if args.refresh_progress:
+        from pe.tree import progress
+
         for name in progress.refresh_unfinished(layout, features):
+            scans = None  # PROGRESS.md rewritten since the scans started
             print(f"refreshed trees/{name}/{PROGRESS_FILE}", file=sys.stderr)
     if args.watch is not None:
         return watch(layout, features, args.watch, args.json)
     if features or not errors:  # "no features yet" would be wrong beside a manifest that does not load
-        print(_frame(layout, features, args.json))
+        print(_frame(layout, features, args.json, scans))
     return EXIT_USAGE if errors else 0

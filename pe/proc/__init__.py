@@ -19,6 +19,7 @@ from pe.proc.core import (
     REGISTRY,
     ProcError,
     Result,
+    Running,
     _Registry,
     claim,
     group_alive,
@@ -26,11 +27,12 @@ from pe.proc.core import (
     process_start_ticks,
     run,
     signals_stop_children,
+    start,
 )
 from pe.proc.long import IDLE_POLL_S, Exit, _wait_exit, spawn_logged, start_supervisor, wait_gone
 
 __all__ = [
     "FINISH_GRACE_S", "IDLE_POLL_S", "KILL_GRACE_S", "OWNER_VAR", "REGISTRY", "Exit", "ProcError", "Result",
-    "_Registry", "_wait_exit", "claim", "group_alive", "kill_group", "process_start_ticks", "run",
-    "signals_stop_children", "spawn_logged", "start_supervisor", "wait_gone",
+    "Running", "_Registry", "_wait_exit", "claim", "group_alive", "kill_group", "process_start_ticks", "run",
+    "signals_stop_children", "spawn_logged", "start", "start_supervisor", "wait_gone",
 ]

@@ -255,6 +255,22 @@ def run(
     the signal handlers' kill, and an interrupt in this thread waits up to
     FINISH_GRACE_S for it to finish before killing it (see the module doc).
     """
+    return start(argv, cwd=cwd, env=env, timeout=timeout, check=check, stdin_text=stdin_text,
+                 finish_on_interrupt=finish_on_interrupt).wait()
+
+
+def start(
+    argv: Sequence[str],
+    *,
+    cwd: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+    check: bool = True,
+    stdin_text: str | None = None,
+    finish_on_interrupt: bool = False,
+) -> Running:
+    """run() without waiting: several short commands side by side with no thread each (threads
+    fight over the GIL at every file read; issue 18). Running.wait() collects it."""
     argv = [str(a) for a in argv]
     proc = subprocess.Popen(
         argv,
@@ -272,20 +288,39 @@ def run(
     try:
         if not finish_on_interrupt:
             REGISTRY.add(proc.pid)  # inside the try: a signal landing here still kills the child
-        out, err = proc.communicate(stdin_text, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        kill_group(proc.pid, grace=1, reap=proc.poll)
-        out, err = proc.communicate()
-        raise ProcError(argv, -9, out, f"timed out after {timeout:g}s\n{err}") from None
     except BaseException:
-        if finish_on_interrupt:
-            with contextlib.suppress(BaseException):
-                proc.communicate(timeout=min(timeout, FINISH_GRACE_S))
         kill_group(proc.pid, grace=1, reap=proc.poll)
         proc.wait()
-        raise
-    finally:
         REGISTRY.discard(proc.pid)
-    if check and proc.returncode != 0:
-        raise ProcError(argv, proc.returncode, out, err)
-    return Result(proc.returncode, out, err)
+        raise
+    return Running(proc, argv, timeout, check, stdin_text, finish_on_interrupt)
+
+
+class Running:
+    """A short command start() began; wait() is run()'s end: output, exit status, the timeout's kill."""
+
+    def __init__(self, proc: subprocess.Popen[str], argv: list[str], timeout: float, check: bool,
+                 stdin_text: str | None, finish_on_interrupt: bool) -> None:
+        self.proc, self.argv, self.timeout, self.check = proc, argv, timeout, check
+        self.stdin_text, self.finish_on_interrupt = stdin_text, finish_on_interrupt
+
+    def wait(self) -> Result:
+        proc, timeout = self.proc, self.timeout
+        try:
+            out, err = proc.communicate(self.stdin_text, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc.pid, grace=1, reap=proc.poll)
+            out, err = proc.communicate()
+            raise ProcError(self.argv, -9, out, f"timed out after {timeout:g}s\n{err}") from None
+        except BaseException:
+            if self.finish_on_interrupt:
+                with contextlib.suppress(BaseException):
+                    proc.communicate(timeout=min(timeout, FINISH_GRACE_S))
+            kill_group(proc.pid, grace=1, reap=proc.poll)
+            proc.wait()
+            raise
+        finally:
+            REGISTRY.discard(proc.pid)
+        if self.check and proc.returncode != 0:
+            raise ProcError(self.argv, proc.returncode, out, err)
+        return Result(proc.returncode, out, err)

@@ -257,16 +257,6 @@ def stop(layout: Layout, feature: Feature, tree: TreeSpec) -> str | None:
     return collect(layout, feature, tree, "")
 
 
-def needs_settling(layout: Layout, feature: Feature) -> bool:
-    """True if some attempt of `feature` may have ended with no pe there (cheap: one record read per tree)."""
-    for tree in feature.trees:
-        record = RunRecord.load(layout.run_record(tree.name), tree.name)
-        if record.state == "running" and not record.still_running() and \
-                layout.run_end(tree.name, record.attempts).exists():
-            return True
-    return False
-
-
 def settle(layout: Layout, feature: Feature) -> list[str]:
     """Finish the bookkeeping of every attempt of `feature` that ended with no pe there; the trees settled.
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pe import gitfacts, util
 from pe.config.spec import Feature, TreeSpec
@@ -69,15 +70,35 @@ class Row:
     worker: str | None = None  # --runner=dask: the Dask worker the last attempt ran on (its address)
 
 
-def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: gitfacts.Scan | None,
-         end: finished.End) -> Row:
+class _Looked(NamedTuple):
+    """What a row needs from git."""
+
+    base: str | None  # the commit the tree was created from
+    facts: gitfacts.TreeFacts
+    branch_kept: bool | None  # for a tree that is gone and may be archived: whether its branch is left
+
+
+def _look(layout: Layout, tree: str, end: finished.End, scanned: gitfacts.Scan | None, *,
+          offline: bool) -> _Looked | None:
+    """The tree's git facts; with `offline`, None when they need a git process."""
+    tree_dir = layout.tree(tree)
+    base = tree_base(layout, tree)
+    kept = None
+    if not tree_dir.exists() and end.may_be_archived(tree):  # (a tree not created yet costs no git process)
+        if offline:
+            return None
+        kept = gitfacts.branch_tip(layout.root, tree) is not None
+    if not offline:
+        return _Looked(base, gitfacts.tree_facts(tree_dir, base, layout.facts_cache, scanned), kept)
+    facts = gitfacts.tree_facts_on_hand(tree_dir, base, layout.facts_cache, scanned)
+    return _Looked(base, facts, kept) if facts is not None else None
+
+
+def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, looked: _Looked, end: finished.End) -> Row:
     st = treestate.of(layout, feature, tree)
     rec = st.record
     tree_dir = layout.tree(tree.name)
-    base = tree_base(layout, tree.name)
-    facts = gitfacts.TreeFacts()
-    if st.state != "pending" or tree_dir.exists():
-        facts = gitfacts.tree_facts(tree_dir, base, layout.facts_cache, scanned)
+    base, facts = looked.base, looked.facts
     progress = read_regular_text(layout.progress(tree.name))
     elapsed = rec.duration_s
     if st.state == "running":
@@ -96,8 +117,8 @@ def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: 
     state, detail = st.state, st.detail
     adopted = end.adoption is not None and end.adoption.tree == tree.name
     archive = None
-    if state == "pending" and not tree_dir.exists():
-        gone = _archived(layout, tree.name, end)
+    if state == "pending" and looked.branch_kept is not None:
+        gone = _archived(layout, tree.name, end, looked.branch_kept)
         if gone is not None:
             state, (archive, detail) = "archived", gone
     if adopted and end.adoption is not None and state in ("done", "archived"):
@@ -122,11 +143,8 @@ def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, scanned: 
     )
 
 
-def _archived(layout: Layout, tree: str, end: finished.End) -> tuple[str, str] | None:
+def _archived(layout: Layout, tree: str, end: finished.End, kept: bool) -> tuple[str, str] | None:
     """(where its archive is, the row's detail) for a tree cleanup removed; None for one never created."""
-    if not end.may_be_archived(tree):
-        return None  # (asked first: a tree not created yet costs no git process)
-    kept = gitfacts.branch_tip(layout.root, tree) is not None
     where = end.archive_of(tree, branch_kept=kept)
     if where is None:
         return None
@@ -140,15 +158,29 @@ def _end(layout: Layout, feature: Feature) -> finished.End:
                         find_archives=any(not layout.tree(t.name).exists() for t in feature.trees))
 
 
-def rows(layout: Layout, features: list[Feature], scans: dict[Path, gitfacts.Scan] | None = None) -> list[Row]:
-    """`scans`: trees' scans the caller has just made (gitfacts.scan_all), to reuse."""
+def rows(layout: Layout, features: list[Feature], scans: Mapping[Path, gitfacts.Scan] | None = None) -> list[Row]:
+    """`scans`: trees' scans the caller has just made (gitfacts.scan_all, gitfacts.ScansAhead), to reuse."""
     now = time.time()
     ends = {f.name: _end(layout, f) for f in features}
     pairs = [(f, t) for f in features for t in f.trees]
     known = scans or {}
-    # Each row costs one to three git processes; they are independent, so run them side by side.
-    return util.parallel(lambda p: _row(layout, p[0], p[1], now, known.get(layout.tree(p[1].name)),
-                                        ends[p[0].name]), pairs, workers=16)
+
+    def look(i: int, offline: bool) -> _Looked | None:
+        feature, tree = pairs[i]
+        return _look(layout, tree.name, ends[feature.name], known.get(layout.tree(tree.name)), offline=offline)
+
+    # A row needs one to three git processes, or none when `scans` has its status and its commit
+    # facts are cached. Those that need git run side by side; everything else runs one row after
+    # another: a row is file reads, and threads made them 3x slower (GIL hand-offs, issue 18).
+    looks = [look(i, True) for i in range(len(pairs))]
+    todo = [i for i, found in enumerate(looks) if found is None]
+    for i, found in zip(todo, util.parallel(lambda i: look(i, False), todo, workers=16), strict=True):
+        looks[i] = found
+    out = []
+    for (feature, tree), found in zip(pairs, looks, strict=True):
+        assert found is not None  # (offline=False always answers)
+        out.append(_row(layout, feature, tree, now, found, ends[feature.name]))
+    return out
 
 
 def render(found: list[Row]) -> str:
@@ -202,5 +234,5 @@ def _endings(found: list[Row]) -> list[str]:
     return ["", *lines] if lines else []
 
 
-def table(layout: Layout, features: list[Feature], scans: dict[Path, gitfacts.Scan] | None = None) -> str:
+def table(layout: Layout, features: list[Feature], scans: Mapping[Path, gitfacts.Scan] | None = None) -> str:
     return render(rows(layout, features, scans))

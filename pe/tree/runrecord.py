@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pe import proc
 from pe.fsutil import read_json, write_json_atomic
+
+if TYPE_CHECKING:
+    from pe.layout import Layout
 
 # Who ended an attempt. Only the first three count against the agent (compare's pros and cons):
 ENDED_BY = {
@@ -80,3 +83,16 @@ class RunRecord:
         if self.state == "running" and not self.still_running():
             return "interrupted"
         return self.state
+
+
+def needs_settling(layout: Layout, trees: list[str]) -> bool:
+    """True if some attempt of `trees` may have ended with no pe there (cheap: one record read per tree).
+
+    Here and not beside pe.steps.agent.settle: status asks it of every feature, and importing the
+    agent step (the sandbox, the checkpoint) only to ask cost ~5 ms of every status (issue 18).
+    """
+    for tree in trees:
+        record = RunRecord.load(layout.run_record(tree), tree)
+        if record.state == "running" and not record.still_running() and layout.run_end(tree, record.attempts).exists():
+            return True
+    return False

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pe.config import manifest
-from pe.layout import Layout
-from pe.tree import overview
 from tests.support import kill_group, pe, pe_popen, wait_for
 from tests.support.cycle import agent_pids, agents_killed_after, make_repo, set_usage, write_cycle_manifest
+from tests.support.gitcalls import calls, counting_git
 
 # The --json fields, as documented in the README (the order is the rows' order).
 JSON_FIELDS = [
@@ -137,20 +135,29 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert rc == 3 and "broken.yaml" in err and "calc-1" in out  # one bad manifest hides no other feature
 
 
-def test_thirty_trees_under_a_second(tmp_path: Path) -> None:
+def test_status_asks_git_once_per_tree_when_the_commit_facts_are_known(tmp_path: Path) -> None:
+    """Its cost is one `git status` per tree (started before anything else is read, issue 18): the
+    commits and diffstat of a tree are cached by its commit pair, so a second status asks no more."""
     root = make_repo(tmp_path)
-    write_cycle_manifest(root, count=30, jobs=8)
+    write_cycle_manifest(root, count=4, jobs=4)
     assert pe(root, "init", "--feature=calc")[0] == 0
-    layout = Layout(root)
-    features = manifest.load_all(layout)
-    start = time.perf_counter()
-    found = overview.rows(layout, features)
-    in_process = time.perf_counter() - start
-    start = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "pe", "status", "--dir", str(root)], capture_output=True, text=True)
-    whole = time.perf_counter() - start
-    assert res.returncode == 0 and res.stdout.count("calc-") == 30
-    assert len(found) == 30 and all(r.state == "ready" and r.commits == 0 for r in found)
-    print(f"status with 30 trees: rows {in_process:.3f}s in process, `pe status` {whole:.3f}s wall")
-    assert in_process < 1.0
-    assert whole < 2.0  # interpreter start included, on a shared 2-core machine
+    tree = root / "trees" / "calc-2"
+    (tree / "impl.py").write_text("x = 1\n")
+    subprocess.run(["git", "-C", str(tree), "add", "impl.py"], check=True)
+    subprocess.run(["git", "-C", str(tree), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "work"],
+                   check=True)
+    (tree / "scratch.txt").write_text("uncommitted\n")
+    first = rows(root)  # (asks for the commit facts, and caches them)
+    env, log = counting_git(tmp_path)
+    res = subprocess.run([sys.executable, "-m", "pe", "status", "--json"], cwd=root, capture_output=True, text=True,
+                         env={**os.environ, **env})
+    assert res.returncode == 0, res.stderr
+    again = {r["tree"]: r for r in json.loads(res.stdout)}
+    strip = ("last_activity_age_s",)
+    assert [{k: v for k, v in r.items() if k not in strip} for r in again.values()] == \
+           [{k: v for k, v in r.items() if k not in strip} for r in first.values()]
+    assert (again["calc-2"]["commits"], again["calc-2"]["files_changed"], again["calc-2"]["uncommitted"]) == (1, 1, 1)
+    for name in again:
+        here = root / "trees" / name
+        assert (calls(log, here, "status"), calls(log, here, "log"), calls(log, here, "diff")) == (1, 0, 0), \
+            log.read_text()

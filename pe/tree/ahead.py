@@ -1,0 +1,76 @@
+"""Every tree's `git status`, started before the caller needs it (pe status, issue 18)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from pe import gitfacts, proc
+
+
+class ScansAhead(Mapping[Path, gitfacts.Scan]):
+    """scan() of each of `dirs` that is a checkout, run now in the background, each taken when asked.
+
+    `pe status` starts them as soon as it knows the repository, so the git processes run while pe
+    imports and reads its stamps (issue 18). One thread runs them, as many at once as there are
+    cores: a thread per scan made every file read of the main thread wait for the GIL, and starting
+    them all at once kept the main thread waiting for each start. A scan that failed reads as
+    missing: the caller asks git itself and reports what went wrong. A caller that changes a tree
+    after this started (settling an agent, rewriting PROGRESS.md) must close() it and not use it.
+    """
+
+    def __init__(self, dirs: Sequence[Path]) -> None:
+        self._todo = [d for d in dirs if (d / ".git").exists()]
+        self._done: dict[Path, gitfacts.Scan | None] = {}
+        self._ready = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="pe-scans-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        at_once = max(1, min(os.cpu_count() or 1, 8))
+        waiting: deque[tuple[Path, proc.Running | None]] = deque()
+        todo = iter(self._todo)
+        while True:
+            while len(waiting) < at_once and not self._closing and (d := next(todo, None)) is not None:
+                try:
+                    waiting.append((d, gitfacts.start_read(d, *gitfacts.STATUS_ARGS, "--untracked-files=all")))
+                except OSError:
+                    waiting.append((d, None))  # (out of processes or files: the caller asks again)
+            if not waiting:
+                break
+            d, running = waiting.popleft()
+            try:
+                found = gitfacts.parse_scan(running.wait().stdout) if running is not None else None
+            except (proc.ProcError, OSError):
+                found = None
+            with self._ready:
+                self._done[d] = found
+                self._ready.notify_all()
+        with self._ready:
+            self._closing = True  # what was never started stays missing
+            self._ready.notify_all()
+
+    def __getitem__(self, tree_dir: Path) -> gitfacts.Scan:
+        if tree_dir not in self._todo:
+            raise KeyError(tree_dir)
+        with self._ready:
+            self._ready.wait_for(lambda: tree_dir in self._done or (self._closing and not self._thread.is_alive()))
+        found = self._done.get(tree_dir)
+        if found is None:
+            raise KeyError(tree_dir)
+        return found
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self._todo)
+
+    def __len__(self) -> int:
+        return len(self._todo)
+
+    def close(self) -> None:
+        """Start no more scans, and let those running finish (none of them writes)."""
+        self._closing = True
+        self._thread.join()
