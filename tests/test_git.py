@@ -70,6 +70,18 @@ def test_commit_all_checkpoints_everything_without_an_identity(repo: Path, monke
     assert pegit.commit_all(repo, "nothing") is None
 
 
+def test_a_checkpoint_commit_starts_no_auto_maintenance(repo: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`git commit` runs `git maintenance run --auto` after itself: one more process at every
+    checkpoint, and a `gc --auto` at an agent's end (issue 18)."""
+    trace = tmp_path / "trace.txt"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    (repo / "work.txt").write_text("work\n")
+    assert pegit.commit_all(repo, "checkpoint")
+    said = trace.read_text()
+    assert "git commit" in said and "maintenance" not in said, said
+
+
 def test_commit_all_keeps_the_user_s_identity(repo: Path) -> None:
     (repo / "new.txt").write_text("work")
     assert pegit.commit_all(repo, "checkpoint")
