@@ -183,7 +183,9 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str, detach: 
         finish.close_lost(record, mtime([layout.agent_log(tree.name)]))
     mode = sandbox.resolve(tree.sandbox.mode)  # bwrap asked for and unusable: the reason, exit 3
     tree_dir = layout.tree(tree.name)
-    if record.detached is None and finish.detached_at_tip(layout, tree):
+    # Asked once in the usual case (the tree on its branch): a git process per agent start.
+    foreign = gitfacts.not_pes(layout.root, tree_dir, tree.name)
+    if record.detached is None and foreign is not None and finish.detached_at_tip(layout, tree):
         # Detached at exactly its branch's tip, with no commit of its own: nothing to lose, and
         # what an older pe killed between detaching and recording it left. Attach it again.
         record.detached = git.out(tree_dir, "rev-parse", "HEAD")
@@ -192,7 +194,7 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str, detach: 
         why = finish.attach(layout, tree, record, record_path)
         if why is not None:
             return f"{why}; no agent runs there until it is repaired: pe recover --feature={feature.name}"
-    foreign = gitfacts.not_pes(layout.root, tree_dir, tree.name)
+        foreign = gitfacts.not_pes(layout.root, tree_dir, tree.name)  # attached: asked again
     if foreign is not None:
         # An earlier agent broke the tree's git: running another there could commit anywhere.
         return f"{foreign}; no agent runs there until it is repaired: pe recover --feature={feature.name}"
