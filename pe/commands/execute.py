@@ -155,15 +155,21 @@ def _nothing_left(layout: Layout, feature: Feature, trees: list[TreeSpec], args:
     is. setup does not re-run for a done tree, whose agent never starts.
     """
     from pe.engine.reporter import PeReporter
+    from pe.tree.ahead import ScansAhead
 
     _common.lock(layout, args, history=False)
-    print(f"{feature.name}: {util.plural(feature.count, 'tree')}, nothing left to run; logs in .pe/logs/")
-    reporter = PeReporter(quiet=False)
-    for tree in trees:
-        reporter.up_to_date(f"agent:{tree.name}")
-    print()
-    scans = gitfacts.scan_all([layout.tree(t.name) for t in trees])
-    print(overview.render(overview.rows(layout, [feature], scans)))
+    # After the lock (taking it may repair what a killed pe left), and before the lines above the
+    # table: the trees' `git status` run while those print (pe status does the same; issue 18).
+    scans = ScansAhead([layout.tree(t.name) for t in trees])
+    try:
+        print(f"{feature.name}: {util.plural(feature.count, 'tree')}, nothing left to run; logs in .pe/logs/")
+        reporter = PeReporter(quiet=False)
+        for tree in trees:
+            reporter.up_to_date(f"agent:{tree.name}")
+        print()
+        print(overview.render(overview.rows(layout, [feature], scans)))
+    finally:
+        scans.close()
     notify.finished(layout, [feature], "resume" if resuming else "execute", 0, flag=args.notify, started=started)
     return 0
 
