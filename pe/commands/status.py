@@ -98,16 +98,20 @@ def watch(layout: Layout, features: list[Feature], interval: float, as_json: boo
 def _scans_ahead(layout: Layout, feature: str | None) -> ScansAhead:
     """Every tree's `git status`, started before anything else is read (see the imports above).
 
-    By directory name: the manifests are not loaded yet. Another feature whose name starts with
-    `feature-` costs a scan no row uses; a tree directory no manifest names, the same.
+    The manifests are not loaded yet: the trees are the directories of trees/ that pe made (their
+    worktree stamp is there), as a row scans only those. A directory pe did not make is never
+    looked into: git runs a repository's own hooks (core.fsmonitor) on `git status`. Another
+    feature whose name starts with `feature-` costs a scan no row uses.
     """
+    from pe.tree import stamps
+
     try:
         names = sorted(p.name for p in layout.trees.iterdir())
     except OSError:
         names = []
     dirs = []
     for name in names:
-        if feature and not name.startswith(f"{feature}-"):
+        if (feature and not name.startswith(f"{feature}-")) or not stamps.exists(layout, name, stamps.WORKTREE):
             continue
         try:
             dirs.append(layout.tree(name))

@@ -14,13 +14,15 @@ import hmac
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pe.config.spec import Feature, TreeSpec
 from pe.errors import PeError
 from pe.fsutil import read_json, sha256_file, sha256_regular, write_json_atomic
 from pe.layout import Layout
 from pe.util import now_iso
+
+if TYPE_CHECKING:
+    from pe.config.spec import Feature, TreeSpec
 
 WORKTREE = "worktree"  # the tree exists on its branch: {branch, base_sha, created_at}
 CREATING = "creating"  # pe is inside `git worktree add` for it (a crash leaves this behind)

@@ -161,3 +161,24 @@ def test_status_asks_git_once_per_tree_when_the_commit_facts_are_known(tmp_path:
         here = root / "trees" / name
         assert (calls(log, here, "status"), calls(log, here, "log"), calls(log, here, "diff")) == (1, 0, 0), \
             log.read_text()
+
+
+def test_status_runs_no_git_in_a_directory_of_trees_that_pe_did_not_make(tmp_path: Path) -> None:
+    """`git status` runs a repository's own hooks (core.fsmonitor): a repository someone put in
+    trees/ must not get pe to run its code. pe's scans start before the manifests are read
+    (issue 18), so they go by pe's worktree stamps, not by what trees/ holds."""
+    root = make_repo(tmp_path)
+    write_cycle_manifest(root, count=1)
+    assert pe(root, "init", "--feature=calc")[0] == 0
+    marker = tmp_path / "hook-ran"
+    planted = root / "trees" / "calc-7"
+    subprocess.run(["git", "init", "-q", str(planted)], check=True)
+    hook = tmp_path / "fsmonitor.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    subprocess.run(["git", "-C", str(planted), "config", "core.fsmonitor", str(hook)], check=True)
+    subprocess.run(["git", "-C", str(planted), "status"], capture_output=True, check=True)
+    assert marker.exists()  # (the planted repository's hook does run on a git status)
+    marker.unlink()
+    found = rows(root)
+    assert list(found) == ["calc-1"] and not marker.exists()
