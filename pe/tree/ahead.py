@@ -15,9 +15,9 @@ class ScansAhead(Mapping[Path, gitfacts.Scan]):
     """scan() of each of `dirs` that is a checkout, run now in the background, each taken when asked.
 
     `pe status` starts them as soon as it knows the repository, so the git processes run while pe
-    imports and reads its stamps (issue 18). One thread runs them, as many at once as there are
-    cores: a thread per scan made every file read of the main thread wait for the GIL, and starting
-    them all at once kept the main thread waiting for each start. A scan that failed reads as
+    imports and reads its stamps (issue 18). One thread runs them, a few at once: a thread per scan
+    made every file read of the main thread wait for the GIL, and starting them all at once kept
+    the main thread waiting for each start. A scan that failed reads as
     missing: the caller asks git itself and reports what went wrong. A caller that changes a tree
     after this started (settling an agent, rewriting PROGRESS.md) must close() it and not use it.
     """
@@ -26,7 +26,8 @@ class ScansAhead(Mapping[Path, gitfacts.Scan]):
         self._todo = [d for d in dirs if (d / ".git").exists()]
         self._done: dict[Path, gitfacts.Scan | None] = {}
         self._ready = threading.Condition()
-        self._closing = False
+        self._closing = False  # close(): start no more
+        self._finished = False  # the thread has taken every scan it started
         self._thread = threading.Thread(target=self._run, name="pe-scans-ahead", daemon=True)
         self._thread.start()
 
@@ -51,14 +52,14 @@ class ScansAhead(Mapping[Path, gitfacts.Scan]):
                 self._done[d] = found
                 self._ready.notify_all()
         with self._ready:
-            self._closing = True  # what was never started stays missing
+            self._finished = True  # what was never started (closed early) stays missing
             self._ready.notify_all()
 
     def __getitem__(self, tree_dir: Path) -> gitfacts.Scan:
         if tree_dir not in self._todo:
             raise KeyError(tree_dir)
         with self._ready:
-            self._ready.wait_for(lambda: tree_dir in self._done or (self._closing and not self._thread.is_alive()))
+            self._ready.wait_for(lambda: tree_dir in self._done or self._finished)
         found = self._done.get(tree_dir)
         if found is None:
             raise KeyError(tree_dir)

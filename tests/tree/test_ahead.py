@@ -50,3 +50,6 @@ def test_scans_ahead_closed_unread_leave_no_git_running(repo: Path, tmp_path: Pa
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # no child left, not even a zombie
     assert len(ahead) == 12
+    # Asked after an early close: what was scanned answers, what never started reads as missing
+    # (and does not wait for a scan that will not come).
+    assert all(ahead.get(t) is None or ahead.get(t) == gitfacts.scan(t) for t in trees)
