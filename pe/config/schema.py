@@ -14,7 +14,7 @@ SCHEMA_FILES = ("feature.schema.json", "agent.schema.json", "setup.schema.json",
 @cache
 def schema_text(name: str) -> str:
     # Read once per process: a validate of 50 manifests read all 4 texts once per manifest
-    # (the cache key below), a path resolve and a file read each time. Installed, the
+    # (the validation cache key, pe/config/manifest.py), a path resolve and a file read each time. Installed, the
     # top-level schemas/ ships as the package pe.schemas. Running from a
     # checkout (`python -m pytest` puts the source tree first on sys.path) there is no
     # such package under pe/: read schemas/ beside it.

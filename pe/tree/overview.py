@@ -159,7 +159,7 @@ def _end(layout: Layout, feature: Feature) -> finished.End:
 
 
 def rows(layout: Layout, features: list[Feature], scans: Mapping[Path, gitfacts.Scan] | None = None) -> list[Row]:
-    """`scans`: trees' scans the caller has just made (gitfacts.scan_all, gitfacts.ScansAhead), to reuse."""
+    """`scans`: trees' scans the caller has just made (gitfacts.scan_all, pe.tree.ahead.ScansAhead), to reuse."""
     now = time.time()
     ends = {f.name: _end(layout, f) for f in features}
     pairs = [(f, t) for f in features for t in f.trees]
