@@ -9,6 +9,7 @@ Registered as the doit backend `pe-sqlite` (pyproject entry point), so plain
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import sqlite3
 from collections.abc import Sequence
@@ -62,10 +63,33 @@ class CommittingSqliteDB(SqliteDB):
 
     def set(self, task_id: str, dependency: str, value: Any) -> None:
         super().set(task_id, dependency, value)
-        if dependency == "deps:":
-            self._conn.execute(
-                "insert or replace into doit values (?,?)",
-                (task_id, self.codec.encode(self._cache[task_id])),
-            )
-            self._conn.commit()
+        if dependency == "deps:" and self._commit([task_id]):
             self._dirty.discard(task_id)
+
+    def dump(self) -> None:
+        """doit's close: whatever could not be committed when it was saved, one more try."""
+        self._commit(sorted(self._dirty))
+        self._conn.close()
+        self._dirty = set()
+
+    def _commit(self, task_ids: Sequence[str]) -> bool:
+        """Write these records in one transaction; False when sqlite could not (a full disk).
+
+        This runs in doit's main thread when a task succeeds, and doit turns any exception
+        there into exit 3 with its traceback swallowed, while other agents still run. A
+        record lost is harmless: the stamps decide what is done, and a task with no record
+        runs its action, whose first step is that stamp check. So the run goes on, and
+        the record stays dirty for dump to try again.
+        """
+        try:
+            for task_id in task_ids:
+                self._conn.execute(
+                    "insert or replace into doit values (?,?)",
+                    (task_id, self.codec.encode(self._cache[task_id])),
+                )
+            self._conn.commit()
+        except sqlite3.OperationalError:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.rollback()
+            return False
+        return True

@@ -1,14 +1,8 @@
-"""Disk full during execute: the repository's state dir (.pe/) on a small tmpfs, filled up.
-
-Where the test cannot mount one (not root, no CAP_SYS_ADMIN, no `mount`), it is skipped
-and says why.
-"""
+"""Disk full during execute: the repository's state dir (.pe/) on a small tmpfs, filled up."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,30 +10,13 @@ import pytest
 
 from tests.support import git, pe_run, write_manifest
 from tests.support.faults import count, no_processes_left
+from tests.support.tmpfs import fill, small_tmpfs
 
 
 @pytest.fixture
 def small_state_dir(repo: Path) -> Iterator[Path]:
-    state = repo / ".pe"
-    state.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no `mount` command to put .pe/ on a small tmpfs")
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(state)], capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs for .pe/ here: {res.stderr.strip() or res.returncode}")
-    try:
+    with small_tmpfs(repo / ".pe") as state:
         yield state
-    finally:
-        subprocess.run(["umount", "-l", str(state)], check=False)
-
-
-def fill(state: Path, leave_kb: int) -> Path:
-    """A file that takes all of the tmpfs but `leave_kb`."""
-    st = shutil.disk_usage(state)
-    filler = state / "filler"
-    with filler.open("ab") as fh:
-        fh.write(b"\0" * max(0, st.free - leave_kb * 1024))
-    return filler
 
 
 def all_json_parses(state: Path) -> None:
