@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import sys
 import time
 
@@ -100,6 +101,10 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     waiting = [t for t in trees if not stamps.agent_ok(layout, feature, t)]
     if waiting:  # (a no-op resume starts no agent, and needs no sandbox)
         print(sandbox_line(waiting))  # bwrap asked for and unusable: exit 3 here, before anything runs
+        if feature.runner == "local":
+            from pe.supervisor.spawner import SPAWNER
+
+            SPAWNER.warm(layout.root, os.environ)  # it starts while pe builds the graph (issue 18)
     plan = engine.make_plan(layout, [feature], context=args.context)
     _common.lock(layout, args)
     if new_data is not None:

@@ -149,7 +149,7 @@ def spawn_logged(
 
 
 def start_supervisor(
-    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: IO[bytes], pass_fds: Sequence[int] = (),
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: IO[bytes] | int, pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
     """Start an agent's supervisor (pe/supervisor), a process that must outlive pe.
 

@@ -116,7 +116,7 @@ def start(layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, ctx:
         scope=str(layout.lock_file.parent.resolve()), started_at=record.started_at, log_offset=ctx.log_offset,
         resume=ctx.resume, session_id=ctx.session_id,
         guard={"main": _dump(guard.SHARED.before_run(layout.root)) if _main_writable(layout, tree, record) else None,
-               "git": _dump(guard.git_snapshot(layout.root, own))},
+               "git": _dump(guard.git_before(layout.root, own))},
     )
     # Saved as running before the supervisor exists: a pe killed in between leaves an attempt
     # the next one finds without a supervisor or an end, and closes as lost (agent.run).
@@ -140,9 +140,9 @@ def judge(layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, text
     own = frozenset(t.name for t in feature.trees)
     # Without a sandbox pe cannot keep an agent out of the main checkout (pe/tree/guard.py), but it can tell.
     before = _load(launch.guard.get("main"))  # None: the sandbox kept the agent out of the main checkout
-    touched = guard.changes(before, guard.SHARED.after_run(layout.root)) if before is not None else None
+    touched = guard.changes(before, guard.SHARED.after_run(layout.root, end.ended_ts)) if before is not None else None
     record.warnings = [f"the main checkout changed while this agent ran: {touched}"] if touched else []
-    shared = guard.git_changes(_load(launch.guard.get("git")), guard.git_snapshot(layout.root, own))
+    shared = guard.git_changes(_load(launch.guard.get("git")), guard.git_after(layout.root, own, end.ended_ts))
     if shared:
         record.warnings.append(f"the repository's git state changed while this agent ran: {shared}")
     for warning in record.warnings:

@@ -46,18 +46,18 @@ def supervise(launch: Launch) -> End:
             )
     except Interrupted as exc:
         return End(launch.attempt, "user", now_iso(), round(time.monotonic() - start, 3),
-                   signal=signal.Signals(exc.signum).name)
+                   signal=signal.Signals(exc.signum).name, ended_ts=time.time())
     except OSError as exc:  # the program is missing, the tree is gone: no agent ran
         return End(launch.attempt, "agent", now_iso(), round(time.monotonic() - start, 3), returncode=127,
-                   error=f"{launch.argv[0]}: {exc.strerror or exc}")
+                   error=f"{launch.argv[0]}: {exc.strerror or exc}", ended_ts=time.time())
     return End(launch.attempt, _ended_by(ended), now_iso(), round(ended.duration_s, 3), ended.returncode,
-               ended.timed_out, ended.idle_s)
+               ended.timed_out, ended.idle_s, ended_ts=time.time())
 
 
 _stops: list[int] = []  # SIGINT/SIGTERM received before the agent's run could take them
 
 
-def _ignore(signum: int, frame: object) -> None:
+def remember_stop(signum: int, frame: object) -> None:
     """Remember a stop, do nothing else. Not SIG_IGN: that would be inherited by the agent through exec.
 
     A stop (pe's deliberate one, on Ctrl-C) that lands before the agent starts is not dropped: the
@@ -72,7 +72,7 @@ def main(args: list[str]) -> int:
     # starts, after it ended) a stop must not kill the supervisor before it has written the end:
     # supervise() handles SIGINT/SIGTERM while the agent runs, and puts these back when it is done.
     for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _ignore)
+        signal.signal(sig, remember_stop)
     launch = Launch.load(Path(args[0]))
     if launch is None:
         print(f"pe supervisor: cannot read {args[0]}", file=sys.stderr)

@@ -66,6 +66,9 @@ class End(_File):
     idle_s: float | None = None
     signal: str | None = None  # what stopped the supervisor, when something did
     error: str | None = None  # the agent could not be started at all
+    # time.time() once the run's processes were all gone: a look at the checkout that began
+    # later saw all they did (pe/tree/guard.py). None in an end file of an older pe.
+    ended_ts: float | None = None
 
     @property
     def interrupted(self) -> bool:

@@ -17,6 +17,7 @@ import pe
 from pe import proc
 from pe.errors import PeError
 from pe.layout import Layout
+from pe.supervisor import spawner
 from pe.supervisor.files import End, Launch
 from pe.util import now_iso
 
@@ -130,6 +131,14 @@ def start(layout: Layout, launch: Launch, env: Mapping[str, str], tree: str) -> 
         path = layout.launch_file(tree, launch.attempt)
         Path(launch.end).unlink(missing_ok=True)  # a stale one, of a round cleanup forgot
         launch.save(path)
+        env = {k: v for k, v in env.items() if k != proc.OWNER_VAR}  # see proc.start_supervisor
+        try:
+            pid = spawner.SPAWNER.spawn([str(path)], cwd=layout.root, env=env, log=launch.log, lock=fd)
+        except spawner.Unsure as exc:
+            raise PeError(f"trees/{tree}: {exc}; the next pe finds the agent if it started") from None
+        if pid is not None:  # forked by pe's warm spawner; registered as start_supervisor registers its own
+            proc.REGISTRY.add(pid, supervisor=True)
+            return Attempt(layout, tree, launch, pid, proc.process_start_ticks(pid))
         with open(launch.log, "ab") as log:
             child = proc.start_supervisor(
                 [sys.executable, "-I", "-c", _BOOT, str(Path(pe.__file__).parent.parent), str(path), str(fd)],

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from pe import git, gitfacts, util
 from pe.config.spec import Feature
@@ -32,6 +35,8 @@ from pe.proc import ProcError
 from pe.tree import stamps
 from pe.tree.runrecord import RunRecord
 from pe.tree.unsaved import Unsaved, unsaved
+
+T = TypeVar("T")
 
 _HASH_LIMIT = 50_000_000  # bytes of a dirty file worth hashing; past it, size and mtime stand in
 
@@ -86,62 +91,64 @@ def snapshot(root: Path) -> Snapshot | None:
     return Snapshot(now.head, entries)
 
 
-class _Shared:
-    """One look at the main checkout serves every run that needs one at about the same moment.
+class _Shared(Generic[T]):
+    """One look serves every run that needs one at about the same moment.
 
     Without a sandbox each agent run scanned the main checkout before it started and after it
     ended: 2 `git status` per agent, each re-hashing every file of a big repository whose index
-    is stale (8 agents on 20,000 files: 7.4 s against a 2.8 s floor, issue 18). Now:
-    - a run's before-look is any look taken since the last run ended (the agents a batch starts
-      together share one: the changes of one that started a moment earlier can then be reported
-      on the other too, which pe could not tell apart anyway);
-    - a run's after-look is any look that began after it ended (runs that end together share one).
+    is stale (8 agents on 20,000 files: 7.4 s against a 2.8 s floor, issue 18). The repository's
+    shared git state (git_snapshot) was read the same way, 2 git processes per agent. Now:
+    - a run's before-look is any look taken since the last run was seen to end (the agents a batch
+      starts together share one: the changes of one that started a moment earlier can then be
+      reported on the other too, which pe could not tell apart anyway);
+    - a run's after-look is any look that began after its processes were all gone (`ended`, from
+      its end file; runs that end together share one, also when pe notices them one by one).
     A look older than REUSE_S is never reused: the runs that share one start or end together,
     and an older one could carry the user's own edits between two runs onto the next.
-    The first look of a pe also refreshes the checkout's index once, as a `git status` in the
-    user's terminal would, so the looks after it need not re-hash unchanged files.
+    `refresh`: the first look of a pe refreshes the checkout's index once, as a `git status` in
+    the user's terminal would, so the looks after it need not re-hash unchanged files.
     """
 
     REUSE_S = 2.0
 
-    def __init__(self) -> None:
+    def __init__(self, take: Callable[[Path], T], refresh: bool = False) -> None:
         import threading
 
+        self._take, self._refresh = take, refresh
         self._lock = threading.Lock()
-        self._taken: dict[Path, tuple[float, Snapshot | None]] = {}  # root -> (when the look began, it)
-        self._ended: dict[Path, float] = {}  # root -> when the last run there ended (its after-look asked)
+        # root -> (wall-clock time the look began, the monotonic one, the look)
+        self._taken: dict[Path, tuple[float, float, T]] = {}
+        self._ended: dict[Path, float] = {}  # root -> when pe last asked for an after-look there
         self._refreshed: set[Path] = set()
 
-    def look(self, root: Path, not_before: float) -> Snapshot | None:
-        import time
-
+    def look(self, root: Path, not_before: float) -> T:
+        """A look that began at `not_before` (wall clock) or later."""
         with self._lock:
             taken = self._taken.get(root)
-            if taken is not None and taken[0] >= not_before and time.monotonic() - taken[0] <= self.REUSE_S:
-                return taken[1]
-            if root not in self._refreshed:
+            if taken is not None and taken[0] >= not_before and time.monotonic() - taken[1] <= self.REUSE_S:
+                return taken[2]
+            if self._refresh and root not in self._refreshed:
                 self._refreshed.add(root)
                 gitfacts.refresh_index(root)
-            began = time.monotonic()
-            now = snapshot(root)
-            self._taken[root] = (began, now)
+            began, began_mono = time.time(), time.monotonic()
+            now = self._take(root)
+            self._taken[root] = (began, began_mono, now)
             return now
 
-    def before_run(self, root: Path) -> Snapshot | None:
+    def before_run(self, root: Path) -> T:
         with self._lock:
             ended = self._ended.get(root, float("-inf"))
         return self.look(root, ended)
 
-    def after_run(self, root: Path) -> Snapshot | None:
-        import time
-
-        asked = time.monotonic()  # the run has ended: a look that begins from now on saw its end
+    def after_run(self, root: Path, ended: float | None = None) -> T:
+        """`ended`: when the run's processes were all gone (End.ended_ts); unknown, now."""
+        asked = time.time()
         with self._lock:
             self._ended[root] = max(self._ended.get(root, asked), asked)
-        return self.look(root, asked)
+        return self.look(root, asked if ended is None else min(ended, asked))
 
 
-SHARED = _Shared()
+SHARED = _Shared(snapshot, refresh=True)
 
 
 _WHAT = {"D": "deleted", "M": "modified", "A": "added", "R": "renamed", "?": "created", "T": "type changed"}
@@ -170,26 +177,46 @@ def changes(before: Snapshot | None, after: Snapshot | None, limit: int = 5) -> 
     return ", ".join(said[:limit]) + more
 
 
-def git_snapshot(root: Path, own: frozenset[str]) -> Snapshot | None:
-    """The repository's shared git state: config, hooks, info/, and every ref but `own` branches.
+def git_before(root: Path, own: frozenset[str]) -> Snapshot | None:
+    """The repository's shared git state, for a run about to start: config, hooks, info/, and
+    every ref but `own` branches.
 
     What an agent without a sandbox can change to act later, outside any tree: a hook or a
     `core.hooksPath`/`core.fsmonitor` runs the next time the user (or pe) runs git; a moved
     `main` or tag ships its commits. `own`: the branches of the feature's trees, which their
-    agents and pe's checkpoints move on purpose. One git process, and a few small files.
+    agents and pe's checkpoints move on purpose. One git process, and a few small files, shared
+    by the runs that start together (_Shared).
     """
+    return _but_own(GIT.before_run(root), own)
+
+
+def git_after(root: Path, own: frozenset[str], ended: float | None = None) -> Snapshot | None:
+    """git_before's look, for a run whose processes were all gone at `ended` (End.ended_ts)."""
+    return _but_own(GIT.after_run(root, ended), own)
+
+
+def _git_state(root: Path) -> Snapshot | None:
     try:
         common = git.common_dir(root)
         refs = gitfacts.read(root, "for-each-ref", "--format=%(refname) %(objectname)").stdout.splitlines()
     except (ProcError, OSError):
         return None
-    entries = {("ref", name, sha) for name, _, sha in (line.partition(" ") for line in refs)
-               if name.removeprefix("refs/heads/") not in own or not name.startswith("refs/heads/")}
+    entries = {("ref", name, sha) for name, _, sha in (line.partition(" ") for line in refs)}
     # info/exclude is left out: setup of a tree running beside this agent appends to it.
     files = [common / "config", *_listing(common / "hooks"),
              *[f for f in _listing(common / "info") if f.name != "exclude"]]
     entries |= {("file", str(f.relative_to(common)), _digest(f)) for f in files if f.exists() or f.is_symlink()}
     return Snapshot(None, frozenset(entries))
+
+
+def _but_own(state: Snapshot | None, own: frozenset[str]) -> Snapshot | None:
+    if state is None:
+        return None
+    return Snapshot(None, frozenset(e for e in state.entries if not (
+        e[0] == "ref" and e[1].startswith("refs/heads/") and e[1].removeprefix("refs/heads/") in own)))
+
+
+GIT = _Shared(_git_state)
 
 
 def _listing(folder: Path) -> list[Path]:
@@ -200,7 +227,7 @@ def _listing(folder: Path) -> list[Path]:
 
 
 def git_changes(before: Snapshot | None, after: Snapshot | None, limit: int = 5) -> str | None:
-    """One line naming what changed in the shared git state between two git_snapshot()s."""
+    """One line naming what changed in the shared git state between git_before and git_after."""
     if before is None or after is None or before == after:
         return None
     old = {(kind, name): digest for kind, name, digest in before.entries}
