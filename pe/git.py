@@ -386,14 +386,14 @@ def commit_all(tree: Path, message: str, skip: Sequence[str] = ()) -> str | None
     fail outright: callers pass nested_repositories() as `skip` so the rest is committed.
     """
     git(tree, *NO_HOOKS, "add", "--all", "--", ".", *(f":(exclude){p}" for p in skip))
-    if git(tree, *NO_HOOKS, "diff", "--cached", "--quiet", check=False).returncode == 0:
-        return None
     # --no-verify and NO_HOOKS: this is a checkpoint of the agent's work; a hook must not lose it.
     # useConfigOnly: no identity guessed from the host name; without a configured one the
-    # commit fails, and goes again with pe's. A failed commit changes nothing, so the
-    # usual case costs one process instead of asking `git config` first. No auto maintenance
-    # either: it is one more process per checkpoint, and a `gc --auto` at an agent's end.
+    # commit fails, and goes again with pe's. A failed commit changes nothing, so the usual case
+    # costs one process: only a failed commit asks whether there was anything to commit. No auto
+    # maintenance either: one more process per checkpoint, and a `gc --auto` at an agent's end.
     commit = ("-c", "maintenance.auto=false", "commit", "--quiet", "--no-verify", "-m", message)
     if git(tree, *NO_HOOKS, "-c", "user.useConfigOnly=true", *commit, check=False).returncode != 0:
+        if git(tree, *NO_HOOKS, "diff", "--cached", "--quiet", check=False).returncode == 0:
+            return None  # nothing to commit
         git(tree, *NO_HOOKS, *_FALLBACK_IDENTITY, *commit)
     return out(tree, "rev-parse", "HEAD")

@@ -82,6 +82,22 @@ def test_a_checkpoint_commit_starts_no_auto_maintenance(repo: Path, tmp_path: Pa
     assert "git commit" in said and "maintenance" not in said, said
 
 
+def test_a_checkpoint_with_work_and_an_identity_asks_nothing_before_it_commits(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """add, commit, rev-parse: the `diff --cached` that asked first whether there was anything to
+    commit ran at every agent's end (issue 18); now only a commit that failed asks it."""
+    trace = tmp_path / "trace.txt"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    (repo / "work.txt").write_text("work\n")
+    assert pegit.commit_all(repo, "checkpoint")
+    ran = [line.split("built-in: git ", 1)[1].split()[0] for line in trace.read_text().splitlines()
+           if "built-in: git " in line]
+    assert ran == ["add", "commit", "rev-parse"], ran
+    trace.unlink()
+    assert pegit.commit_all(repo, "nothing left") is None  # a clean tree: the commit fails, diff says why
+    assert git(repo, "log", "-1", "--format=%s") == "checkpoint"
+
+
 def test_commit_all_keeps_the_user_s_identity(repo: Path) -> None:
     (repo / "new.txt").write_text("work")
     assert pegit.commit_all(repo, "checkpoint")

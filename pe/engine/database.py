@@ -68,9 +68,10 @@ class CommittingSqliteDB(SqliteDB):
 
     def dump(self) -> None:
         """doit's close: whatever could not be committed when it was saved, one more try."""
-        self._commit(sorted(self._dirty))
+        dirty: set[str] = self._dirty
+        self._commit(sorted(dirty))
         self._conn.close()
-        self._dirty = set()
+        dirty.clear()
 
     def _commit(self, task_ids: Sequence[str]) -> bool:
         """Write these records in one transaction; False when sqlite could not (a full disk).
