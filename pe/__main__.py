@@ -1,3 +1,3 @@
-from pe.main import main
+from pe.main import cli
 
-raise SystemExit(main())
+cli()
