@@ -12,8 +12,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-# tempfile and hashlib are imported where they are used: they cost ~7 ms of every start (random,
-# OpenSSL), and the commands that only read (pe status) or a supervisor's start need neither early.
+# tempfile is imported where it is used, and SHA-256 is the built-in one (_sha256_type): tempfile
+# and hashlib cost ~7 ms of every start (random, OpenSSL), and the commands that only read
+# (pe status) or a supervisor's start need neither early.
 
 
 def _read_umask() -> int:
@@ -147,9 +148,43 @@ def sha256_text(text: str) -> str:
 
 
 def _sha256(data: bytes) -> str:
-    import hashlib
+    return _sha256_type()(data).hexdigest()
 
-    return hashlib.sha256(data).hexdigest()
+
+def _sha256_type() -> Any:
+    """The interpreter's built-in SHA-256: hashlib (and hmac) load OpenSSL, ~3-5 ms of every
+    start of `pe status`, for a few hundred bytes per stamp and manifest (issue 18). Where the
+    build has no built-in one, hashlib's. The digests are the same."""
+    try:
+        from _sha256 import sha256
+    except ImportError:
+        from hashlib import sha256
+    return sha256
+
+
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
+def hmac_sha256(key: bytes, message: bytes) -> str:
+    """HMAC-SHA256 (RFC 2104), hex: what hmac.new(key, message, hashlib.sha256).hexdigest() gives,
+    on _sha256_type (tests/test_fsutil_mac.py checks it against hmac)."""
+    sha256 = _sha256_type()
+    if len(key) > 64:  # the block size
+        key = sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return sha256(key.translate(_OPAD) + sha256(key.translate(_IPAD) + message).digest()).hexdigest()
+
+
+def same_digest(a: str, b: str) -> bool:
+    """hmac.compare_digest (constant time), without importing hmac and with it OpenSSL."""
+    try:
+        from _operator import _compare_digest
+    except ImportError:
+        import hmac
+
+        return hmac.compare_digest(a, b)
+    return _compare_digest(a, b)
 
 
 _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", "target", ".mypy_cache", ".pytest_cache"}

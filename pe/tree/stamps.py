@@ -9,15 +9,13 @@ replaced atomically, never written in place.
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pe.errors import PeError
-from pe.fsutil import read_json, sha256_file, sha256_regular, write_json_atomic
+from pe.fsutil import hmac_sha256, read_json, same_digest, sha256_file, sha256_regular, write_json_atomic
 from pe.layout import Layout
 from pe.util import now_iso
 
@@ -44,7 +42,7 @@ STEPS = (WORKTREE, SETUP, AGENT, CREATING, REMOVING)
 
 def _mac(key: bytes, tree: str, step: str, data: dict[str, Any]) -> str:
     body = json.dumps([tree, step, {k: v for k, v in data.items() if k != "mac"}], sort_keys=True, default=str)
-    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+    return hmac_sha256(key, body.encode())
 
 
 def _stamp_files(layout: Layout) -> list[Path]:
@@ -120,7 +118,7 @@ def read(layout: Layout, tree: str, step: str) -> dict[str, Any] | None:
     if key is None:
         return data if "mac" not in data and _unsealed_repository(layout.state) else None
     mac = data.get("mac")
-    if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(key, tree, step, data)):
+    if not isinstance(mac, str) or not same_digest(mac, _mac(key, tree, step, data)):
         return None
     return {k: v for k, v in data.items() if k != "mac"}
 
