@@ -14,8 +14,9 @@ The spawner has one thread (a fork copies only the caller's), reaps its children
 the socket reads EOF, a kill -9 of pe included. Its children outlive it, as a
 supervisor must outlive pe.
 
-Where the spawner cannot be started or is gone before a request reached it (killed by
-an agent running without the sandbox, say), pe starts the supervisor itself, as before.
+Where the spawner cannot be started, has not said it serves within REPLY_TIMEOUT_S, or is
+gone before a request reached it (killed by an agent running without the sandbox, say), pe
+starts the supervisor itself, as before.
 Where it went away after a request reached it, pe cannot tell whether the fork happened:
 it says so rather than start a second agent in the tree (the tree's lock tells the next pe).
 """
@@ -57,7 +58,9 @@ def boot(fd: int) -> None:
 
     from pe.supervisor import child  # imported once here, so no fork imports it again
 
-    args = serve(socket.socket(fileno=fd))
+    sock = socket.socket(fileno=fd)
+    _reply(sock, {"ready": True})  # pe sends nothing before this: a spawner slow to start costs no run
+    args = serve(sock)
     if args is None:
         raise SystemExit(0)
     code = child.main(args)
@@ -155,6 +158,7 @@ class Spawner:
         self._sock: socket.socket | None = None
         self._child: subprocess.Popen[bytes] | None = None
         self._failed = False
+        self._ready = False
 
     def warm(self, cwd: Path, env: Mapping[str, str]) -> None:
         """Start the spawner now, so that it is ready when the first agent is."""
@@ -171,7 +175,7 @@ class Spawner:
                               "env": dict(env)}).encode()
         with self._lock:
             sock = self._ensure(cwd, os.environ)
-            if sock is None:
+            if sock is None or not self._wait_ready(sock):
                 return None
             try:
                 socket.send_fds(sock, [message], [lock])
@@ -189,6 +193,19 @@ class Spawner:
             if "pid" not in reply:
                 return None  # it could not fork: nothing started, so pe tries itself
             return int(reply["pid"])
+
+    def _wait_ready(self, sock: socket.socket) -> bool:
+        """Has the spawner said it serves? If it does not within REPLY_TIMEOUT_S, it is stopped and
+        pe starts its supervisors itself: nothing was asked of it yet, so nothing can start twice."""
+        if self._ready:
+            return True
+        try:
+            self._ready = json.loads(sock.recv(_MAX_MESSAGE) or b"{}").get("ready") is True
+        except (OSError, ValueError, AttributeError):
+            self._ready = False
+        if not self._ready:
+            self._stop()
+        return self._ready
 
     def _ensure(self, cwd: Path, env: Mapping[str, str]) -> socket.socket | None:
         if self._sock is not None or self._failed:

@@ -132,6 +132,7 @@ def test_a_spawner_that_stops_answering_is_killed_and_the_tree_says_so(
     fresh.warm(tmp_path, os.environ)
     assert fresh._child is not None
     child = fresh._child
+    assert fresh._wait_ready(fresh._sock)  # type: ignore[arg-type]  # it said it serves, then was stopped
     os.kill(child.pid, signal.SIGSTOP)
     monkeypatch.setattr(spawner, "REPLY_TIMEOUT_S", 0.5)
     fresh._sock.settimeout(0.5)  # type: ignore[union-attr]
@@ -142,3 +143,20 @@ def test_a_spawner_that_stops_answering_is_killed_and_the_tree_says_so(
     assert child.poll() == -signal.SIGKILL
     assert not (layout.root / "trees" / "t-1" / "ran.txt").exists()
     assert not handle.lock_held(layout, "t-1")
+
+
+def test_a_spawner_that_never_says_it_serves_costs_nothing_pe_starts_the_supervisor_itself(
+        tmp_path: Path, fresh: spawner.Spawner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spawner slow to start (a loaded machine, a stop) has been asked nothing yet: pe goes on alone."""
+    layout = Layout(tmp_path)
+    monkeypatch.setattr(spawner, "_BOOT", "import time; time.sleep(60)")  # it never gets to serve
+    monkeypatch.setattr(spawner, "REPLY_TIMEOUT_S", 0.5)
+    fresh.warm(tmp_path, os.environ)
+    child = fresh._child
+    assert child is not None
+    attempt = handle.start(layout, _launch(layout, "t-1", "echo ran > ran.txt"), dict(os.environ), "t-1")
+    assert attempt.child is not None  # started by pe itself
+    end = attempt.wait()
+    assert end is not None and end.returncode == 0, end
+    assert (layout.root / "trees" / "t-1" / "ran.txt").read_text() == "ran\n"
+    assert child.poll() == -signal.SIGKILL  # and the spawner is gone, not left to fork later
