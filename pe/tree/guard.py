@@ -97,7 +97,7 @@ class _Shared(Generic[T]):
     Without a sandbox each agent run scanned the main checkout before it started and after it
     ended: 2 `git status` per agent, each re-hashing every file of a big repository whose index
     is stale (8 agents on 20,000 files: 7.4 s against a 2.8 s floor, issue 18). The repository's
-    shared git state (git_snapshot) was read the same way, 2 git processes per agent. Now:
+    shared git state (git_before/git_after) was read the same way, 2 git processes per agent. Now:
     - a run's before-look is any look taken since the last run was seen to end (the agents a batch
       starts together share one: the changes of one that started a moment earlier can then be
       reported on the other too, which pe could not tell apart anyway);

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pe import proc, reap
 from pe.layout import Layout
 from pe.supervisor import handle, spawner
 from pe.supervisor.files import Launch
@@ -42,10 +43,6 @@ def _launch(layout: Layout, tree: str, script: str, attempt: int = 1) -> Launch:
                   end=str(layout.run_end(tree, attempt)), timeout=60)
 
 
-def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
 def test_a_forked_supervisor_is_the_supervisor_handle_start_made_itself(tmp_path: Path,
                                                                           fresh: spawner.Spawner) -> None:
     layout = Layout(tmp_path)
@@ -54,7 +51,7 @@ def test_a_forked_supervisor_is_the_supervisor_handle_start_made_itself(tmp_path
     launch = _launch(layout, "t-1", 'echo "$PE_TEST_VAR $(pwd)"; echo to-stderr >&2; read x || echo no-stdin')
     attempt = handle.start(layout, launch, {**os.environ, "PE_TEST_VAR": "from-the-tree"}, "t-1")
     assert attempt.child is None and attempt.pid is not None  # forked: not a Popen of pe's
-    assert _parent(attempt.pid) == fresh._child.pid
+    assert (st := reap.stat(attempt.pid)) is not None and st.ppid == fresh._child.pid
     end = attempt.wait()
     assert end is not None and end.ended_by == "agent" and end.returncode == 0, end
     log = Path(launch.log).read_text()
@@ -100,16 +97,13 @@ def test_the_supervisor_outlives_a_pe_killed_with_kill_9_and_the_spawner_goes_wi
     finally:
         pe.kill()
         pe.wait()
-    wait_for(lambda: not Path(f"/proc/{spawned_by}").exists() or
-             Path(f"/proc/{spawned_by}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z",
-             what="the spawner exiting with pe")
+    wait_for(lambda: proc.process_start_ticks(spawned_by) is None, what="the spawner exiting with pe")
     end = Path(launch.end)
     wait_for(end.exists, timeout=30, what="the agent's end, written by its supervisor")
     assert json.loads(end.read_text())["returncode"] == 0
     assert (Path(launch.cwd) / "done.txt").read_text() == "finished\n"
     wait_for(lambda: not handle.lock_held(layout, "t-1"), what="the supervisor's exit")
-    assert not Path(f"/proc/{supervisor}").exists() or \
-        Path(f"/proc/{supervisor}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    assert proc.process_start_ticks(supervisor) is None
 
 
 def test_a_spawner_killed_by_an_agent_costs_nothing_pe_starts_the_next_supervisor_itself(
