@@ -94,23 +94,31 @@ def _look(layout: Layout, tree: str, end: finished.End, scanned: gitfacts.Scan |
     return _Looked(base, facts, kept) if facts is not None else None
 
 
-def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, looked: _Looked, end: finished.End) -> Row:
-    st = treestate.of(layout, feature, tree)
+class _OnDisk(NamedTuple):
+    """What a row reads from pe's own files and the tree's PROGRESS.md: no git process."""
+
+    st: treestate.TreeState
+    progress: str  # PROGRESS.md, empty when there is none
+    touched: float | None  # the newest mtime of the agent log, PROGRESS.md, run record and setup log
+
+
+def _on_disk(layout: Layout, feature: Feature, tree: TreeSpec) -> _OnDisk:
+    return _OnDisk(treestate.of(layout, feature, tree), read_regular_text(layout.progress(tree.name)),
+                   util.mtime([layout.agent_log(tree.name), layout.progress(tree.name),
+                               layout.run_record(tree.name), layout.setup_log(tree.name)]))
+
+
+def _row(layout: Layout, feature: Feature, tree: TreeSpec, now: float, disk: _OnDisk, looked: _Looked,
+         end: finished.End) -> Row:
+    st, progress = disk.st, disk.progress
     rec = st.record
     tree_dir = layout.tree(tree.name)
     base, facts = looked.base, looked.facts
-    progress = read_regular_text(layout.progress(tree.name))
     elapsed = rec.duration_s
     if st.state == "running":
         started = util.parse_iso(rec.started_at)
         elapsed = round(now - started, 1) if started is not None else None
-    last = max(
-        (t for t in (facts.last_commit_at,
-                     util.mtime([layout.agent_log(tree.name), layout.progress(tree.name),
-                                     layout.run_record(tree.name), layout.setup_log(tree.name)]))
-         if t is not None),
-        default=None,
-    )
+    last = max((t for t in (facts.last_commit_at, disk.touched) if t is not None), default=None)
     runs = usage.totals(rec, now)
     use = runs.usage
     agent = tree.agent
@@ -169,6 +177,9 @@ def rows(layout: Layout, features: list[Feature], scans: Mapping[Path, gitfacts.
         feature, tree = pairs[i]
         return _look(layout, tree.name, ends[feature.name], known.get(layout.tree(tree.name)), offline=offline)
 
+    # pe's own files first: `scans` may still be running (ScansAhead), and these reads need none of
+    # them, so they overlap the git processes instead of following the last one (issue 18).
+    disk = [_on_disk(layout, feature, tree) for feature, tree in pairs]
     # A row needs one to three git processes, or none when `scans` has its status and its commit
     # facts are cached. Those that need git run side by side; everything else runs one row after
     # another: a row is file reads, and threads made them 3x slower (GIL hand-offs, issue 18).
@@ -177,9 +188,9 @@ def rows(layout: Layout, features: list[Feature], scans: Mapping[Path, gitfacts.
     for i, found in zip(todo, util.parallel(lambda i: look(i, False), todo, workers=16), strict=True):
         looks[i] = found
     out = []
-    for (feature, tree), found in zip(pairs, looks, strict=True):
+    for (feature, tree), on_disk, found in zip(pairs, disk, looks, strict=True):
         assert found is not None  # (offline=False always answers)
-        out.append(_row(layout, feature, tree, now, found, ends[feature.name]))
+        out.append(_row(layout, feature, tree, now, on_disk, found, ends[feature.name]))
     return out
 
 
