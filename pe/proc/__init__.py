@@ -30,9 +30,10 @@ from pe.proc.core import (
     start,
 )
 from pe.proc.long import IDLE_POLL_S, Exit, _wait_exit, spawn_logged, start_supervisor, wait_gone
+from pe.proc.quick import Quick
 
 __all__ = [
-    "FINISH_GRACE_S", "IDLE_POLL_S", "KILL_GRACE_S", "OWNER_VAR", "REGISTRY", "Exit", "ProcError", "Result",
+    "FINISH_GRACE_S", "IDLE_POLL_S", "KILL_GRACE_S", "OWNER_VAR", "REGISTRY", "Exit", "ProcError", "Quick", "Result",
     "Running", "_Registry", "_wait_exit", "claim", "group_alive", "kill_group", "process_start_ticks", "run",
     "signals_stop_children", "spawn_logged", "start", "start_supervisor", "wait_gone",
 ]

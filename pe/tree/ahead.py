@@ -15,7 +15,8 @@ class ScansAhead(Mapping[Path, gitfacts.Scan]):
     """scan() of each of `dirs` that is a checkout, run now in the background, each taken when asked.
 
     `pe status` starts them as soon as it knows the repository, so the git processes run while pe
-    imports and reads its stamps (issue 18). One thread runs them, a few at once: a thread per scan
+    imports and reads its stamps (issue 18), through pe.proc.quick, which leaves the main thread more
+    of the GIL than subprocess does. One thread runs them, a few at once: a thread per scan
     made every file read of the main thread wait for the GIL, and starting them all at once kept
     the main thread waiting for each start. A scan that failed reads as
     missing: the caller asks git itself and reports what went wrong. A caller that changes a tree
@@ -33,21 +34,24 @@ class ScansAhead(Mapping[Path, gitfacts.Scan]):
 
     def _run(self) -> None:
         at_once = min((os.cpu_count() or 1) + 2, 8)  # (one per core left 10-20% idle: each waits on its start)
-        waiting: deque[tuple[Path, proc.Running | None]] = deque()
+        waiting: deque[tuple[Path, proc.Quick | None]] = deque()
         todo = iter(self._todo)
         while True:
             while len(waiting) < at_once and not self._closing and (d := next(todo, None)) is not None:
                 try:
-                    waiting.append((d, gitfacts.start_read(d, *gitfacts.STATUS_ARGS, "--untracked-files=all")))
+                    waiting.append((d, gitfacts.start_scan(d)))
                 except OSError:
                     waiting.append((d, None))  # (out of processes or files: the caller asks again)
             if not waiting:
                 break
             d, running = waiting.popleft()
+            found = None
             try:
-                found = gitfacts.parse_scan(running.wait().stdout) if running is not None else None
-            except (proc.ProcError, OSError):
-                found = None
+                status, out = running.collect() if running is not None else (-1, b"")
+                if status == 0:
+                    found = gitfacts.parse_scan(out.decode("utf-8", errors="surrogateescape"))
+            except OSError:
+                pass
             with self._ready:
                 self._done[d] = found
                 self._ready.notify_all()

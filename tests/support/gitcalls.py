@@ -12,7 +12,9 @@ def counting_git(where: Path) -> tuple[dict[str, str], Path]:
     bindir, log = where / "bin", where / "git-calls.log"
     bindir.mkdir(parents=True)
     real = next(Path(d) / "git" for d in os.environ["PATH"].split(os.pathsep) if (Path(d) / "git").is_file())
-    (bindir / "git").write_text(f'#!/bin/sh\necho "$(pwd) :: $*" >> {log}\nexec {real} "$@"\n')
+    # Where it ran: `git -C DIR` (pe.proc.quick has no cwd) or the working directory.
+    (bindir / "git").write_text(f'#!/bin/sh\ndir=$(pwd)\nif [ "$1" = -C ]; then dir=$(cd "$2" && pwd); fi\n'
+                                f'echo "$dir :: $*" >> {log}\nexec {real} "$@"\n')
     (bindir / "git").chmod(0o755)
     log.touch()
     return {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}, log
