@@ -10,7 +10,6 @@ are resolved with `--end-of-options` so a name can never become an option.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -19,22 +18,13 @@ from pathlib import Path
 
 from pe import proc
 from pe.errors import PeError
+from pe.gitscan import git_env
 from pe.leftovers import file_in_use, git_running_under
 from pe.lock import file_lock
 
-# Variables that would point git at another repository (set inside git hooks).
-_GIT_ENV_DROP = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-                 "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_PREFIX"}
 # Used only when the user has no identity configured, so pe's checkpoint
 # commits never fail on a fresh machine.
 _FALLBACK_IDENTITY = ("-c", "user.name=pe", "-c", "user.email=pe@localhost")
-
-
-def git_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV_DROP}
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env.setdefault("LC_ALL", "C")
-    return env
 
 
 def git(cwd: Path, *args: str, check: bool = True, timeout: float = 120) -> proc.Result:

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from pe import gitfacts, proc
+from pe import gitfacts, gitscan, proc
 
 
 class ScansAhead(Mapping[Path, gitfacts.Scan]):
@@ -39,7 +39,7 @@ class ScansAhead(Mapping[Path, gitfacts.Scan]):
         while True:
             while len(waiting) < at_once and not self._closing and (d := next(todo, None)) is not None:
                 try:
-                    waiting.append((d, gitfacts.start_scan(d)))
+                    waiting.append((d, gitscan.start(d)))
                 except OSError:
                     waiting.append((d, None))  # (out of processes or files: the caller asks again)
             if not waiting:

@@ -163,6 +163,26 @@ def test_status_asks_git_once_per_tree_when_the_commit_facts_are_known(tmp_path:
             log.read_text()
 
 
+def test_status_runs_no_fsmonitor_in_pes_own_trees(tmp_path: Path) -> None:
+    """core.fsmonitor is a program git runs on `git status`; in a tree it may be an agent's. pe's
+    scans of its trees run none, as pe's other commands in a tree (git.NO_HOOKS) run none."""
+    root = make_repo(tmp_path)
+    write_cycle_manifest(root, count=2)
+    assert pe(root, "init", "--feature=calc")[0] == 0
+    marker = tmp_path / "fsmonitor-ran"
+    hook = tmp_path / "fsmonitor.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    subprocess.run(["git", "-C", str(root), "config", "core.fsmonitor", str(hook)], check=True)
+    subprocess.run(["git", "-C", str(root / "trees" / "calc-1"), "status"], capture_output=True, check=True)
+    assert marker.exists()  # (git runs it in the trees: they share the repository's config)
+    marker.unlink()
+    (root / "trees" / "calc-2" / "new.txt").write_text("uncommitted\n")
+    found = rows(root)
+    assert found["calc-2"]["uncommitted"] == 1  # (the scans ran, and saw the tree)
+    assert not marker.exists()
+
+
 def test_status_runs_no_git_in_a_directory_of_trees_that_pe_did_not_make(tmp_path: Path) -> None:
     """`git status` runs a repository's own hooks (core.fsmonitor): a repository someone put in
     trees/ must not get pe to run its code. pe's scans start before the manifests are read
