@@ -124,6 +124,11 @@ def tabulate(*args: Any, **kwargs: Any) -> str:
     return _tabulate()(*args, **kwargs)
 
 
+def load_tabulate() -> None:
+    """Import tabulate now (as tabulate() would on its first call), while pe waits for something else."""
+    _tabulate()
+
+
 def _tabulate() -> Callable[..., str]:
     import importlib
     import sys

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pe import gitfacts
+from pe import gitfacts, util
 from pe.commands import _common
 from pe.errors import EXIT_USAGE, PeError
 from pe.layout import PROGRESS_FILE, Layout
@@ -70,6 +70,8 @@ def _frame(layout: Layout, features: list[Feature], as_json: bool,
            scans: Mapping[Path, gitfacts.Scan] | None = None) -> str:
     from pe.tree import overview
 
+    if not as_json and scans is not None:
+        util.load_tabulate()  # while the trees' scans run, not after the last one (issue 18)
     found = overview.rows(layout, features, scans)
     if as_json:
         return json.dumps([asdict(r) for r in found], indent=2)
