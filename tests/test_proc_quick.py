@@ -61,8 +61,11 @@ def test_a_missing_program_is_an_oserror_and_leaves_no_descriptor_open() -> None
 
 @pytest.mark.skipif(not quick._own_group(), reason="the kernel has no autogroups: background keeps pe's priority")
 def test_a_background_command_yields_the_core_to_pe() -> None:
-    code = "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"
-    assert proc.Quick([sys.executable, "-c", code], dict(os.environ), timeout=60).collect()[1] == b"0\n"
-    # (nice is set just after the spawn: the child reads it after its interpreter started)
+    # pe sets the nice just after the spawn: the child waits up to 5 s for it to change, so a
+    # slow parent cannot make the test pass or fail by chance.
+    code = ("import os, time\nfor _ in range(500):\n    if os.getpriority(os.PRIO_PROCESS, 0): break\n"
+            "    time.sleep(0.01)\nprint(os.getpriority(os.PRIO_PROCESS, 0))")
+    assert proc.Quick([sys.executable, "-c", "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"],
+                      dict(os.environ), timeout=60).collect()[1] == b"0\n"
     status, out = proc.Quick([sys.executable, "-c", code], dict(os.environ), timeout=60, background=True).collect()
     assert (status, out) == (0, b"19\n")

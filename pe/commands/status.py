@@ -70,7 +70,7 @@ def _frame(layout: Layout, features: list[Feature], as_json: bool,
            scans: Mapping[Path, gitfacts.Scan] | None = None) -> str:
     from pe.tree import overview
 
-    if not as_json and scans is not None:
+    if features and not as_json and scans is not None:
         util.load_tabulate()  # while the trees' scans run, not after the last one (issue 18)
     found = overview.rows(layout, features, scans)
     if as_json:

@@ -15,8 +15,8 @@ class ScansAhead(Mapping[Path, gitfacts.Scan]):
     """scan() of each of `dirs` that is a checkout, run now in the background, each taken when asked.
 
     `pe status` starts them as soon as it knows the repository, so the git processes run while pe
-    imports and reads its stamps (issue 18), through pe.proc.quick, which leaves the main thread more
-    of the GIL than subprocess does. One thread runs them, a few at once: a thread per scan
+    imports and reads its stamps (issue 18), through pe.proc.quick, which costs pe a third of the
+    CPU subprocess does. One thread runs them, a few at once: a thread per scan
     made every file read of the main thread wait for the GIL, and starting them all at once kept
     the main thread waiting for each start. A scan that failed reads as
     missing: the caller asks git itself and reports what went wrong. A caller that changes a tree
