@@ -341,14 +341,17 @@ def half_written_entries(root: Path) -> list[Path]:
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
 
 
-def detach(tree: Path) -> None:
-    """Put `tree` on a detached HEAD at its branch's tip, files unchanged.
+def detach(tree: Path, tip: str) -> None:
+    """Put `tree` on a detached HEAD at `tip`, its branch's tip: HEAD changes, nothing else.
 
     In the sandbox the refs are read-only, so an agent's `git commit` on its branch would
     fail; on a detached HEAD it only writes the tree's admin directory and objects.
-    Callers record the tip first: a kill -9 right after this must find it recorded.
+    Callers record the tip first: a kill -9 right after this must find it recorded. Not
+    `checkout --detach`, which re-reads every file of the tree (110-140 ms on 20,000 files);
+    the old value makes it fail, changing nothing, if HEAD no longer points at `tip`.
     """
-    git(tree, *NO_HOOKS, "checkout", "--quiet", "--detach")
+    git(tree, *NO_HOOKS, "update-ref", "--no-deref", "-m", "pe: detached for the sandboxed run",
+        "HEAD", tip, tip)
 
 
 def attach(root: Path, tree: Path, branch: str, base_sha: str) -> str | None:

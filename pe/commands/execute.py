@@ -107,6 +107,13 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
             SPAWNER.warm(layout.root, os.environ)  # it starts while pe builds the graph (issue 18)
     plan = engine.make_plan(layout, [feature], context=args.context)
     _common.lock(layout, args)
+    if waiting and feature.runner == "local" and all(
+            stamps.worktree_done(layout, t.name) and stamps.setup_finished(layout, feature, t) for t in waiting):
+        # The agents start as soon as the graph is built: their looks at the main checkout run
+        # meanwhile. Not where a tree is still to be made: that changes .pe/'s place in git's eyes.
+        from pe.steps import attempt
+
+        attempt.look_ahead(layout, waiting)
     if new_data is not None:
         path = manifest.write_manifest(layout, new_data)
         print(f"wrote {path.relative_to(layout.root)} (check it in)")

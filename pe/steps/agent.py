@@ -210,9 +210,9 @@ def run(layout: Layout, feature: Feature, tree: TreeSpec, context: str, detach: 
         # The refs are read-only in the sandbox: the agent commits on a detached HEAD, and
         # _finish moves the branch there once it has checked what the agent left. Recorded
         # before it is done: a pe killed in between finds the tree to attach again.
-        record.detached = git.out(tree_dir, "rev-parse", "HEAD")
+        record.detached = tip = git.out(tree_dir, "rev-parse", "HEAD")
         record.save(record_path)
-        git.detach(tree_dir)
+        git.detach(tree_dir, tip)
 
     first = record.attempts
     while True:

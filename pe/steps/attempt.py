@@ -8,7 +8,8 @@ the guard's before-snapshots) goes into the launch file, not into memory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,11 +57,12 @@ def _load(data: Any) -> Snapshot | None:
         return None
 
 
-def _main_writable(layout: Layout, tree: TreeSpec, record: RunRecord) -> bool:
-    """Can this agent write the main checkout? Not in bwrap, unless `sandbox.writable` names a
-    path in it. Where it cannot, pe does not scan the checkout before and after the run: on a
-    20,000-file repository with a stale index each scan re-hashed every file (issue 18)."""
-    if record.sandbox != "bwrap":
+def _main_writable(layout: Layout, tree: TreeSpec, mode: str | None) -> bool:
+    """Can this agent, run in sandbox `mode`, write the main checkout? Not in bwrap, unless
+    `sandbox.writable` names a path in it. Where it cannot, pe does not scan the checkout before
+    and after the run: on a 20,000-file repository with a stale index each scan re-hashed every
+    file (issue 18)."""
+    if mode != "bwrap":
         return True
     from pe.sandbox.tree import extra_paths
 
@@ -73,6 +75,39 @@ def _main_writable(layout: Layout, tree: TreeSpec, record: RunRecord) -> bool:
         if root.is_relative_to(resolved):  # a parent of the repository: all of it
             return True
     return False
+
+
+def look_ahead(layout: Layout, trees: Sequence[TreeSpec]) -> None:
+    """Take the before-looks of the agent runs about to start (start, below) in a thread of its own.
+
+    Without the sandbox the first look refreshes the main checkout's index and scans it: on
+    20,000 files with a stale index, 240 ms that came after the graph was built and before the
+    first agent could start (issue 18). Started once the repository lock is held (taking it may
+    finish an adoption, which moves main: a look before that would blame the agents), it runs
+    while pe builds the graph, and the runs that start within guard's REUSE_S take it as theirs.
+    """
+    import threading
+
+    from pe.errors import PeError
+    from pe.tree import guard
+
+    def writable(tree: TreeSpec) -> bool:
+        try:
+            return _main_writable(layout, tree, sandbox.resolve(tree.sandbox.mode))
+        except PeError:
+            return True  # bwrap asked for and unusable: the run says so itself
+
+    main = any(writable(t) for t in trees)
+
+    def take() -> None:
+        # A look cannot fail (git that cannot say is a None look); anything else is a bug, which
+        # the run's own look, taken afresh, meets again in the step, where it is reported.
+        with contextlib.suppress(Exception):
+            if main:
+                guard.SHARED.before_run(layout.root)
+            guard.GIT.before_run(layout.root)
+
+    threading.Thread(target=take, name="pe-look-ahead", daemon=True).start()
 
 
 def start(layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, ctx: RunContext,
@@ -109,13 +144,14 @@ def start(layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, ctx:
     own = frozenset(t.name for t in feature.trees)
     stdin = preset.stdin(ctx)
     spec = ctx.agent
+    main_writable = _main_writable(layout, tree, record.sandbox)
     plan = Launch(
         attempt=record.attempts, argv=argv, cwd=str(ctx.tree_dir), log=str(ctx.log_path),
         end=str(layout.run_end(tree.name, record.attempts)), timeout=tree.timeout_s,
         idle_timeout=spec.idle_timeout_s, stdin=str(stdin) if stdin is not None else None,
         scope=str(layout.lock_file.parent.resolve()), started_at=record.started_at, log_offset=ctx.log_offset,
         resume=ctx.resume, session_id=ctx.session_id,
-        guard={"main": _dump(guard.SHARED.before_run(layout.root)) if _main_writable(layout, tree, record) else None,
+        guard={"main": _dump(guard.SHARED.before_run(layout.root)) if main_writable else None,
                "git": _dump(guard.git_before(layout.root, own))},
     )
     # Saved as running before the supervisor exists: a pe killed in between leaves an attempt

@@ -34,3 +34,19 @@ def test_the_main_checkout_is_looked_at_only_where_an_agent_could_write_it_and_o
     assert looks[0] <= calls(log, repo, "status") <= looks[1], log.read_text()
     # The index of the main checkout is refreshed once, where it is looked at at all.
     assert calls(log, repo, "update-index") == (1 if looks[1] else 0), log.read_text()
+
+
+def test_a_sandboxed_start_detaches_the_tree_without_a_checkout(repo: Path, tmp_path: Path) -> None:
+    """`git checkout --detach` re-read every file of the tree: on 20,000 files, 110-140 ms a tree
+    before its agent could start (issue 18). Detaching is one write of HEAD."""
+    write_manifest(repo, count=2, jobs=2, sandbox="bwrap")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "manifest")
+    assert pe_run(repo, "init", "--feature=feat").returncode == 0
+    env, log = counting_git(tmp_path)
+    res = pe_run(repo, "execute", "--feature=feat", "--plain", env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    for tree in ("feat-1", "feat-2"):
+        assert calls(log, repo / "trees" / tree, "checkout") == 0, log.read_text()
+        assert calls(log, repo / "trees" / tree, "update-ref") == 1, log.read_text()
+        assert git(repo / "trees" / tree, "symbolic-ref", "HEAD").strip() == f"refs/heads/{tree}"
