@@ -7,6 +7,7 @@ same steps either way, each safe to run again after a kill -9 in the middle.
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 from pe import git, gitfacts, proc
@@ -102,27 +103,19 @@ def _limit(total: int) -> int:
     return max(2, total // 2)  # more files gone than this: the tree was emptied, not edited
 
 
-def missing_from_head(tree_dir: Path, early: bool = False) -> tuple[int, int]:
-    """(how many of the files of the tree's HEAD are gone from its working tree, how many it has).
+SAMPLE = 256  # files of the branch looked at first, picked at random (see wiped)
 
-    `early`: stop counting once it is clear which side of _limit the count is on. One lstat
-    per file, by string: a Path and os.path.lexists per file cost 163 ms a tree on 20,000
-    files, 2 s for 8 trees finishing at once (they share the GIL), every checkpoint (issue 18).
-    """
-    listed = gitfacts.read(tree_dir, "ls-tree", "-r", "-z", "--name-only", "HEAD", check=False)
-    files = [f for f in listed.stdout.split("\0") if f] if listed.returncode == 0 else []
-    limit = _limit(len(files))
-    base, lstat = os.fspath(tree_dir) + os.sep, os.lstat
-    missing = present = 0
-    for name in files:
+
+def _gone(base: str, names: list[str]) -> int:
+    """How many of `names` (relative to `base`, which ends in a separator) do not exist. One lstat
+    per file, by string: a Path and os.path.lexists per file cost 163 ms a tree on 20,000 files."""
+    lstat, count = os.lstat, 0
+    for name in names:
         try:
             lstat(base + name)
-            present += 1
         except OSError:
-            missing += 1
-        if early and (missing > limit or present >= len(files) - limit):
-            break
-    return missing, len(files)
+            count += 1
+    return count
 
 
 def wiped(tree_dir: Path) -> str | None:
@@ -132,11 +125,21 @@ def wiped(tree_dir: Path) -> str | None:
     pe's back (re-created without its files, wiped by a sibling agent's `git worktree
     remove --force`) would make that a commit deleting the codebase, which `pe adopt`
     then carries to main. No agent's plan deletes most of a project, so pe refuses.
+
+    A big tree is first judged on SAMPLE of its files picked at random: when at most a tenth
+    of them are gone, more than half of the tree cannot be (the odds that a tree missing half
+    its files shows 25 or fewer of 256 at random are below 1e-30), and the tree is committed.
+    Anything else is counted in full. Counting 20,000 files took 10,000 lstats a tree, with
+    the GIL held: 8 trees finishing together on 2 cores waited 200 ms for it (issue 18).
     """
-    missing, total = missing_from_head(tree_dir, early=True)
+    listed = gitfacts.read(tree_dir, "ls-tree", "-r", "-z", "--name-only", "HEAD", check=False)
+    files = [f for f in listed.stdout.split("\0") if f] if listed.returncode == 0 else []
+    base = os.fspath(tree_dir) + os.sep
+    if len(files) > 4 * SAMPLE and _gone(base, random.sample(files, SAMPLE)) <= SAMPLE // 10:
+        return None
+    missing, total = _gone(base, files), len(files)
     if missing <= _limit(total):
         return None
-    missing, total = missing_from_head(tree_dir)  # the whole count, for the message
     return (f"pe did not commit: {missing} of the {total} files of the branch are gone from "
             f"trees/{tree_dir.name} (was it emptied or re-created?); if the agent meant it, commit "
             f"in the tree by hand and resume")
