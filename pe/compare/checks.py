@@ -20,7 +20,7 @@ from xml.etree import ElementTree
 
 from pe import proc, sandbox
 from pe.config import argv as argvs
-from pe.config.checks import CheckSpec
+from pe.config.checks import CheckSpec, argv
 from pe.config.spec import Feature, TreeSpec
 from pe.fsutil import write_atomic
 from pe.layout import Layout
@@ -169,11 +169,6 @@ def parse_summary(output: str) -> Counts | None:
         c.passed = max(0, c.total - c.failed - c.errors - c.skipped)
         return c
     return None
-
-
-def argv(spec: CheckSpec, tree_dir: Path, values: dict[str, str]) -> list[str]:
-    # A check runs in the tree (its judged checkout): its relative programs and its .venv are the tree's.
-    return argvs.argv(spec.command, values, tree_dir, venv=tree_dir / ".venv")
 
 
 def check_dir(layout: Layout, tree: str) -> Path:

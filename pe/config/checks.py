@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from pe.config import argv as argvs
 from pe.config.durations import duration
 from pe.config.setup import command
 
@@ -23,6 +25,12 @@ class CheckSpec:
     unit: str = ""
     higher_is_better: bool = False
     exclusive: bool = False
+
+
+def argv(spec: CheckSpec, tree_dir: Path, values: dict[str, str]) -> list[str]:
+    """The check's argv in a tree (its judged checkout): its relative programs and its .venv are the
+    tree's. Here, not in pe.compare: the prompt shows it, and the prompt must not import the judging."""
+    return argvs.argv(spec.command, values, tree_dir, venv=tree_dir / ".venv")
 
 
 def _kind(name: str) -> str:

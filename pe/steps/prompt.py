@@ -1,7 +1,7 @@
 """The prompt each agent gets: plan, strategy, context, what to leave behind, and how it will be judged.
 
 The judging part lists the manifest's checks as pe compare will run them in the
-tree (pe.compare.checks.argv builds the argv, as for the real run) and prints the
+tree (pe.config.checks.argv builds the argv, as for the real run) and prints the
 scoring rule, so an agent can run the same gate before it says it is done.
 """
 
@@ -11,10 +11,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from pe.compare.checks import argv as check_argv
 from pe.compare.rule import SCORING_RULE
 from pe.config.argv import PYTHON_NAMES
 from pe.config.checks import CheckSpec
+from pe.config.checks import argv as check_argv
 from pe.config.spec import Feature, TreeSpec
 from pe.layout import Layout
 from pe.tree.results import PROGRESS_FILE, PROGRESS_SECTIONS, RESULTS_FILE, RESULTS_SECTIONS
