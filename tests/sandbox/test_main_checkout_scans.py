@@ -29,11 +29,19 @@ def test_the_main_checkout_is_looked_at_only_where_an_agent_could_write_it_and_o
     git(repo, "commit", "--quiet", "-m", "manifest")
     assert pe_run(repo, "init", "--feature=feat").returncode == 0
     env, log = counting_git(tmp_path)
+    # Agents that run past guard's REFRESH_AFTER_S, so that the index refresh comes while they run.
+    env.update({"PE_TEST_SLEEP_1": "1.6", "PE_TEST_SLEEP_2": "1.6"})
     res = pe_run(repo, "execute", "--feature=feat", "--plain", env=env)
     assert res.returncode == 0, res.stdout + res.stderr
     assert looks[0] <= calls(log, repo, "status") <= looks[1], log.read_text()
-    # The index of the main checkout is refreshed once, where it is looked at at all.
+    # The index of the main checkout is refreshed once, where it is looked at at all, and after the
+    # first look, in the background: the agents' start never waits for it.
     assert calls(log, repo, "update-index") == (1 if looks[1] else 0), log.read_text()
+    main_calls = [line.split(" :: ", 1)[1].split() for line in log.read_text().splitlines()
+                  if line.startswith(f"{repo} :: ")]
+    if looks[1]:
+        first = next(i for i, argv in enumerate(main_calls) if "status" in argv or "update-index" in argv)
+        assert "status" in main_calls[first], log.read_text()
 
 
 def test_a_sandboxed_start_detaches_the_tree_without_a_checkout(repo: Path, tmp_path: Path) -> None:
