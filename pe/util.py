@@ -51,6 +51,31 @@ def parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 8) -> list
         return list(pool.map(fn, items))
 
 
+def background(fn: Callable[[], R]) -> Callable[[], R]:
+    """Start fn() in a thread of its own now; the returned call waits for its result (or raises its error)."""
+    import threading
+
+    done: list[R] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(fn())
+        except BaseException as exc:  # handed to whoever waits for it
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name=f"pe-{getattr(fn, '__name__', 'background')}", daemon=True)
+    thread.start()
+
+    def result() -> R:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return done[0]
+
+    return result
+
+
 def now_iso(epoch: float | None = None) -> str:
     return time.strftime(ISO_FORMAT, time.localtime(epoch) if epoch is not None else time.localtime())
 

@@ -55,3 +55,28 @@ def test_tabulate_is_imported_without_importlib_metadata_and_leaves_the_real_one
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["metadata imported: False", "real one after: True", "same table: True"], out
+
+
+def test_background_runs_at_once_and_hands_over_its_result_or_its_error() -> None:
+    import threading
+
+    from pe.util import background
+
+    started = threading.Event()
+    go = threading.Event()
+
+    def work() -> int:
+        started.set()
+        go.wait(5)
+        return 42
+
+    result = background(work)
+    assert started.wait(5)  # running before anyone asks for the result
+    go.set()
+    assert result() == 42
+
+    def broken() -> int:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        background(broken)()

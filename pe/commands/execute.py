@@ -8,6 +8,7 @@ import dataclasses
 import os
 import sys
 import time
+from collections.abc import Callable
 
 from pe import gitfacts, util
 from pe.commands import _common
@@ -81,6 +82,7 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
     trees = manifest.require_agents(feature)
     if new_data is None and auto is None and not args.detach and _all_done(layout, feature, trees):
         return _nothing_left(layout, feature, trees, args, resuming, started)
+    setup_ahead = _look_ahead(layout, feature, trees)
     # What only a run that starts agents needs (doit, the presets, the history): imported here.
     from pe import agents
     from pe.engine import runner as engine
@@ -107,13 +109,6 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
             SPAWNER.warm(layout.root, os.environ)  # it starts while pe builds the graph (issue 18)
     plan = engine.make_plan(layout, [feature], context=args.context)
     _common.lock(layout, args)
-    if waiting and feature.runner == "local" and all(
-            stamps.worktree_done(layout, t.name) and stamps.setup_finished(layout, feature, t) for t in waiting):
-        # The agents start as soon as the graph is built: their looks at the main checkout run
-        # meanwhile. Not where a tree is still to be made: that changes .pe/'s place in git's eyes.
-        from pe.steps import attempt
-
-        attempt.look_ahead(layout, waiting)
     if new_data is not None:
         path = manifest.write_manifest(layout, new_data)
         print(f"wrote {path.relative_to(layout.root)} (check it in)")
@@ -127,6 +122,8 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
         progress.refresh_unfinished(layout, [feature])
     print(f"{feature.name}: {util.plural(feature.count, 'tree')}, up to {util.plural(feature.jobs, 'agent')} at once; "
           "logs in .pe/logs/")
+    if setup_ahead is not None:
+        plan.setup_known.update(setup_ahead())
     tasks = [f"agent:{t.name}" for t in trees]
     attempts = {t.name: RunRecord.load(layout.run_record(t.name), t.name).attempts for t in trees}
     if args.detach:
@@ -149,6 +146,27 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
         return rc
     notify.finished(layout, [feature], "resume" if resuming else "execute", rc, flag=args.notify, started=started)
     return rc
+
+
+def _look_ahead(layout: Layout, feature: Feature,
+                trees: list[TreeSpec]) -> Callable[[], dict[str, tuple[bool, float]]] | None:
+    """Start what the agents' start will wait for, in the background, while pe imports and plans:
+    the trees' setup checks (a git process each), and where every tree waiting for its agent is
+    set up, the looks at the main checkout its run starts from (pe/tree/guard.py). Not where the
+    lock is to finish a killed adoption, which moves main and may change the trees; not where a
+    tree is still to be made, which changes .pe/'s place in git's eyes. The setup answers' getter,
+    or None."""
+    if feature.runner != "local" or (layout.state / "adopt").is_dir():
+        return None
+    from pe.steps import setup as setup_step
+
+    waiting = [t for t in trees if not stamps.agent_ok(layout, feature, t)]
+    if waiting and all(stamps.worktree_done(layout, t.name) and stamps.setup_finished(layout, feature, t)
+                       for t in waiting):
+        from pe.steps import attempt
+
+        attempt.look_ahead(layout, waiting)
+    return util.background(lambda: setup_step.check_all(layout, [feature]))
 
 
 def _all_done(layout: Layout, feature: Feature, trees: list[TreeSpec]) -> bool:

@@ -44,21 +44,11 @@ SETUP_KNOWN_FOR_S = 2.0
 
 
 def prefetch_setup_state(plan: Plan) -> None:
-    """Check every tree's setup up-to-dateness in parallel, just before doit starts.
-
-    doit evaluates `uptodate` one task after another in its dispatching thread,
-    and setup's check runs a git process per tree, so with N trees the last agent
-    started N git calls late. The answers are used only within SETUP_KNOWN_FOR_S
-    of being computed; a check doit makes later is made afresh.
-    """
-    from pe.util import parallel
-
-    trees = [(f, t) for f in plan.features for t in f.trees if stamps.worktree_done(plan.layout, t.name)]
-    if len(trees) < 2:
-        return
-    answers = parallel(lambda ft: setup_step.is_done(plan.layout, ft[0], ft[1]), trees)
-    now = time.monotonic()
-    plan.setup_known.update({t.name: (ok, now) for (_, t), ok in zip(trees, answers, strict=True)})
+    """Every tree's setup up-to-dateness, checked in parallel just before doit starts (setup.check_all),
+    unless the caller checked it already. The answers are used only within SETUP_KNOWN_FOR_S of
+    being computed; a check doit makes later is made afresh."""
+    if not plan.setup_known:
+        plan.setup_known.update(setup_step.check_all(plan.layout, list(plan.features)))
 
 
 def _setup_up_to_date(plan: Plan, feature: Feature, tree: TreeSpec) -> bool:

@@ -80,11 +80,10 @@ def _main_writable(layout: Layout, tree: TreeSpec, mode: str | None) -> bool:
 def look_ahead(layout: Layout, trees: Sequence[TreeSpec]) -> None:
     """Take the before-looks of the agent runs about to start (start, below) in a thread of its own.
 
-    Without the sandbox the first look refreshes the main checkout's index and scans it: on
-    20,000 files with a stale index, 240 ms that came after the graph was built and before the
-    first agent could start (issue 18). Started once the repository lock is held (taking it may
-    finish an adoption, which moves main: a look before that would blame the agents), it runs
-    while pe builds the graph, and the runs that start within guard's REUSE_S take it as theirs.
+    Without the sandbox the first look scans the main checkout: on 20,000 files with a stale
+    index, 100-240 ms that came after the graph was built and before the first agent could
+    start (issue 18). Started early (pe/commands/execute.py says when not), it runs while pe
+    imports and builds the graph, and the runs that start within guard's REUSE_S take it as theirs.
     """
     import threading
 

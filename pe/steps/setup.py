@@ -58,6 +58,23 @@ def is_done(layout: Layout, feature: Feature, tree: TreeSpec) -> bool:
         return False
 
 
+def check_all(layout: Layout, features: list[Feature]) -> dict[str, tuple[bool, float]]:
+    """is_done for every made tree of `features`, side by side: {tree: (up to date?, monotonic time)}.
+
+    doit evaluates `uptodate` one task after another in its dispatching thread, and is_done runs
+    a git process per tree, so with N trees the last agent started N git calls late. Fewer than
+    two trees: doit's own check is as quick.
+    """
+    from pe.util import parallel
+
+    trees = [(f, t) for f in features for t in f.trees if stamps.worktree_done(layout, t.name)]
+    if len(trees) < 2:
+        return {}
+    answers = parallel(lambda ft: is_done(layout, ft[0], ft[1]), trees)
+    now = time.monotonic()
+    return {t.name: (ok, now) for (_, t), ok in zip(trees, answers, strict=True)}
+
+
 def release(layout: Layout, tree: str) -> None:
     """Forget a tree's setup and free its ports (on cleanup), so a new tree of that name starts afresh."""
     from pe.treesetup import ports
