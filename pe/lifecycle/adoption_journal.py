@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +166,8 @@ def remove_scratch(layout: Layout) -> list[str]:
                 # --force twice: a replay cut off has staged changes, an add cut off a `locked` entry.
                 git.git(layout.root, "worktree", "remove", "--force", "--force", "--", str(path), check=False)
             git.prune(layout.root)
+        import shutil  # here: every command that locks imports this module, and shutil loads bz2 and lzma
+
         for path in gone:
             shutil.rmtree(path, ignore_errors=True)
     return lines
