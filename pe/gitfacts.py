@@ -222,6 +222,16 @@ def _committed(tree_dir: Path, base_sha: str, head: str, cache_dir: Path | None)
     return len(log), last, stat
 
 
+def learn_committed(tree_dir: Path, base_sha: str, head: str, cache_dir: Path) -> None:
+    """Compute and cache the facts of base..head now, so the table after a run needs no git for them.
+
+    Called as each tree's run is checkpointed: trees that finish while others still run take
+    their two git processes out of the wait between the last agent's end and the table.
+    Best effort: the table computes what is not cached."""
+    with contextlib.suppress(proc.ProcError, OSError):
+        _committed(tree_dir, base_sha, head, cache_dir)
+
+
 def _committed_known(base_sha: str, head: str, cache_dir: Path | None) -> tuple[int, float | None, Diffstat] | None:
     """_committed's answer when it needs no git: no commit since the base, or the pair cached."""
     if head == base_sha:

@@ -102,3 +102,18 @@ def test_tree_facts_on_hand_need_a_scan_and_the_commit_facts_cached(repo: Path, 
     asked = gitfacts.tree_facts(repo, base, cache, scanned)
     assert gitfacts.tree_facts_on_hand(repo, base, cache, scanned) == asked
     assert gitfacts.tree_facts_on_hand(tmp_path, base, cache, None) == gitfacts.TreeFacts()  # not a checkout
+
+
+def test_learn_committed_caches_what_the_table_after_a_run_asks_and_never_fails(repo: Path, tmp_path: Path) -> None:
+    """finish learns each tree's commit facts as it checkpoints, so the table after the last agent
+    needs only the trees' `git status` (issue 18)."""
+    base = git(repo, "rev-parse", "HEAD")
+    cache = tmp_path / "cache"
+    _commit(repo, "impl.py", "x\n")
+    head = git(repo, "rev-parse", "HEAD")
+    scanned = gitfacts.scan(repo)
+    gitfacts.learn_committed(repo, base, head, cache)
+    learned = gitfacts.tree_facts_on_hand(repo, base, cache, scanned)
+    assert learned is not None and learned.commits_ahead == 1 and learned.files_changed == 1
+    gitfacts.learn_committed(repo, "0" * 40, head, cache)  # a base git does not know: nothing, no error
+    gitfacts.learn_committed(repo, base, head, tmp_path / "file" / "under")  # nowhere to write: nothing

@@ -182,7 +182,11 @@ def finish(
             if why is not None:
                 reason = f"{why} (the agent's work is at the tree's HEAD)"
         if reason is None:
-            stamps.write_agent(layout, feature, tree, commit or git.out(tree_dir, "rev-parse", "HEAD"))
+            head = commit or git.out(tree_dir, "rev-parse", "HEAD")
+            stamps.write_agent(layout, feature, tree, head)
+            base, cache_dir = stamps.tree_base(layout, tree.name), layout.facts_cache
+            if base is not None and cache_dir is not None:
+                gitfacts.learn_committed(tree_dir, base, head, cache_dir)
     interrupted = ended is not None and ended.interrupted
     close(record, "done" if reason is None else ("interrupted" if interrupted else "failed"), reason,
           now_iso(), checkpoint=commit)
