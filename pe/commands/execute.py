@@ -187,10 +187,20 @@ def _nothing_left(layout: Layout, feature: Feature, trees: list[TreeSpec], args:
     from pe.engine.reporter import PeReporter
     from pe.tree.ahead import ScansAhead
 
-    _common.lock(layout, args, history=False)
-    # After the lock (taking it may repair what a killed pe left), and before the lines above the
-    # table: the trees' `git status` run while those print (pe status does the same; issue 18).
-    scans = ScansAhead([layout.tree(t.name) for t in trees])
+    # The trees' `git status` run while pe takes the lock and prints the lines above the table
+    # (pe status does the same; issue 18). After the lock where it has a killed adoption to
+    # finish, which may change the trees; its other repairs (a killed pe's leftover processes
+    # stopped) change nothing this table shows.
+    dirs = [layout.tree(t.name) for t in trees]
+    scans = None if (layout.state / "adopt").is_dir() else ScansAhead(dirs)
+    try:
+        _common.lock(layout, args, history=False)
+    except BaseException:
+        if scans is not None:
+            scans.close()
+        raise
+    if scans is None:
+        scans = ScansAhead(dirs)
     try:
         print(f"{feature.name}: {util.plural(feature.count, 'tree')}, nothing left to run; logs in .pe/logs/")
         reporter = PeReporter(quiet=False)
