@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pe import gitfacts, util
 from pe.commands import _common
@@ -19,6 +20,9 @@ from pe.layout import Layout
 from pe.steps import notify
 from pe.tree import overview, stamps
 from pe.tree.runrecord import RunRecord
+
+if TYPE_CHECKING:
+    from pe.tree.ahead import ScansAhead
 
 NAME = "execute"
 DESCRIPTION = """\
@@ -77,11 +81,19 @@ def execute(args: argparse.Namespace, *, resuming: bool = False) -> int:
 
         auto = mix.resolve(layout, name, overrides)
         overrides = auto.overrides
-    feature, new_data = manifest.prepare(layout, name, overrides)
-    feature = _with_runner(feature, args)
-    trees = manifest.require_agents(feature)
-    if new_data is None and auto is None and not args.detach and _all_done(layout, feature, trees):
-        return _nothing_left(layout, feature, trees, args, resuming, started)
+    early = None if args.detach or auto is not None else _scans_if_done(layout, name)
+    try:
+        feature, new_data = manifest.prepare(layout, name, overrides)
+        feature = _with_runner(feature, args)
+        trees = manifest.require_agents(feature)
+        if new_data is None and auto is None and not args.detach and _all_done(layout, feature, trees):
+            return _nothing_left(layout, feature, trees, args, resuming, started, early)
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
+    if early is not None:
+        early.close()  # the guess was wrong: something is left to run
     setup_ahead = _look_ahead(layout, feature, trees)
     # What only a run that starts agents needs (doit, the presets, the history): imported here.
     from pe import agents
@@ -176,8 +188,31 @@ def _all_done(layout: Layout, feature: Feature, trees: list[TreeSpec]) -> bool:
         for t in trees)
 
 
+def _scans_if_done(layout: Layout, name: str) -> ScansAhead | None:
+    """The trees' `git status`, started at once where every tree of the feature looks done (its agent
+    stamp is there), so that a no-op resume shows its table about when pe status would (issue 18).
+
+    A guess from file names, which _all_done then checks; a wrong one costs the scans. Not where the
+    lock has a killed adoption to finish, which may change the trees. Only trees pe made (their
+    worktree stamp is there): git runs a repository's own hooks on `git status`.
+    """
+    if (layout.state / "adopt").is_dir():
+        return None
+    try:
+        names = sorted(p.name for p in layout.trees.iterdir() if p.name.startswith(f"{name}-"))
+        dirs = [layout.tree(n) for n in names
+                if layout.stamp(n, stamps.AGENT).is_file() and layout.stamp(n, stamps.WORKTREE).is_file()]
+    except (OSError, PeError):
+        return None  # no trees/ yet, or a link out of it: the table's rows say so
+    if not dirs or len(dirs) != len(names):
+        return None
+    from pe.tree.ahead import ScansAhead
+
+    return ScansAhead(dirs)
+
+
 def _nothing_left(layout: Layout, feature: Feature, trees: list[TreeSpec], args: argparse.Namespace,
-                  resuming: bool, started: float) -> int:
+                  resuming: bool, started: float, early: ScansAhead | None) -> int:
     """A no-op execute or resume: what the run would print, without doit's graph or the history.
 
     It takes the lock all the same: that is where what a killed pe left is repaired (a killed
@@ -192,7 +227,7 @@ def _nothing_left(layout: Layout, feature: Feature, trees: list[TreeSpec], args:
     # finish, which may change the trees; its other repairs (a killed pe's leftover processes
     # stopped) change nothing this table shows.
     dirs = [layout.tree(t.name) for t in trees]
-    scans = None if (layout.state / "adopt").is_dir() else ScansAhead(dirs)
+    scans = early if early is not None else None if (layout.state / "adopt").is_dir() else ScansAhead(dirs)
     try:
         _common.lock(layout, args, history=False)
     except BaseException:
