@@ -52,7 +52,10 @@ def parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 8) -> list
 
 
 def background(fn: Callable[[], R]) -> Callable[[], R]:
-    """Start fn() in a thread of its own now; the returned call waits for its result (or raises its error)."""
+    """Start fn() in a thread of its own now; the returned call waits for its result (or raises its error).
+
+    One place where pe's background threads start (daemons: they never keep pe from exiting). A
+    caller that never asks for the result leaves an error of fn's unsaid: it must not matter."""
     import threading
 
     done: list[R] = []

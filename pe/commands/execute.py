@@ -168,7 +168,9 @@ def _look_ahead(layout: Layout, feature: Feature,
     lock is to finish a killed adoption, which moves main and may change the trees; not where a
     tree is still to be made, which changes .pe/'s place in git's eyes. The setup answers' getter,
     or None."""
-    if feature.runner != "local" or (layout.state / "adopt").is_dir():
+    from pe.lifecycle import adoption_journal
+
+    if feature.runner != "local" or adoption_journal.left_behind(layout):
         return None
     from pe.steps import setup as setup_step
 
@@ -189,25 +191,18 @@ def _all_done(layout: Layout, feature: Feature, trees: list[TreeSpec]) -> bool:
 
 
 def _scans_if_done(layout: Layout, name: str) -> ScansAhead | None:
-    """The trees' `git status`, started at once where every tree of the feature looks done (its agent
-    stamp is there), so that a no-op resume shows its table about when pe status would (issue 18).
+    """The trees' `git status`, started at once where every tree of the feature pe made looks done
+    (its agent stamp is there), so that a no-op resume shows its table about when pe status would
+    (issue 18). A guess from file names, which _all_done then checks; a wrong one costs the scans.
+    Not where the lock has a killed adoption to finish, which may change the trees."""
+    from pe.lifecycle import adoption_journal
+    from pe.tree.ahead import ScansAhead, made_trees
 
-    A guess from file names, which _all_done then checks; a wrong one costs the scans. Not where the
-    lock has a killed adoption to finish, which may change the trees. Only trees pe made (their
-    worktree stamp is there): git runs a repository's own hooks on `git status`.
-    """
-    if (layout.state / "adopt").is_dir():
+    if adoption_journal.left_behind(layout):
         return None
-    try:
-        names = sorted(p.name for p in layout.trees.iterdir() if p.name.startswith(f"{name}-"))
-        dirs = [layout.tree(n) for n in names
-                if layout.stamp(n, stamps.AGENT).is_file() and layout.stamp(n, stamps.WORKTREE).is_file()]
-    except (OSError, PeError):
-        return None  # no trees/ yet, or a link out of it: the table's rows say so
-    if not dirs or len(dirs) != len(names):
+    dirs = made_trees(layout, name)
+    if not dirs or not all(layout.stamp(d.name, stamps.AGENT).is_file() for d in dirs):
         return None
-    from pe.tree.ahead import ScansAhead
-
     return ScansAhead(dirs)
 
 
@@ -220,6 +215,7 @@ def _nothing_left(layout: Layout, feature: Feature, trees: list[TreeSpec], args:
     is. setup does not re-run for a done tree, whose agent never starts.
     """
     from pe.engine.reporter import PeReporter
+    from pe.lifecycle import adoption_journal
     from pe.tree.ahead import ScansAhead
 
     # The trees' `git status` run while pe takes the lock and prints the lines above the table
@@ -227,7 +223,9 @@ def _nothing_left(layout: Layout, feature: Feature, trees: list[TreeSpec], args:
     # finish, which may change the trees; its other repairs (a killed pe's leftover processes
     # stopped) change nothing this table shows.
     dirs = [layout.tree(t.name) for t in trees]
-    scans = early if early is not None else None if (layout.state / "adopt").is_dir() else ScansAhead(dirs)
+    scans = early
+    if scans is None and not adoption_journal.left_behind(layout):
+        scans = ScansAhead(dirs)
     try:
         _common.lock(layout, args, history=False)
     except BaseException:

@@ -15,7 +15,7 @@ from pe import gitfacts, util
 from pe.commands import _common
 from pe.errors import EXIT_USAGE, PeError
 from pe.layout import PROGRESS_FILE, Layout
-from pe.tree.ahead import ScansAhead
+from pe.tree.ahead import ScansAhead, made_trees
 
 if TYPE_CHECKING:
     from pe.config.spec import Feature
@@ -98,28 +98,9 @@ def watch(layout: Layout, features: list[Feature], interval: float, as_json: boo
 
 
 def _scans_ahead(layout: Layout, feature: str | None) -> ScansAhead:
-    """Every tree's `git status`, started before anything else is read (see the imports above).
-
-    The manifests are not loaded yet: the trees are the directories of trees/ that pe made (their
-    worktree stamp is there), as a row scans only those. A directory pe did not make is never
-    looked into: git runs a repository's own hooks (core.fsmonitor) on `git status`. Another
-    feature whose name starts with `feature-` costs a scan no row uses.
-    """
-    from pe.tree import stamps
-
-    try:
-        names = sorted(p.name for p in layout.trees.iterdir())
-    except OSError:
-        names = []
-    dirs = []
-    for name in names:
-        if (feature and not name.startswith(f"{feature}-")) or not stamps.exists(layout, name, stamps.WORKTREE):
-            continue
-        try:
-            dirs.append(layout.tree(name))
-        except PeError:
-            continue  # a link out of trees/: never looked into (its row says so)
-    return ScansAhead(dirs)
+    """Every tree's `git status`, started before anything else is read (see the imports above): the
+    manifests are not loaded yet, so the trees are the ones pe made (ahead.made_trees)."""
+    return ScansAhead(made_trees(layout, feature))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -190,12 +190,18 @@ def repair(layout: Layout) -> list[str]:
     return lines
 
 
+def left_behind(layout: Layout) -> bool:
+    """A killed pe adopt left work for the next lock to finish (it may move main and remove trees).
+    The usual answer, no, costs one stat."""
+    return scratch_dir(layout).is_dir()
+
+
 def finish_after_lock(layout: Layout) -> None:
     """Right after the repository lock is taken: record an adoption a killed pe adopt left
     unrecorded, remove its scratch worktrees. One line each, on stderr."""
     import sys
 
-    if not (layout.state / "adopt").is_dir():
-        return  # the usual case, at the cost of one stat
+    if not left_behind(layout):
+        return
     for line in repair(layout):
         sys.stderr.write(f"pe: {line}\n")

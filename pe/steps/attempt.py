@@ -8,7 +8,6 @@ the guard's before-snapshots) goes into the launch file, not into memory.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,10 +84,9 @@ def look_ahead(layout: Layout, trees: Sequence[TreeSpec]) -> None:
     start (issue 18). Started early (pe/commands/execute.py says when not), it runs while pe
     imports and builds the graph, and the runs that start within guard's REUSE_S take it as theirs.
     """
-    import threading
-
     from pe.errors import PeError
     from pe.tree import guard
+    from pe.util import background
 
     def writable(tree: TreeSpec) -> bool:
         try:
@@ -98,15 +96,14 @@ def look_ahead(layout: Layout, trees: Sequence[TreeSpec]) -> None:
 
     main = any(writable(t) for t in trees)
 
-    def take() -> None:
-        # A look cannot fail (git that cannot say is a None look); anything else is a bug, which
-        # the run's own look, taken afresh, meets again in the step, where it is reported.
-        with contextlib.suppress(Exception):
-            if main:
-                guard.SHARED.before_run(layout.root)
-            guard.GIT.before_run(layout.root)
+    def look_ahead() -> None:
+        if main:
+            guard.SHARED.before_run(layout.root)
+        guard.GIT.before_run(layout.root)
 
-    threading.Thread(target=take, name="pe-look-ahead", daemon=True).start()
+    # Nobody waits for it: a look cannot fail (git that cannot say is a None look), and a bug in
+    # one is met again by the run's own look, in the step, where it is reported.
+    background(look_ahead)
 
 
 def start(layout: Layout, feature: Feature, tree: TreeSpec, preset: Preset, ctx: RunContext,

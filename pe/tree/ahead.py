@@ -9,6 +9,29 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from pe import gitfacts, gitscan, proc
+from pe.errors import PeError
+from pe.layout import Layout
+from pe.tree import stamps
+
+
+def made_trees(layout: Layout, feature: str | None = None) -> list[Path]:
+    """The directories of trees/ that pe made (their worktree stamp is there), of `feature` or all,
+    read before any manifest is: what a scan ahead may look into. A directory pe did not make
+    is never looked into: git runs a repository's own hooks (core.fsmonitor) on `git status`.
+    Another feature whose name starts with `feature-` is listed too (a scan no row uses)."""
+    try:
+        names = sorted(p.name for p in layout.trees.iterdir())
+    except OSError:
+        return []
+    dirs = []
+    for name in names:
+        if (feature and not name.startswith(f"{feature}-")) or not stamps.exists(layout, name, stamps.WORKTREE):
+            continue
+        try:
+            dirs.append(layout.tree(name))
+        except PeError:
+            continue  # a link out of trees/: never looked into (its row says so)
+    return dirs
 
 
 class ScansAhead(Mapping[Path, gitfacts.Scan]):

@@ -141,14 +141,13 @@ class _Shared(Generic[T]):
             return now
 
     def _refresh_later(self, root: Path, at: float) -> None:
-        """Refresh the index at monotonic time `at`, in a thread: the looks never wait for it."""
-        import threading
+        """Refresh the index at monotonic time `at`, in the background: the looks never wait for it."""
 
-        def refresh() -> None:
+        def index_refresh() -> None:
             time.sleep(max(0.0, at - time.monotonic()))
             gitfacts.refresh_index(root)  # a git that cannot (index.lock held) changes nothing
 
-        threading.Thread(target=refresh, name="pe-index-refresh", daemon=True).start()
+        util.background(index_refresh)
 
     def before_run(self, root: Path) -> T:
         with self._lock:

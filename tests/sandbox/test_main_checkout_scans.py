@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import git, pe_run, write_manifest
-from tests.support.gitcalls import calls, counting_git
+from tests.support import git
+from tests.support.gitcalls import calls, counted_execute
 
 pytestmark = pytest.mark.usefixtures("bwrap")
 
@@ -24,15 +24,9 @@ def test_the_main_checkout_is_looked_at_only_where_an_agent_could_write_it_and_o
     or two, as they end together or apart. It was two looks per agent, each a `git status`."""
     (repo / "notes").mkdir()
     (repo / "notes" / "keep.txt").write_text("x\n")
-    write_manifest(repo, count=2, jobs=2, sandbox=sandbox)
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "manifest")
-    assert pe_run(repo, "init", "--feature=feat").returncode == 0
-    env, log = counting_git(tmp_path)
     # Agents that run past guard's REFRESH_AFTER_S, so that the index refresh comes while they run.
-    env.update({"PE_TEST_SLEEP_1": "1.6", "PE_TEST_SLEEP_2": "1.6"})
-    res = pe_run(repo, "execute", "--feature=feat", "--plain", env=env)
-    assert res.returncode == 0, res.stdout + res.stderr
+    log = counted_execute(repo, tmp_path, {"PE_TEST_SLEEP_1": "1.6", "PE_TEST_SLEEP_2": "1.6"},
+                          count=2, jobs=2, sandbox=sandbox)
     assert looks[0] <= calls(log, repo, "status") <= looks[1], log.read_text()
     # The index of the main checkout is refreshed once, where it is looked at at all, and after the
     # first look, in the background: the agents' start never waits for it.
@@ -47,13 +41,7 @@ def test_the_main_checkout_is_looked_at_only_where_an_agent_could_write_it_and_o
 def test_a_sandboxed_start_detaches_the_tree_without_a_checkout(repo: Path, tmp_path: Path) -> None:
     """`git checkout --detach` re-read every file of the tree: on 20,000 files, 110-140 ms a tree
     before its agent could start (issue 18). Detaching is one write of HEAD."""
-    write_manifest(repo, count=2, jobs=2, sandbox="bwrap")
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "manifest")
-    assert pe_run(repo, "init", "--feature=feat").returncode == 0
-    env, log = counting_git(tmp_path)
-    res = pe_run(repo, "execute", "--feature=feat", "--plain", env=env)
-    assert res.returncode == 0, res.stdout + res.stderr
+    log = counted_execute(repo, tmp_path, count=2, jobs=2, sandbox="bwrap")
     for tree in ("feat-1", "feat-2"):
         assert calls(log, repo / "trees" / tree, "checkout") == 0, log.read_text()
         assert calls(log, repo / "trees" / tree, "update-ref") == 1, log.read_text()

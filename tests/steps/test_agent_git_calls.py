@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support import git, pe_run, starts, write_manifest
-from tests.support.gitcalls import calls, counting_git
+from tests.support import starts
+from tests.support.gitcalls import calls, counted_execute
 
 
 def test_an_agent_run_asks_where_its_tree_points_once_before_and_once_after(
@@ -14,13 +14,7 @@ def test_an_agent_run_asks_where_its_tree_points_once_before_and_once_after(
     """Before the agent starts (its .git could be gone or repointed by an earlier one) and before its
     work is committed. It was asked twice before the start, once more to see if the tree needed
     attaching again."""
-    write_manifest(repo, count=2, jobs=2)
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "manifest")
-    assert pe_run(repo, "init", "--feature=feat").returncode == 0
-    env, log = counting_git(tmp_path)
-    res = pe_run(repo, "execute", "--feature=feat", "--plain", env=env)
-    assert res.returncode == 0, res.stdout + res.stderr
+    log = counted_execute(repo, tmp_path, count=2, jobs=2)
     for tree in ("feat-1", "feat-2"):
         assert starts(agent_log, tree) == 1
         assert calls(log, repo / "trees" / tree, "--absolute-git-dir") == 2, log.read_text()

@@ -24,3 +24,18 @@ def calls(log: Path, cwd: Path, word: str) -> int:
     """How many logged git calls ran in `cwd` with `word` among their arguments."""
     return sum(1 for line in log.read_text().splitlines()
                if line.startswith(f"{cwd} :: ") and word in line.split(" :: ", 1)[1].split())
+
+
+def counted_execute(repo: Path, where: Path, env: dict[str, str] | None = None, **manifest: object) -> Path:
+    """Feature `feat` (write_manifest(**manifest)) committed and made with pe init, then one `pe execute`
+    whose git processes are logged: the log. The execute must succeed."""
+    from tests.support import git, pe_run, write_manifest
+
+    write_manifest(repo, **manifest)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "manifest")
+    assert pe_run(repo, "init", "--feature=feat").returncode == 0
+    counting, log = counting_git(where)
+    res = pe_run(repo, "execute", "--feature=feat", "--plain", env={**counting, **(env or {})})
+    assert res.returncode == 0, res.stdout + res.stderr
+    return log
